@@ -1,0 +1,44 @@
+# gridhook: `make run` and `make test` do all set-up themselves on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+JARS := .gridhook/kafka/lib/.pom-sha256
+
+.PHONY: run test lint unit integration bench kafka-jars asyncapi clean
+
+run: $(INSTALLED) kafka-jars ## start broker, topics and every service; Ctrl-C stops all
+	$(BIN)/gridhook run
+
+test: lint ## lint, then every test (starts its own broker unless KAFKA_BOOTSTRAP_SERVERS)
+	$(MAKE) kafka-jars
+	$(BIN)/pytest -q
+
+unit: $(INSTALLED) ## only the tests that need no broker
+	$(BIN)/pytest -q -m "not kafka"
+
+lint: $(INSTALLED) ## ruff and mypy (strict on the packages)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(INSTALLED) kafka-jars ## run the benchmarks, write bench/results/
+	$(BIN)/python -m bench
+
+asyncapi: $(INSTALLED) ## regenerate docs/asyncapi.json from the catalogue and schemas
+	$(BIN)/gridhook docs asyncapi -o docs/asyncapi.json
+
+kafka-jars: $(INSTALLED)
+	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ]; then $(BIN)/gridhook kafka fetch >/dev/null; fi
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+clean: ## remove the venv and local state (Kafka data and jars, databases)
+	-$(BIN)/gridhook kafka stop 2>/dev/null
+	rm -rf $(VENV) .gridhook .pytest_cache .mypy_cache .ruff_cache

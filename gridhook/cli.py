@@ -1,0 +1,193 @@
+"""The `gridhook` command: parses arguments, reads settings, configures logging, dispatches.
+
+Each subcommand is a few lines that call into the package that does the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+
+from gridhook import embedded_kafka, logs
+from gridhook.errors import GridhookError
+from gridhook.settings import Settings
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+_EPILOG = """\
+examples:
+  gridhook run                     broker, topics and every service, as `make run` does
+  gridhook kafka start             start the embedded broker and print its address
+  gridhook topics ensure           create missing topics, report drift
+  gridhook docs asyncapi -o docs/asyncapi.json
+
+Settings come from GRIDHOOK_* environment variables and KAFKA_BOOTSTRAP_SERVERS (see README).
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `gridhook` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        logs.configure(settings.log_format, settings.log_level)
+        command: Command = args.command
+        return command(args, settings)
+    except GridhookError as exc:
+        print(f"gridhook: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gridhook",
+        description="Receive partner webhooks, publish them to Kafka, and consume them.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="start the broker (unless KAFKA_BOOTSTRAP_SERVERS), topics and all services",
+        description="What `make run` runs: the embedded Kafka broker unless "
+        "KAFKA_BOOTSTRAP_SERVERS is set, `topics ensure`, then every gridhook service as a "
+        "child process. Ctrl-C stops them all, and the broker if it started it.",
+    )
+    run.set_defaults(command=_run)
+
+    kafka = commands.add_parser(
+        "kafka",
+        help="the embedded Apache Kafka broker for development",
+        description="Manage the single-node KRaft broker kept under $GRIDHOOK_HOME/kafka/dev.",
+    )
+    kafka_commands = kafka.add_subparsers(title="actions", required=True, metavar="ACTION")
+    start = kafka_commands.add_parser(
+        "start",
+        help="start the broker, wait until it answers, print its bootstrap address",
+        description="Fetch the pinned Kafka jars on first use, format storage on first start, "
+        "start the broker in the background and print its address once it answers. Uses port "
+        "9092 unless taken, then a free port.",
+    )
+    start.add_argument("--port", type=int, default=embedded_kafka.DEFAULT_PORT, help="preferred")
+    start.set_defaults(command=_kafka_start)
+    fetch = kafka_commands.add_parser(
+        "fetch", help="fetch the pinned Kafka jars with Maven (done by start when needed)"
+    )
+    fetch.set_defaults(command=_kafka_fetch)
+    stop = kafka_commands.add_parser("stop", help="shut the broker down cleanly")
+    stop.set_defaults(command=_kafka_stop)
+    status = kafka_commands.add_parser("status", help="say whether the broker runs, and where")
+    status.set_defaults(command=_kafka_status)
+
+    topics = commands.add_parser(
+        "topics",
+        help="provision and list the topic catalogue",
+        description="The topics are defined in producers/topics.py (see README, Topics).",
+    )
+    topic_commands = topics.add_subparsers(title="actions", required=True, metavar="ACTION")
+    ensure = topic_commands.add_parser(
+        "ensure",
+        help="create missing topics, report drift in existing ones (never deletes)",
+        description="Create every catalogue topic that is missing, with its partitions and "
+        "config, and list how existing topics differ. Exits 0 even with drift: drift is for a "
+        "person to act on.",
+    )
+    ensure.set_defaults(command=_topics_ensure)
+    listing = topic_commands.add_parser("list", help="show each topic, its key and its state")
+    listing.set_defaults(command=_topics_list)
+
+    docs = commands.add_parser("docs", help="generate contract documents")
+    doc_commands = docs.add_subparsers(title="documents", required=True, metavar="DOCUMENT")
+    asyncapi = doc_commands.add_parser(
+        "asyncapi",
+        help="the AsyncAPI 3.0 document of every topic and message",
+        description="Generate the AsyncAPI 3.0 contract from the topic catalogue and the JSON "
+        "Schemas under schemas/.",
+    )
+    asyncapi.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    asyncapi.set_defaults(command=_docs_asyncapi)
+    return parser
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from gridhook.supervisor import run_stack
+
+    return run_stack(settings)
+
+
+def _kafka_start(args: argparse.Namespace, settings: Settings) -> int:
+    print(embedded_kafka.dev_broker(settings.home).start(port=args.port))
+    return 0
+
+
+def _kafka_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    print(embedded_kafka.ensure_jars(settings.home))
+    return 0
+
+
+def _kafka_stop(args: argparse.Namespace, settings: Settings) -> int:
+    stopped = embedded_kafka.dev_broker(settings.home).stop()
+    print("stopped" if stopped else "not running")
+    return 0
+
+
+def _kafka_status(args: argparse.Namespace, settings: Settings) -> int:
+    state = embedded_kafka.dev_broker(settings.home).state()
+    if state is None:
+        print("not running")
+        return 1
+    print(f"running: pid {state.pid}, bootstrap {state.bootstrap}")
+    return 0
+
+
+def _topics_ensure(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.provision import ensure_topics
+
+    bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    report = asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor))
+    for name in report.created:
+        print(f"created  {name}")
+    for name in report.existing:
+        print(f"exists   {name}")
+    for drift in report.drift:
+        print(f"drift    {drift}")
+    return 0
+
+
+def _topics_list(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.provision import list_topics
+
+    bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    topics, states = asyncio.run(list_topics(bootstrap))
+    width = max(len(topic.name) for topic in topics)
+    for topic in topics:
+        state = states.get(topic.name)
+        where = (
+            f"{state.partitions} partitions, rf {state.replication_factor}" if state else "missing"
+        )
+        print(f"{topic.name:{width}}  {where:24}  key: {topic.key}")
+    return 0
+
+
+def _docs_asyncapi(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.asyncapi import build_document
+
+    text = orjson.dumps(build_document(), option=orjson.OPT_INDENT_2) + b"\n"
+    if args.output:
+        args.output.write_bytes(text)
+    else:
+        sys.stdout.buffer.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""`gridhook run`: the whole stack on one machine, for `make run`.
+
+Starts the embedded broker (unless `KAFKA_BOOTSTRAP_SERVERS` is set), provisions the topics, then
+runs each service as a child process. When any child exits, or on Ctrl-C/SIGTERM, it stops every
+child (SIGTERM, so they drain) and then the broker, if it started the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from types import FrameType
+
+from gridhook import embedded_kafka
+from gridhook.settings import Settings
+from producers.provision import ensure_topics
+
+log = logging.getLogger("gridhook.run")
+
+CHILD_STOP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Service:
+    """A child process of `gridhook run`: a name and the `gridhook` arguments that start it."""
+
+    name: str
+    arguments: tuple[str, ...]
+
+
+SERVICES: tuple[Service, ...] = ()
+
+
+def run_stack(settings: Settings) -> int:
+    """Run broker, topics and services until interrupted; return the exit status."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    broker = None
+    bootstrap = settings.kafka.bootstrap_servers
+    if bootstrap is None:
+        broker = embedded_kafka.dev_broker(settings.home)
+        if broker.state() is not None:
+            broker = None  # started by `gridhook kafka start`: leave it running afterwards
+            bootstrap = embedded_kafka.bootstrap_servers(None, settings.home)
+        else:
+            log.info("starting the embedded Kafka broker (first start fetches its jars)")
+            bootstrap = broker.start()
+    log.info("kafka ready", extra={"fields": {"bootstrap": bootstrap}})
+    children: list[tuple[Service, subprocess.Popen[bytes]]] = []
+    try:
+        report = asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor))
+        log.info(
+            "topics ensured",
+            extra={"fields": {"created": len(report.created), "existing": len(report.existing)}},
+        )
+        for drift in report.drift:
+            log.warning("topic drift: %s", drift)
+        environment = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        for service in SERVICES:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gridhook.cli", *service.arguments], env=environment
+            )
+            children.append((service, process))
+            log.info("started %s", service.name, extra={"fields": {"pid": process.pid}})
+        log.info("gridhook is running; press Ctrl-C to stop")
+        while not stop.wait(0.2):
+            for service, process in children:
+                if process.poll() is not None:
+                    log.error("%s exited with status %s", service.name, process.returncode)
+                    stop.set()
+        return 0 if all(process.poll() in (None, 0) for _, process in children) else 1
+    finally:
+        _stop_children(children)
+        if broker is not None:
+            log.info("stopping the embedded Kafka broker")
+            broker.stop()
+        log.info("stopped")
+
+
+def _stop_children(children: list[tuple[Service, subprocess.Popen[bytes]]]) -> None:
+    for _, process in children:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+    deadline = time.monotonic() + CHILD_STOP_TIMEOUT
+    for service, process in children:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in time; killing it", service.name)
+            process.kill()
+            process.wait()

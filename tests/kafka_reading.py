@@ -1,0 +1,52 @@
+"""Reading records back from the real broker in tests, with deadlines instead of sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    """The current end offset of every partition of `topic`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [
+                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
+            ]
+        offsets: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        return offsets
+    finally:
+        await consumer.stop()
+
+
+async def read_records(
+    bootstrap: str,
+    topic: str,
+    since: dict[TopicPartition, int],
+    until: Callable[[list[ConsumerRecord]], bool],
+    deadline: float = 20.0,
+) -> list[ConsumerRecord]:
+    """Records of `topic` after the offsets `since`, read until `until(records)` or the deadline."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        consumer.assign(list(since))
+        for partition, offset in since.items():
+            consumer.seek(partition, offset)
+        async with asyncio.timeout(deadline):
+            while not until(records):
+                batches = await consumer.getmany(timeout_ms=200)
+                for batch in batches.values():
+                    records.extend(batch)
+    except TimeoutError:
+        pass
+    finally:
+        await consumer.stop()
+    return records
