@@ -105,6 +105,41 @@ def build_parser() -> argparse.ArgumentParser:
     listing = topic_commands.add_parser("list", help="show each topic, its key and its state")
     listing.set_defaults(command=_topics_list)
 
+    ingress = commands.add_parser(
+        "ingress",
+        help="serve the webhook ingress (HTTP) until SIGTERM",
+        description="Serve every webhook route, /healthz, /readyz, /metrics and /openapi.json "
+        "on GRIDHOOK_HTTP_HOST:GRIDHOOK_HTTP_PORT, publishing to Kafka. SIGTERM or Ctrl-C stops "
+        "accepting, lets requests in flight finish, and logs one summary line.",
+    )
+    ingress.set_defaults(command=_ingress)
+
+    sign = commands.add_parser(
+        "sign",
+        help="sign a payload as a partner would, to try the ingress with curl",
+        description="Developer helper: print the signature headers for a payload file, or POST "
+        "it signed.",
+        epilog="examples:\n"
+        "  gridhook sign light --secret whsec_... --file event.json\n"
+        "  gridhook sign light --file event.json --post http://127.0.0.1:8080/webhooks/light",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sign_sources = sign.add_subparsers(title="sources", required=True, metavar="SOURCE")
+    sign_light = sign_sources.add_parser(
+        "light",
+        help="sign a Light webhook",
+        description="Sign FILE as Light would. The secret defaults to the first of "
+        "GRIDHOOK_LIGHT_SECRETS, the scheme to GRIDHOOK_LIGHT_SIGNATURE_SCHEME.",
+    )
+    sign_light.add_argument("--file", type=Path, required=True, help="the JSON payload")
+    sign_light.add_argument("--secret", help="signing secret (whsec_...)")
+    sign_light.add_argument(
+        "--scheme", choices=["standard-webhooks", "stripe", "github"], help="signature scheme"
+    )
+    sign_light.add_argument("--id", dest="message_id", help="webhook id (default: random)")
+    sign_light.add_argument("--post", metavar="URL", help="send it and print the answer")
+    sign_light.set_defaults(command=_sign_light)
+
     docs = commands.add_parser("docs", help="generate contract documents")
     doc_commands = docs.add_subparsers(title="documents", required=True, metavar="DOCUMENT")
     asyncapi = doc_commands.add_parser(
@@ -122,6 +157,18 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from gridhook.supervisor import run_stack
 
     return run_stack(settings)
+
+
+def _ingress(args: argparse.Namespace, settings: Settings) -> int:
+    from service.server import serve
+
+    return serve(settings)
+
+
+def _sign_light(args: argparse.Namespace, settings: Settings) -> int:
+    from service.signing_cli import sign_file
+
+    return sign_file(settings, args.file, args.secret, args.scheme, args.message_id, args.post)
 
 
 def _kafka_start(args: argparse.Namespace, settings: Settings) -> int:

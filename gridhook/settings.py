@@ -58,7 +58,7 @@ VARIABLES: tuple[Variable, ...] = (
         "86400",
         "Seconds a webhook id is remembered to drop Light's retries.",
     ),
-    Variable("GRIDHOOK_DEDUP_MAX_IDS", "1000000", "Most webhook ids remembered at once."),
+    Variable("GRIDHOOK_DEDUP_MAX_IDS", "100000", "Most webhook ids remembered at once."),
     Variable("GRIDHOOK_KAFKA_CLIENT_ID", "gridhook", "Client id sent to Kafka."),
     Variable(
         "GRIDHOOK_KAFKA_COMPRESSION",

@@ -8,6 +8,7 @@ child (SIGTERM, so they drain) and then the broker, if it started the broker.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -18,6 +19,8 @@ import threading
 import time
 from dataclasses import dataclass
 from types import FrameType
+
+import orjson
 
 from gridhook import embedded_kafka
 from gridhook.settings import Settings
@@ -36,7 +39,9 @@ class Service:
     arguments: tuple[str, ...]
 
 
-SERVICES: tuple[Service, ...] = ()
+SERVICES: tuple[Service, ...] = (Service("ingress", ("ingress",)),)
+
+_DEV_SECRETS = "dev-secrets.json"
 
 
 def run_stack(settings: Settings) -> int:
@@ -70,12 +75,14 @@ def run_stack(settings: Settings) -> int:
         for drift in report.drift:
             log.warning("topic drift: %s", drift)
         environment = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        environment.update(_dev_credentials(settings))
         for service in SERVICES:
             process = subprocess.Popen(
                 [sys.executable, "-m", "gridhook.cli", *service.arguments], env=environment
             )
             children.append((service, process))
             log.info("started %s", service.name, extra={"fields": {"pid": process.pid}})
+        _print_try_it(settings, environment)
         log.info("gridhook is running; press Ctrl-C to stop")
         while not stop.wait(0.2):
             for service, process in children:
@@ -89,6 +96,36 @@ def run_stack(settings: Settings) -> int:
             log.info("stopping the embedded Kafka broker")
             broker.stop()
         log.info("stopped")
+
+
+def _dev_credentials(settings: Settings) -> dict[str, str]:
+    """Credentials for the sources the environment leaves unconfigured, so that `make run`
+    works out of the box. Kept in $GRIDHOOK_HOME/dev-secrets.json, stable across runs."""
+    path = settings.home / _DEV_SECRETS
+    try:
+        stored: dict[str, str] = orjson.loads(path.read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        stored = {}
+    if "GRIDHOOK_LIGHT_SECRETS" not in stored:
+        stored["GRIDHOOK_LIGHT_SECRETS"] = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(stored, option=orjson.OPT_INDENT_2))
+    path.chmod(0o600)
+    return {name: value for name, value in stored.items() if not os.environ.get(name)}
+
+
+def _print_try_it(settings: Settings, environment: dict[str, str]) -> None:
+    base = f"http://{settings.http.host}:{settings.http.port}"
+    secret = environment["GRIDHOOK_LIGHT_SECRETS"].split(",")[0]
+    print(
+        f"""
+Try it (dev credentials are in {settings.home / _DEV_SECRETS}):
+  .venv/bin/gridhook sign light --secret {secret} \\
+      --file examples/light/enrollment.plan_accepted.json --post {base}/webhooks/light
+  curl {base}/readyz
+""",
+        flush=True,
+    )
 
 
 def _stop_children(children: list[tuple[Service, subprocess.Popen[bytes]]]) -> None:

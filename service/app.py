@@ -1,0 +1,110 @@
+"""The ingress application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
+
+from gridhook.errors import GridhookError
+from gridhook.settings import Settings
+from producers.publisher import Delivery, Publisher
+from service import health, keys, openapi, sources
+from service.dedup import Deduplicator
+from service.metrics import IngressMetrics
+from service.pipeline import make_handler
+from service.problems import problem
+
+log = logging.getLogger("gridhook.ingress")
+
+
+def create_app(
+    settings: Settings,
+    publisher: Publisher,
+    *,
+    clock: Callable[[], float] = time.time,
+    extra_sources: list[sources.Source] | None = None,
+) -> web.Application:
+    """The ingress: every source's route, health, metrics and OpenAPI, sharing one publisher."""
+    app = web.Application(
+        client_max_size=settings.http.max_body_bytes, middlewares=[_unexpected_errors]
+    )
+    all_sources = [sources.light(settings.light), *(extra_sources or [])]
+    app[keys.SETTINGS] = settings
+    app[keys.PUBLISHER] = publisher
+    app[keys.CLOCK] = clock
+    app[keys.METRICS] = IngressMetrics()
+    app[keys.SOURCES] = all_sources
+    app[keys.DEDUPLICATOR] = Deduplicator[Delivery](
+        settings.http.dedup_window, settings.http.dedup_max_ids
+    )
+    for source in all_sources:
+        app.router.add_post(source.path, make_handler(source))
+    app.router.add_get("/healthz", health.alive)
+    app.router.add_get("/readyz", health.ready)
+    app.router.add_get("/metrics", health.metrics)
+    app[openapi.DOCUMENT] = openapi.build(all_sources)
+    app.router.add_get("/openapi.json", openapi.serve)
+    app.cleanup_ctx.append(_publisher_connection)
+    return app
+
+
+async def _publisher_connection(app: web.Application) -> AsyncIterator[None]:
+    """Connect the publisher in the background, retrying while Kafka is unreachable.
+
+    The ingress listens at once; `/readyz` answers 503 and publishing answers 503 until the
+    publisher is connected.
+    """
+    publisher = app[keys.PUBLISHER]
+    connecting = asyncio.create_task(_connect(publisher))
+    yield
+    connecting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await connecting
+    await publisher.stop()
+
+
+async def _connect(publisher: Publisher) -> None:
+    attempt = 0
+    async for retry in AsyncRetrying(
+        retry=retry_if_exception(
+            lambda error: isinstance(error, GridhookError) and error.retriable
+        ),
+        wait=wait_exponential_jitter(multiplier=0.5, max=10),
+        reraise=True,
+    ):
+        with retry:
+            attempt += 1
+            try:
+                await publisher.start()
+            except GridhookError as error:
+                log.warning(
+                    "kafka not reachable; retrying",
+                    extra={"fields": {"attempt": attempt, "error": str(error)}},
+                )
+                raise
+    log.info("kafka producer connected")
+
+
+@web.middleware
+async def _unexpected_errors(
+    request: web.Request, handler: Callable[[web.Request], object]
+) -> web.StreamResponse:
+    try:
+        response = await handler(request)  # type: ignore[misc]
+        assert isinstance(response, web.StreamResponse)
+        return response
+    except web.HTTPException:
+        raise
+    except Exception as error:
+        # The body and headers are not logged: they may hold personal data or credentials.
+        log.exception(
+            "unexpected error",
+            extra={"fields": {"path": request.path, "error": type(error).__name__}},
+        )
+        raise problem(500, "Internal server error", "an internal error occurred") from None

@@ -1,0 +1,26 @@
+"""Liveness, readiness and metrics routes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service import keys
+
+
+async def alive(request: web.Request) -> web.Response:
+    """200 while the process serves requests."""
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """200 once the Kafka producer is connected; 503 before."""
+    if request.app[keys.PUBLISHER].ready:
+        return web.json_response({"status": "ready"})
+    return web.json_response({"status": "waiting for kafka"}, status=503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition of the ingress metrics."""
+    body = generate_latest(request.app[keys.METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,41 @@
+"""Prometheus metrics of the ingress, in a registry owned by one app (tests build many apps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+@dataclass
+class IngressMetrics:
+    """Requests by source, event type and status; unknown event types; publish latency."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "gridhook_requests",
+            "Webhook requests answered, by source, event type and HTTP status.",
+            ["source", "event_type", "status"],
+            registry=self.registry,
+        )
+        self.unknown_event_types = Counter(
+            "gridhook_unknown_event_types",
+            "Accepted events whose type has no schema yet (published with their type).",
+            ["source", "event_type"],
+            registry=self.registry,
+        )
+        self.duplicates = Counter(
+            "gridhook_duplicates",
+            "Deliveries answered 2xx without publishing, because the id was already accepted.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.publish_seconds = Histogram(
+            "gridhook_publish_seconds",
+            "Time from handing a record to Kafka to its acknowledgement.",
+            ["topic"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )

@@ -1,0 +1,125 @@
+"""The OpenAPI 3.1 document of the ingress, built from the source declarations and schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gridhook import schemas
+from service.sources import Source
+
+DOCUMENT = web.AppKey("openapi_document", dict[str, Any])
+
+_PROBLEM = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _error(description: str, source: Source) -> dict[str, Any]:
+    if not source.problem_bodies:
+        return {"description": description + " (no body)"}
+    return {
+        "description": description,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
+
+
+def _webhook_operation(source: Source) -> dict[str, Any]:
+    bodies = [schemas.dereferenced(path) for path in source.schema_paths]
+    return {
+        "post": {
+            "summary": source.summary,
+            "description": f"Published to Kafka topic `{source.topic}`; answered after Kafka "
+            "acknowledged the record. A repeated message id is answered 200 without "
+            "publishing again.",
+            "operationId": f"receive_{source.name}",
+            "security": [{source.name: []}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"anyOf": bodies} if bodies else {}}},
+            },
+            "responses": {
+                "200": {
+                    "description": "Kafka has the record (`accepted`), or had it (`duplicate`).",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "status": {"enum": ["accepted", "duplicate"]},
+                                    "id": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": _error("The body is not JSON.", source),
+                "401": _error("Missing or invalid credentials.", source),
+                "413": _error("The body is larger than GRIDHOOK_MAX_BODY_BYTES.", source),
+                "415": _error("The body is not application/json.", source),
+                "422": _error("The body does not match the schema.", source),
+                "503": _error(
+                    "Kafka did not acknowledge in time; retry after Retry-After.", source
+                ),
+            },
+        }
+    }
+
+
+def build(sources: list[Source]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for an ingress serving `sources`."""
+    paths: dict[str, Any] = {source.path: _webhook_operation(source) for source in sources}
+    plain = {"200": {"description": "OK"}}
+    paths["/healthz"] = {"get": {"summary": "The process is alive.", "responses": plain}}
+    paths["/readyz"] = {
+        "get": {
+            "summary": "The Kafka producer is connected.",
+            "responses": {**plain, "503": {"description": "Not connected yet."}},
+        }
+    }
+    paths["/metrics"] = {"get": {"summary": "Prometheus metrics.", "responses": plain}}
+    paths["/openapi.json"] = {"get": {"summary": "This document.", "responses": plain}}
+    security = {
+        source.name: {
+            "type": "apiKey",
+            "in": "header",
+            "name": source.authenticator.header_names[-1],
+            "description": source.authenticator.description
+            + " (headers: "
+            + ", ".join(source.authenticator.header_names)
+            + ")",
+        }
+        for source in sources
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "gridhook ingress",
+            "version": "1.0.0",
+            "description": "Receives partner webhooks and publishes them to Kafka.",
+        },
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "paths": paths,
+        "components": {"schemas": {"Problem": _PROBLEM}, "securitySchemes": security},
+    }
+
+
+async def serve(request: web.Request) -> web.Response:
+    """GET /openapi.json."""
+    return web.json_response(request.app[DOCUMENT])

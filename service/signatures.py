@@ -1,0 +1,191 @@
+"""Webhook signature schemes: pure functions over headers, the raw body, secrets and the time.
+
+Each `verify_*` function checks the signature over the raw body, in constant time, against every
+configured secret (so a secret can be rotated without downtime) and returns what the signature
+vouches for; otherwise it raises `SignatureInvalid` with a reason that never contains a secret or
+a signature. The matching `sign_*` functions produce headers for the developer helper and tests.
+
+- Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>` (several,
+  space-separated) of HMAC-SHA256 over `{id}.{timestamp}.{body}`, secret `whsec_<base64>`.
+- Stripe style: `<header>: t=<unix>,v1=<hex>[,v1=<hex>]` of HMAC-SHA256 over `{t}.{body}`.
+- GitHub style: `<header>: sha256=<hex>` of HMAC-SHA256 over the body (no timestamp: no replay
+  protection beyond deduplication).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from gridhook.settings import SignatureScheme
+
+STANDARD_ID = "webhook-id"
+STANDARD_TIMESTAMP = "webhook-timestamp"
+STANDARD_SIGNATURE = "webhook-signature"
+STRIPE_SIGNATURE = "light-signature"
+GITHUB_SIGNATURE = "x-hub-signature-256"
+
+_WHSEC_PREFIX = "whsec_"
+
+
+class SignatureInvalid(Exception):
+    """The request is not signed by any configured secret; `reason` is safe to show a client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a valid signature vouches for: the message id (when the scheme carries one)."""
+
+    message_id: str | None
+    timestamp: int | None
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a configured secret: `whsec_<base64>` decodes, anything else is raw text."""
+    if secret.startswith(_WHSEC_PREFIX):
+        try:
+            return base64.b64decode(secret[len(_WHSEC_PREFIX) :], validate=True)
+        except binascii.Error:
+            pass
+    return secret.encode()
+
+
+def _hmac(key: bytes, *parts: bytes) -> bytes:
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for part in parts:
+        mac.update(part)
+    return mac.digest()
+
+
+def _check_timestamp(raw: str | None, now: float, tolerance: int) -> int:
+    if not raw:
+        raise SignatureInvalid("missing signature timestamp")
+    try:
+        timestamp = int(raw)
+    except ValueError:
+        raise SignatureInvalid("malformed signature timestamp") from None
+    if timestamp < now - tolerance:
+        raise SignatureInvalid("signature timestamp is too old")
+    if timestamp > now + tolerance:
+        raise SignatureInvalid("signature timestamp is in the future")
+    return timestamp
+
+
+def _any_matches(expected: Sequence[bytes], offered: Sequence[bytes]) -> bool:
+    matched = False
+    for mine in expected:
+        for theirs in offered:
+            # Keep comparing after a match so timing does not reveal which secret matched.
+            matched |= hmac.compare_digest(mine, theirs)
+    return matched
+
+
+def verify_standard(
+    headers: Mapping[str, str], body: bytes, keys: Sequence[bytes], now: float, tolerance: int
+) -> Verified:
+    """Verify a Standard Webhooks signature."""
+    message_id = headers.get(STANDARD_ID, "")
+    signatures = headers.get(STANDARD_SIGNATURE, "")
+    if not message_id or not signatures:
+        raise SignatureInvalid("missing webhook-id or webhook-signature header")
+    if len(message_id) > 200:
+        raise SignatureInvalid("webhook-id is too long")
+    timestamp = _check_timestamp(headers.get(STANDARD_TIMESTAMP), now, tolerance)
+    offered = []
+    for item in signatures.split():
+        version, _, encoded = item.partition(",")
+        if version != "v1":
+            continue
+        try:
+            offered.append(base64.b64decode(encoded, validate=True))
+        except binascii.Error:
+            continue
+    if not offered:
+        raise SignatureInvalid("no v1 signature in webhook-signature")
+    signed_prefix = f"{message_id}.{timestamp}.".encode()
+    expected = [_hmac(key, signed_prefix, body) for key in keys]
+    if not _any_matches(expected, offered):
+        raise SignatureInvalid("signature does not match")
+    return Verified(message_id=message_id, timestamp=timestamp)
+
+
+def verify_stripe(
+    headers: Mapping[str, str], body: bytes, keys: Sequence[bytes], now: float, tolerance: int
+) -> Verified:
+    """Verify a Stripe-style `t=…,v1=<hex>` signature."""
+    raw = headers.get(STRIPE_SIGNATURE, "")
+    if not raw:
+        raise SignatureInvalid(f"missing {STRIPE_SIGNATURE} header")
+    fields = [item.partition("=") for item in raw.split(",")]
+    stamp = next((value.strip() for name, _, value in fields if name.strip() == "t"), None)
+    timestamp = _check_timestamp(stamp, now, tolerance)
+    offered = []
+    for name, _, value in fields:
+        if name.strip() == "v1":
+            try:
+                offered.append(bytes.fromhex(value.strip()))
+            except ValueError:
+                continue
+    if not offered:
+        raise SignatureInvalid(f"no v1 signature in {STRIPE_SIGNATURE}")
+    expected = [_hmac(key, f"{timestamp}.".encode(), body) for key in keys]
+    if not _any_matches(expected, offered):
+        raise SignatureInvalid("signature does not match")
+    return Verified(message_id=None, timestamp=timestamp)
+
+
+def verify_github(
+    headers: Mapping[str, str], body: bytes, keys: Sequence[bytes], now: float, tolerance: int
+) -> Verified:
+    """Verify a GitHub-style `sha256=<hex>` signature of the body."""
+    raw = headers.get(GITHUB_SIGNATURE, "")
+    algorithm, _, digest = raw.partition("=")
+    if algorithm != "sha256" or not digest:
+        raise SignatureInvalid(f"missing or malformed {GITHUB_SIGNATURE} header")
+    try:
+        offered = [bytes.fromhex(digest)]
+    except ValueError:
+        raise SignatureInvalid(f"malformed {GITHUB_SIGNATURE} header") from None
+    expected = [_hmac(key, body) for key in keys]
+    if not _any_matches(expected, offered):
+        raise SignatureInvalid("signature does not match")
+    return Verified(message_id=None, timestamp=None)
+
+
+VERIFIERS = {
+    "standard-webhooks": verify_standard,
+    "stripe": verify_stripe,
+    "github": verify_github,
+}
+
+SIGNATURE_HEADERS: dict[SignatureScheme, tuple[str, ...]] = {
+    "standard-webhooks": (STANDARD_ID, STANDARD_TIMESTAMP, STANDARD_SIGNATURE),
+    "stripe": (STRIPE_SIGNATURE,),
+    "github": (GITHUB_SIGNATURE,),
+}
+
+
+def sign(
+    scheme: SignatureScheme, secret: str, body: bytes, message_id: str, timestamp: int
+) -> dict[str, str]:
+    """The headers that sign `body` with `secret` under `scheme`."""
+    key = secret_key(secret)
+    if scheme == "standard-webhooks":
+        digest = _hmac(key, f"{message_id}.{timestamp}.".encode(), body)
+        return {
+            STANDARD_ID: message_id,
+            STANDARD_TIMESTAMP: str(timestamp),
+            STANDARD_SIGNATURE: "v1," + base64.b64encode(digest).decode(),
+        }
+    if scheme == "stripe":
+        digest = _hmac(key, f"{timestamp}.".encode(), body)
+        return {STRIPE_SIGNATURE: f"t={timestamp},v1={digest.hex()}"}
+    return {GITHUB_SIGNATURE: "sha256=" + _hmac(key, body).hex()}

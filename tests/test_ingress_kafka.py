@@ -1,0 +1,59 @@
+"""The real ingress process publishing to the real broker."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+
+from producers.codec import decode
+from service.sources import LIGHT_EVENT_TYPES
+from tests.kafka_reading import end_offsets, read_records
+from tests.light_payloads import SECRET, light_event, signed
+from tests.processes import free_port, gridhook_process, http_ok, until
+
+pytestmark = pytest.mark.kafka
+
+
+async def test_every_light_event_type_reaches_kafka_byte_for_byte(
+    kafka: str, tmp_path: Path
+) -> None:
+    """One signed webhook per known type: each record has the account key, raw body, CE headers."""
+    port = free_port()
+    environment = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "GRIDHOOK_HTTP_PORT": str(port),
+        "GRIDHOOK_LIGHT_SECRETS": SECRET,
+        "GRIDHOOK_LOG_FORMAT": "json",
+    }
+    since = await end_offsets(kafka, "light.events")
+    sent: dict[str, tuple[bytes, str, str]] = {}
+    async with gridhook_process(["ingress"], environment, tmp_path / "ingress.log") as process:
+        base = f"http://127.0.0.1:{port}"
+        await until(lambda: http_ok(f"{base}/readyz"), 30, "the ingress to be ready")
+        async with aiohttp.ClientSession() as session:
+            for event_type in LIGHT_EVENT_TYPES:
+                account = f"acct-{event_type}"
+                body, headers = signed(light_event(event_type, account), now=time.time())
+                url = f"{base}/webhooks/light"
+                async with session.post(url, data=body, headers=headers) as response:
+                    assert response.status == 200, await response.text()
+                    sent[headers["webhook-id"]] = (body, event_type, account)
+    assert process.returncode == 0
+    records = await read_records(kafka, "light.events", since, until=lambda rs: len(rs) >= 11)
+    received = {}
+    for record in records:
+        event = decode(record.key, record.value, record.headers)
+        received[event.id] = (record.value, event.type, record.key.decode())
+        assert event.source == "light"
+    assert received == sent
+    summary = [
+        orjson.loads(line)
+        for line in (tmp_path / "ingress.log").read_bytes().splitlines()
+        if b"ingress stopped" in line
+    ]
+    assert len(summary) == 1
+    assert summary[0]["requests"] == 11
