@@ -114,6 +114,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingress.set_defaults(command=_ingress)
 
+    consume = commands.add_parser(
+        "consume",
+        help="run a consumer process",
+        description="Consumer processes read Kafka as members of a consumer group, commit "
+        "offsets only after their effects are durable, and dead-letter records they cannot "
+        "apply to <topic>.dlq. SIGTERM finishes the batch in hand and logs one summary line.",
+    )
+    consumers = consume.add_subparsers(title="consumers", required=True, metavar="CONSUMER")
+    state = consumers.add_parser(
+        "state",
+        help="apply the topics to the state store (GRIDHOOK_DATABASE_URL)",
+        description="Read light.events, powerbox.customers, powerbox.bind.results, "
+        "wattshift.price-signals and bright.events, and keep the current state of every "
+        "account, customer, meter and home in the store the read API serves.",
+    )
+    state.add_argument("--group", default="gridhook-state", help="consumer group id")
+    state.set_defaults(command=_consume_state)
+
     sign = commands.add_parser(
         "sign",
         help="sign a payload as a partner would, to try the ingress with curl",
@@ -163,6 +181,12 @@ def _ingress(args: argparse.Namespace, settings: Settings) -> int:
     from service.server import serve
 
     return serve(settings)
+
+
+def _consume_state(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.process import run_state_applier
+
+    return run_state_applier(settings, args.group)
 
 
 def _sign_light(args: argparse.Namespace, settings: Settings) -> int:

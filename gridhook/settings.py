@@ -74,6 +74,22 @@ VARIABLES: tuple[Variable, ...] = (
         "Replication factor `gridhook topics ensure` creates topics with (3 in production).",
     ),
     Variable(
+        "GRIDHOOK_DATABASE_URL",
+        "",
+        "State store URL: `sqlite:///path` or `postgresql://user:pass@host/db`. "
+        "Unset: SQLite at `$GRIDHOOK_HOME/state.db`.",
+    ),
+    Variable(
+        "GRIDHOOK_ADMIN_TOKEN",
+        "",
+        "Bearer token for the read API (`/v1/...` GETs). Unset: the read API answers 401.",
+    ),
+    Variable(
+        "GRIDHOOK_CONSUMER_BATCH",
+        "500",
+        "Most records a consumer takes from Kafka per batch.",
+    ),
+    Variable(
         "GRIDHOOK_LIGHT_SECRETS",
         "",
         "Comma-separated Light signing secrets (`whsec_…`); any one matching signature passes.",
@@ -117,6 +133,15 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class StoreSettings:
+    """Where the state store lives and who may read it."""
+
+    database_url: str
+    admin_token: str | None
+    consumer_batch: int
+
+
+@dataclass(frozen=True)
 class LightSettings:
     """How Light's webhooks are authenticated."""
 
@@ -134,6 +159,7 @@ class Settings:
     log_level: str
     kafka: KafkaSettings
     http: HttpSettings
+    store: StoreSettings
     light: LightSettings
 
     @classmethod
@@ -141,8 +167,12 @@ class Settings:
         """Read and validate every setting; raise `ConfigError` naming the first bad variable."""
         env = _Reader(os.environ if environ is None else environ)
         home = Path(env.text("GRIDHOOK_HOME"))
+        home = home if home.is_absolute() else PROJECT_ROOT / home
+        admin_token = env.text("GRIDHOOK_ADMIN_TOKEN") or None
+        if admin_token is not None and len(admin_token) < 16:
+            raise ConfigError("GRIDHOOK_ADMIN_TOKEN: must be at least 16 characters")
         return cls(
-            home=home if home.is_absolute() else PROJECT_ROOT / home,
+            home=home,
             log_format=env.choice("GRIDHOOK_LOG_FORMAT", get_args(LogFormat)),
             log_level=env.choice(
                 "GRIDHOOK_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
@@ -163,6 +193,11 @@ class Settings:
                 publish_timeout=env.seconds("GRIDHOOK_PUBLISH_TIMEOUT"),
                 dedup_window=env.seconds("GRIDHOOK_DEDUP_WINDOW"),
                 dedup_max_ids=env.integer("GRIDHOOK_DEDUP_MAX_IDS", minimum=1),
+            ),
+            store=StoreSettings(
+                database_url=env.text("GRIDHOOK_DATABASE_URL") or f"sqlite:///{home / 'state.db'}",
+                admin_token=admin_token,
+                consumer_batch=env.integer("GRIDHOOK_CONSUMER_BATCH", minimum=1, maximum=10_000),
             ),
             light=LightSettings(
                 secrets=env.secret_list("GRIDHOOK_LIGHT_SECRETS"),

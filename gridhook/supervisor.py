@@ -12,6 +12,7 @@ import base64
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -39,7 +40,10 @@ class Service:
     arguments: tuple[str, ...]
 
 
-SERVICES: tuple[Service, ...] = (Service("ingress", ("ingress",)),)
+SERVICES: tuple[Service, ...] = (
+    Service("ingress", ("ingress",)),
+    Service("state applier", ("consume", "state")),
+)
 
 _DEV_SECRETS = "dev-secrets.json"
 
@@ -108,6 +112,8 @@ def _dev_credentials(settings: Settings) -> dict[str, str]:
         stored = {}
     if "GRIDHOOK_LIGHT_SECRETS" not in stored:
         stored["GRIDHOOK_LIGHT_SECRETS"] = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+    if "GRIDHOOK_ADMIN_TOKEN" not in stored:
+        stored["GRIDHOOK_ADMIN_TOKEN"] = "dev-admin-" + secrets.token_urlsafe(24)
     settings.home.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(stored, option=orjson.OPT_INDENT_2))
     path.chmod(0o600)
@@ -117,12 +123,14 @@ def _dev_credentials(settings: Settings) -> dict[str, str]:
 def _print_try_it(settings: Settings, environment: dict[str, str]) -> None:
     base = f"http://{settings.http.host}:{settings.http.port}"
     secret = environment["GRIDHOOK_LIGHT_SECRETS"].split(",")[0]
+    token = environment.get("GRIDHOOK_ADMIN_TOKEN", "$GRIDHOOK_ADMIN_TOKEN")
     print(
         f"""
 Try it (dev credentials are in {settings.home / _DEV_SECRETS}):
   .venv/bin/gridhook sign light --secret {secret} \\
       --file examples/light/enrollment.plan_accepted.json --post {base}/webhooks/light
-  curl {base}/readyz
+  curl -H 'Authorization: Bearer {token}' \\
+      {base}/v1/accounts/3f1c9a52-8d7e-4b1a-9c2f-6a0d4e8b7c11
 """,
         flush=True,
     )

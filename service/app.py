@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
+from consumers.store import Store
 from gridhook.errors import GridhookError
 from gridhook.settings import Settings
 from producers.publisher import Delivery, Publisher
-from service import health, keys, openapi, sources
+from service import health, keys, openapi, read_api, sources
 from service.dedup import Deduplicator
 from service.metrics import IngressMetrics
 from service.pipeline import make_handler
@@ -27,10 +28,14 @@ def create_app(
     settings: Settings,
     publisher: Publisher,
     *,
+    store: Store | None = None,
     clock: Callable[[], float] = time.time,
     extra_sources: list[sources.Source] | None = None,
 ) -> web.Application:
-    """The ingress: every source's route, health, metrics and OpenAPI, sharing one publisher."""
+    """The ingress: every source's route, the read API, health, metrics and OpenAPI.
+
+    `store` defaults to a reader on GRIDHOOK_DATABASE_URL; the app migrates and closes it.
+    """
     app = web.Application(
         client_max_size=settings.http.max_body_bytes, middlewares=[_unexpected_errors]
     )
@@ -40,6 +45,7 @@ def create_app(
     app[keys.CLOCK] = clock
     app[keys.METRICS] = IngressMetrics()
     app[keys.SOURCES] = all_sources
+    app[read_api.STORE] = store or Store(settings.store.database_url)
     app[keys.DEDUPLICATOR] = Deduplicator[Delivery](
         settings.http.dedup_window, settings.http.dedup_max_ids
     )
@@ -48,10 +54,23 @@ def create_app(
     app.router.add_get("/healthz", health.alive)
     app.router.add_get("/readyz", health.ready)
     app.router.add_get("/metrics", health.metrics)
+    read_api.add_routes(app)
     app[openapi.DOCUMENT] = openapi.build(all_sources)
     app.router.add_get("/openapi.json", openapi.serve)
     app.cleanup_ctx.append(_publisher_connection)
+    app.cleanup_ctx.append(_store_lifecycle)
     return app
+
+
+async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Bring the store's schema up to date at start; close its connections at the end."""
+    store = app[read_api.STORE]
+    try:
+        await store.migrate()
+    except GridhookError as error:
+        log.error("state store not reachable", extra={"fields": {"error": str(error)}})
+    yield
+    await store.close()
 
 
 async def _publisher_connection(app: web.Application) -> AsyncIterator[None]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
 
 from gridhook import schemas
+from service.read_api import READ_ROUTES
 from service.sources import Source
 
 DOCUMENT = web.AppKey("openapi_document", dict[str, Any])
@@ -94,6 +96,22 @@ def build(sources: list[Source]) -> dict[str, Any]:
         }
     }
     paths["/metrics"] = {"get": {"summary": "Prometheus metrics.", "responses": plain}}
+    for path, summary in READ_ROUTES:
+        paths[path] = {
+            "get": {
+                "summary": summary,
+                "security": [{"admin": []}],
+                "parameters": [
+                    {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                    for name in re.findall(r"{(\w+)}", path)
+                ],
+                "responses": {
+                    "200": {"description": "Current state.", "content": {"application/json": {}}},
+                    "401": {"description": "Missing or wrong admin token."},
+                    "404": {"description": "Unknown id."},
+                },
+            }
+        }
     paths["/openapi.json"] = {"get": {"summary": "This document.", "responses": plain}}
     security = {
         source.name: {
@@ -106,6 +124,11 @@ def build(sources: list[Source]) -> dict[str, Any]:
             + ")",
         }
         for source in sources
+    }
+    security["admin"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "GRIDHOOK_ADMIN_TOKEN, for the read API.",
     }
     return {
         "openapi": "3.1.0",

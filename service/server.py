@@ -7,6 +7,7 @@ import logging
 import uvloop
 from aiohttp import web
 
+from consumers.store import Store
 from gridhook import embedded_kafka
 from gridhook.settings import Settings
 from producers.publisher import KafkaPublisher
@@ -23,7 +24,11 @@ def serve(settings: Settings) -> int:
         log.warning("GRIDHOOK_LIGHT_SECRETS is empty: every Light webhook will be refused (401)")
 
     async def build() -> web.Application:
-        app = create_app(settings, KafkaPublisher(settings.kafka, bootstrap))
+        app = create_app(
+            settings,
+            KafkaPublisher(settings.kafka, bootstrap),
+            store=Store(settings.store.database_url),
+        )
         app.on_shutdown.append(_log_summary)
         return app
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import pytest
 
+from consumers.store import Store
 from gridhook.embedded_kafka import EmbeddedKafka
 from gridhook.settings import KafkaSettings, Settings
 from producers.provision import ensure_topics
+from tests.postgres import HOW_TO_ENABLE, postgres_server
+from tests.postgres import available as postgres_available
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +51,51 @@ async def kafka(kafka_bootstrap: str, settings: Settings) -> str:
 @pytest.fixture(scope="session")
 def kafka_settings(settings: Settings) -> KafkaSettings:
     return settings.kafka
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server for the session (see tests/postgres.py)."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """An empty, migrated store on each backend: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        server = request.getfixturevalue("postgres_url")
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(server.replace("postgresql://", "postgres://"))
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        url = server.rsplit("/", 1)[0] + "/" + name
+    opened = Store(url, writer=True)
+    await opened.migrate()
+    yield opened
+    await opened.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without any PostgreSQL, its cases are deselected (not skipped) and the summary says how
+    to enable them; CI installs PostgreSQL, so there they always run."""
+    if postgres_available():
+        return
+    kept = [item for item in items if "postgres" not in item.keywords]
+    deselected = [item for item in items if "postgres" in item.keywords]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+        config._gridhook_postgres_note = (
+            f"{len(deselected)} PostgreSQL cases not run: {HOW_TO_ENABLE}"  # type: ignore[attr-defined]
+        )
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    note = getattr(config, "_gridhook_postgres_note", None)
+    if note:
+        terminalreporter.write_line(note, yellow=True)

@@ -50,3 +50,25 @@ async def read_records(
     finally:
         await consumer.stop()
     return records
+
+
+async def group_caught_up(bootstrap: str, group_id: str, ends: dict[TopicPartition, int]) -> bool:
+    """True when `group_id` has committed at least `ends` on every partition."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group_id)
+    finally:
+        await admin.close()
+    return all(
+        end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items()
+    )
+
+
+async def all_end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
+    ends: dict[TopicPartition, int] = {}
+    for topic in topics:
+        ends.update(await end_offsets(bootstrap, topic))
+    return ends

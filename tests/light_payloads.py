@@ -69,7 +69,7 @@ def light_event(
     account_uuid = account_uuid or str(uuid.uuid4())
     data: dict[str, Any] = {"account": account(account_uuid, rng)}
     if event_type != "enrollment.plan_requested":
-        data["location"] = location(f"loc_{account_uuid[:8]}", rng)
+        data["location"] = location(f"loc_{account_uuid}", rng)
     if event_type.startswith("account.payment"):
         data["payment"] = {"amount_cents": rng.randrange(1000, 40000), "currency": "USD"}
     moment = created_at or datetime.now(UTC) - timedelta(seconds=rng.randrange(0, 60))

@@ -26,7 +26,13 @@ ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 def make_settings(**overrides: str) -> Settings:
-    return Settings.from_env({"GRIDHOOK_LIGHT_SECRETS": f"{SECRET},{OTHER_SECRET}", **overrides})
+    return Settings.from_env(
+        {
+            "GRIDHOOK_LIGHT_SECRETS": f"{SECRET},{OTHER_SECRET}",
+            "GRIDHOOK_DATABASE_URL": "sqlite:///:memory:",
+            **overrides,
+        }
+    )
 
 
 @pytest.fixture

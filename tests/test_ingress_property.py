@@ -78,7 +78,11 @@ async def client(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
 ) -> TestClient[Any, Any]:
     settings = Settings.from_env(
-        {"GRIDHOOK_LIGHT_SECRETS": SECRET, "GRIDHOOK_MAX_BODY_BYTES": "4096"}
+        {
+            "GRIDHOOK_LIGHT_SECRETS": SECRET,
+            "GRIDHOOK_MAX_BODY_BYTES": "4096",
+            "GRIDHOOK_DATABASE_URL": "sqlite:///:memory:",
+        }
     )
     return await aiohttp_client(create_app(settings, InMemoryPublisher(), clock=lambda: NOW))
 

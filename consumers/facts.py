@@ -1,0 +1,82 @@
+"""Entity state as last-writer-wins facts: a pure, order-independent merge.
+
+An entity (a Light account, a PowerBox meter, ...) is a map of named facts. Each fact holds a
+value, the time of the event that set it and that event's id. Merging keeps, per fact, the one
+with the greater `(at, event_id)`, then value, for a total order. That merge is commutative,
+associative and idempotent, so the state reached from a set of events does not depend on the
+order they arrive in, nor on redeliveries: an older fact never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+JsonValue = Any
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One value and the event that set it. `at` is RFC 3339 UTC with microseconds, so that
+    comparing strings compares times."""
+
+    value: JsonValue
+    at: str
+    event_id: str
+
+    def newer_than(self, other: Fact) -> bool:
+        """Ordered by time, then event id, then value, so merging is a total order."""
+        mine, theirs = (self.at, self.event_id), (other.at, other.event_id)
+        if mine != theirs:
+            return mine > theirs
+        return _canonical(self.value) > _canonical(other.value)
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"value": self.value, "at": self.at, "event_id": self.event_id}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, JsonValue]) -> Fact:
+        return cls(raw["value"], raw["at"], raw["event_id"])
+
+
+Facts = dict[str, Fact]
+
+
+def _canonical(value: JsonValue) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def merge(current: Mapping[str, Fact], incoming: Mapping[str, Fact]) -> Facts:
+    """`current` with each fact of `incoming` that is newer than the fact it would replace."""
+    merged = dict(current)
+    for name, fact in incoming.items():
+        existing = merged.get(name)
+        if existing is None or fact.newer_than(existing):
+            merged[name] = fact
+    return merged
+
+
+def facts_to_json(facts: Mapping[str, Fact]) -> dict[str, JsonValue]:
+    return {name: fact.to_json() for name, fact in sorted(facts.items())}
+
+
+def facts_from_json(raw: Mapping[str, JsonValue]) -> Facts:
+    return {name: Fact.from_json(value) for name, value in raw.items()}
+
+
+PARENT = "parent"
+ALIAS = "alias"
+
+
+@dataclass(frozen=True)
+class EntityUpdate:
+    """Facts an event sets on one entity. Two facts have a meaning for lookups: `parent` links
+    a child to its owner (a location to its account, a meter to its customer) and `alias` is a
+    second key (a customer's hemProfileId); like every fact, the newest wins."""
+
+    kind: str
+    entity_id: str
+    facts: Facts

@@ -1,0 +1,68 @@
+"""Consumer processes: `gridhook consume state` (and, later, `consume bind`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+
+import uvloop
+
+from consumers.applier import StateApplier
+from consumers.runtime import BatchHandler, ConsumerRuntime
+from consumers.store import Store
+from consumers.transitions import APPLIED_TOPICS
+from gridhook import embedded_kafka
+from gridhook.settings import Settings
+from producers.publisher import KafkaPublisher
+
+log = logging.getLogger("gridhook.consumer")
+
+STATE_GROUP = "gridhook-state"
+
+
+def run_state_applier(settings: Settings, group_id: str = STATE_GROUP) -> int:
+    """Apply the state topics to the store until SIGTERM/SIGINT; log one summary line."""
+    bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+
+    async def main() -> None:
+        store = Store(settings.store.database_url, writer=True)
+        await store.migrate()
+        try:
+            await _consume(settings, bootstrap, group_id, APPLIED_TOPICS, StateApplier(store))
+        finally:
+            await store.close()
+
+    uvloop.run(main())
+    return 0
+
+
+async def _consume(
+    settings: Settings,
+    bootstrap: str,
+    group_id: str,
+    topics: Sequence[str],
+    handler: BatchHandler,
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    dead_letters = KafkaPublisher(settings.kafka, bootstrap)
+    await dead_letters.start()
+    runtime = ConsumerRuntime(
+        bootstrap=bootstrap,
+        kafka=settings.kafka,
+        group_id=group_id,
+        topics=topics,
+        handler=handler,
+        dead_letters=dead_letters,
+        max_records=settings.store.consumer_batch,
+    )
+    log.info("consumer started", extra={"fields": {"group": group_id, "topics": len(topics)}})
+    try:
+        summary = await runtime.run(stop)
+    finally:
+        await dead_letters.stop()
+    log.info("consumer stopped", extra={"fields": {"group": group_id, **summary.as_fields()}})

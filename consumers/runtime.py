@@ -1,0 +1,291 @@
+"""The consumer runtime every gridhook consumer process uses.
+
+It joins a consumer group, reads batches and hands each to a `BatchHandler`, then commits the
+batch's offsets, only after the handler returned (its effects are durable by then). Failures:
+
+- a `RetriableError` (database locked, Kafka unreachable) retries the whole batch with
+  exponential backoff and jitter; no record is skipped;
+- any other exception re-runs the batch one record at a time; a record that still fails is
+  sent to `<topic>.dlq` with headers naming its origin and the error, and processing goes on;
+- records a handler rejects itself (`Counts.rejected`) are dead-lettered the same way.
+
+Records of one partition are handed over in offset order, and one key always maps to one
+partition, so per-key order is kept. On a rebalance, the revoked partitions' batch in hand is
+finished and committed first. `run` returns when `stop` is set: it finishes the batch in hand,
+commits, leaves the group and returns a `Summary`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Protocol, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
+
+from gridhook.errors import GridhookError, PermanentError
+from gridhook.settings import KafkaSettings
+from producers.codec import EncodedRecord
+from producers.kafka_errors import translate
+from producers.publisher import Publisher
+from producers.topics import DLQ_SUFFIX
+
+log = logging.getLogger("gridhook.consumer")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    """A record read from Kafka, as handlers see it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int
+
+
+@dataclass
+class Counts:
+    """What a handler did with a batch."""
+
+    applied: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[InboundRecord, PermanentError]] = field(default_factory=list)
+
+
+class BatchHandler(Protocol):
+    """Applies a batch durably before returning; raises `RetriableError` to have it retried."""
+
+    async def handle(self, records: Sequence[InboundRecord]) -> Counts: ...
+
+
+@dataclass
+class Summary:
+    """Totals of one `run`, logged as one line when the consumer stops."""
+
+    records: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+
+    def as_fields(self) -> dict[str, int]:
+        return {
+            "records": self.records,
+            "applied": self.applied,
+            "duplicates": self.duplicates,
+            "dead_lettered": self.dead_lettered,
+        }
+
+
+def _is_retriable(error: BaseException) -> bool:
+    return isinstance(error, GridhookError) and error.retriable
+
+
+class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Makes a rebalance wait for the batch in hand to be applied and committed."""
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self._lock = lock
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self._lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"fields": {"count": len(assigned)}})
+
+
+class ConsumerRuntime:
+    """Runs one handler over the records of `topics` as member of `group_id`."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        kafka: KafkaSettings,
+        group_id: str,
+        topics: Sequence[str],
+        handler: BatchHandler,
+        dead_letters: Publisher,
+        max_records: int = 500,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._kafka = kafka
+        self._group_id = group_id
+        self._topics = list(topics)
+        self._handler = handler
+        self._dead_letters = dead_letters
+        self._max_records = max_records
+        self._in_hand = asyncio.Lock()
+        self.summary = Summary()
+
+    async def run(self, stop: asyncio.Event) -> Summary:
+        """Consume until `stop` is set; return the totals."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            client_id=f"{self._kafka.client_id}-{self._group_id}",
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=self._max_records,
+        )
+        consumer.subscribe(self._topics, listener=_FinishBeforeRevoke(self._in_hand))
+        try:
+            await consumer.start()
+        except Exception as error:
+            await consumer.stop()
+            raise translate(error) from error
+        try:
+            while not stop.is_set():
+                fetch = asyncio.ensure_future(
+                    consumer.getmany(timeout_ms=1000, max_records=self._max_records)
+                )
+                stopping = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                if not fetch.done():
+                    fetch.cancel()
+                    break
+                batches = fetch.result()
+                if batches:
+                    async with self._in_hand:
+                        if not await self._process(consumer, batches, stop):
+                            break
+        finally:
+            await consumer.stop()  # commits nothing more; leaves the group
+        return self.summary
+
+    async def _process(
+        self,
+        consumer: AIOKafkaConsumer,
+        batches: dict[TopicPartition, list[object]],
+        stop: asyncio.Event,
+    ) -> bool:
+        """Handle and commit one batch; False when stopped before it could be applied."""
+        records = [
+            InboundRecord(
+                topic=message.topic,  # type: ignore[attr-defined]
+                partition=message.partition,  # type: ignore[attr-defined]
+                offset=message.offset,  # type: ignore[attr-defined]
+                key=message.key,  # type: ignore[attr-defined]
+                value=message.value,  # type: ignore[attr-defined]
+                headers=tuple(message.headers),  # type: ignore[attr-defined]
+                timestamp_ms=message.timestamp,  # type: ignore[attr-defined]
+            )
+            for messages in batches.values()
+            for message in messages
+        ]
+        try:
+            counts = await self._retrying(lambda: self._handle_isolating(records), stop)
+        except GridhookError as error:
+            log.warning(
+                "stopped while the batch could not be applied; it will be read again",
+                extra={"fields": {"error": type(error).__name__}},
+            )
+            return False
+        for record, reason in counts.rejected:
+            await self._retrying(partial(self._dead_letter, record, reason), stop)
+        self.summary.records += len(records)
+        self.summary.applied += counts.applied
+        self.summary.duplicates += counts.duplicates
+        self.summary.dead_lettered += len(counts.rejected)
+        offsets = {
+            partition: messages[-1].offset + 1  # type: ignore[attr-defined]
+            for partition, messages in batches.items()
+        }
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as error:
+            # The partitions moved to another member, which reads them again from the last
+            # commit; the store skips what this batch already applied.
+            log.warning("commit refused after a rebalance", extra={"fields": {"error": str(error)}})
+        return True
+
+    async def _retrying(self, operation: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T:
+        """Run `operation`, retrying retriable errors with backoff until it succeeds or `stop`."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(_is_retriable),
+            wait=wait_exponential_jitter(multiplier=0.2, max=10),
+            stop=lambda state: stop.is_set(),
+            before_sleep=lambda state: log.warning(
+                "retrying after a passing failure",
+                extra={
+                    "fields": {
+                        "attempt": state.attempt_number,
+                        "error": type(state.outcome.exception()).__name__ if state.outcome else "",
+                    }
+                },
+            ),
+            reraise=True,
+        ):
+            with attempt:
+                return await operation()
+        raise AssertionError("unreachable: tenacity either returns or reraises")
+
+    async def _handle_isolating(self, records: Sequence[InboundRecord]) -> Counts:
+        """The whole batch at once; after a non-retriable failure, one record at a time."""
+        try:
+            return await self._handler.handle(records)
+        except Exception as error:
+            if _is_retriable(error) or len(records) == 1:
+                raise
+            log.warning(
+                "batch failed; isolating the failing record",
+                extra={"fields": {"records": len(records), "error": type(error).__name__}},
+            )
+        total = Counts()
+        for record in records:
+            try:
+                counts = await self._handler.handle([record])
+            except Exception as failure:
+                if _is_retriable(failure):
+                    raise
+                counts = Counts(rejected=[(record, _as_permanent(failure))])
+            total.applied += counts.applied
+            total.duplicates += counts.duplicates
+            total.rejected.extend(counts.rejected)
+        return total
+
+    async def _dead_letter(self, record: InboundRecord, error: PermanentError) -> None:
+        headers = [
+            *record.headers,
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_error_class", type(error).__name__.encode()),
+            ("dlq_error_message", str(error).encode()[:1000]),
+        ]
+        encoded = EncodedRecord(key=record.key or b"", value=record.value or b"", headers=headers)
+        await self._dead_letters.publish(record.topic + DLQ_SUFFIX, encoded)
+        log.error(
+            "record dead-lettered",
+            extra={
+                "fields": {
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "error": type(error).__name__,
+                }
+            },
+        )
+
+
+class UnexpectedFailure(PermanentError):
+    """A handler failed with an exception outside gridhook's error tree (a bug)."""
+
+
+def _as_permanent(error: BaseException) -> PermanentError:
+    if isinstance(error, PermanentError):
+        return error
+    # Only the class name: a foreign exception's message may quote the record's content.
+    return UnexpectedFailure(f"handler raised {type(error).__name__}")

@@ -1,0 +1,108 @@
+"""Event sequences for one Light account and one PowerBox meter, for the state tests."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from producers.codec import CloudEvent, format_time
+from service.sources import LIGHT_EVENT_TYPES
+from tests.light_payloads import light_event
+
+ACCOUNT = "acct-7f3a"
+METER = "mtr-100200"
+CLIENT = "client-1"
+START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def light(event_type: str, minute: int) -> tuple[str, CloudEvent]:
+    body = light_event(
+        event_type,
+        ACCOUNT,
+        rng=random.Random(minute),
+        created_at=START + timedelta(minutes=minute),
+    )
+    body["data"].get("location", {})["uuid"] = "loc-1"
+    body["data"]["account"]["enrollment"]["is_identity_verified"] = True
+    return "light.events", CloudEvent(
+        id=f"msg_{event_type}_{minute}",
+        source="light",
+        type=event_type,
+        time=START + timedelta(minutes=minute, seconds=5),
+        key=ACCOUNT.encode(),
+        data=orjson.dumps(body),
+    )
+
+
+def customer(status: str, minute: int) -> tuple[str, CloudEvent]:
+    body = {
+        "clientId": CLIENT,
+        "AcctStatus": status,
+        "customerSites": [
+            {
+                "externalSiteId": "site-1",
+                "isPrimary": True,
+                "address1": "1 Main St",
+                "city": "Detroit",
+                "state": "MI",
+                "postalCode": "48067",
+                "meters": [
+                    {
+                        "meterId": METER,
+                        "meterType": "Electric",
+                        "isPrimary": True,
+                        "isAMI": True,
+                        "rateCode": "R1",
+                        "billingCycleId": 1,
+                    }
+                ],
+            }
+        ],
+    }
+    return "powerbox.customers", CloudEvent(
+        id=f"{CLIENT}:{status}:{minute}",
+        source="powerbox",
+        type="powerbox.customer.synced",
+        time=START + timedelta(minutes=minute),
+        key=CLIENT.encode(),
+        data=orjson.dumps(body),
+    )
+
+
+def bind_result(state: str, minute: int, reason: str | None = None) -> tuple[str, CloudEvent]:
+    body = {
+        "bindId": f"bind-{minute}",
+        "meterId": METER,
+        "state": state,
+        "macAddress": "00:1B:C5:00:00:AA:BB:CC",
+        "reason": reason,
+        "occurredAt": format_time(START + timedelta(minutes=minute)),
+    }
+    return "powerbox.bind.results", CloudEvent(
+        id=f"result-{minute}-{state}",
+        source="gridhook-bind",
+        type=f"powerbox.bind.{state}",
+        time=START + timedelta(minutes=minute),
+        key=METER.encode(),
+        data=orjson.dumps(body),
+    )
+
+
+def history() -> list[tuple[str, CloudEvent]]:
+    """A plausible in-order history: every Light type, customer versions, a bind cycle."""
+    events = [light(event_type, minute) for minute, event_type in enumerate(LIGHT_EVENT_TYPES)]
+    events.append(light("account.payment_successful", 30))
+    events += [
+        customer("A", 0),
+        bind_result("bind_pending", 1),
+        bind_result("bind_failed", 2, "meter_unreachable"),
+        bind_result("bind_pending", 3),
+        bind_result("bound", 4),
+        customer("S", 5),
+        bind_result("unbind_pending", 6),
+        bind_result("unbound", 7),
+        customer("A", 8),
+    ]
+    return events
