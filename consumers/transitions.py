@@ -125,6 +125,7 @@ def _powerbox_customer(event: CloudEvent, document: dict[str, Any]) -> list[Enti
                 "acct_status": fact(status),
                 "hem_profile_id": fact(profile),
                 "site_ids": fact([str(site.get("externalSiteId")) for site in sites]),
+                "version": fact(event.id),
                 ALIAS: fact(profile),
             },
         )

@@ -158,6 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
     sign_light.add_argument("--post", metavar="URL", help="send it and print the answer")
     sign_light.set_defaults(command=_sign_light)
 
+    dev_token = commands.add_parser(
+        "dev-token",
+        help="mint a PowerBox bearer token signed by the local dev key",
+        description="Print a JWT signed by the dev key in $GRIDHOOK_HOME (created on first use), "
+        "with GRIDHOOK_POWERBOX_ISSUER and GRIDHOOK_POWERBOX_AUDIENCE. `make run` configures "
+        "the matching JWKS, so the token opens the PowerBox routes there.",
+        epilog="example:\n"
+        "  TOKEN=$(.venv/bin/gridhook dev-token)\n"
+        '  curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/v1/powerbox/healthz',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dev_token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    dev_token.add_argument("--subject", default="dev-utility-cis", help="the `sub` claim")
+    dev_token.set_defaults(command=_dev_token)
+
     docs = commands.add_parser("docs", help="generate contract documents")
     doc_commands = docs.add_subparsers(title="documents", required=True, metavar="DOCUMENT")
     asyncapi = doc_commands.add_parser(
@@ -193,6 +208,21 @@ def _sign_light(args: argparse.Namespace, settings: Settings) -> int:
     from service.signing_cli import sign_file
 
     return sign_file(settings, args.file, args.secret, args.scheme, args.message_id, args.post)
+
+
+def _dev_token(args: argparse.Namespace, settings: Settings) -> int:
+    from service.dev_identity import ensure_dev_key, mint
+
+    key = ensure_dev_key(settings.home)
+    partners = settings.partners
+    if partners.powerbox_jwks and Path(partners.powerbox_jwks).resolve() != key.jwks_path:
+        print(
+            f"note: GRIDHOOK_POWERBOX_JWKS is {partners.powerbox_jwks}, not the dev JWKS "
+            f"{key.jwks_path}; the ingress will refuse this token",
+            file=sys.stderr,
+        )
+    print(mint(key, partners.powerbox_issuer, partners.powerbox_audience, args.ttl, args.subject))
+    return 0
 
 
 def _kafka_start(args: argparse.Namespace, settings: Settings) -> int:

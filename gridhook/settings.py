@@ -106,6 +106,35 @@ VARIABLES: tuple[Variable, ...] = (
     ),
 )
 
+VARIABLES += (
+    Variable(
+        "GRIDHOOK_POWERBOX_JWKS",
+        "",
+        "JWKS of the utility's identity provider: an https URL or a file path. Unset: every "
+        "PowerBox request is 401 (`make run` sets a dev JWKS).",
+    ),
+    Variable(
+        "GRIDHOOK_POWERBOX_ISSUER",
+        "gridhook-dev-idp",
+        "Required `iss` of PowerBox bearer tokens.",
+    ),
+    Variable(
+        "GRIDHOOK_POWERBOX_AUDIENCE",
+        "gridhook-powerbox",
+        "Required `aud` of PowerBox bearer tokens.",
+    ),
+    Variable(
+        "GRIDHOOK_WATTSHIFT_API_KEYS",
+        "",
+        "Comma-separated API keys accepted in `x-ws-api-key` on /webhooks/wattshift.",
+    ),
+    Variable(
+        "GRIDHOOK_BRIGHT_API_KEYS",
+        "",
+        "Comma-separated API keys accepted in `x-api-key` on /webhooks/bright.",
+    ),
+)
+
 _DEFAULTS = {variable.name: variable.default for variable in VARIABLES}
 
 
@@ -151,6 +180,17 @@ class LightSettings:
 
 
 @dataclass(frozen=True)
+class PartnerSettings:
+    """Credentials of the PowerBox, WattShift and Bright routes."""
+
+    powerbox_jwks: str | None
+    powerbox_issuer: str
+    powerbox_audience: str
+    wattshift_api_keys: tuple[str, ...]
+    bright_api_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Settings:
     """All of gridhook's settings."""
 
@@ -161,6 +201,7 @@ class Settings:
     http: HttpSettings
     store: StoreSettings
     light: LightSettings
+    partners: PartnerSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -203,6 +244,13 @@ class Settings:
                 secrets=env.secret_list("GRIDHOOK_LIGHT_SECRETS"),
                 scheme=env.choice("GRIDHOOK_LIGHT_SIGNATURE_SCHEME", get_args(SignatureScheme)),
                 tolerance=env.integer("GRIDHOOK_LIGHT_TOLERANCE", minimum=1),
+            ),
+            partners=PartnerSettings(
+                powerbox_jwks=env.text("GRIDHOOK_POWERBOX_JWKS") or None,
+                powerbox_issuer=env.text("GRIDHOOK_POWERBOX_ISSUER"),
+                powerbox_audience=env.text("GRIDHOOK_POWERBOX_AUDIENCE"),
+                wattshift_api_keys=env.secret_list("GRIDHOOK_WATTSHIFT_API_KEYS"),
+                bright_api_keys=env.secret_list("GRIDHOOK_BRIGHT_API_KEYS"),
             ),
         )
 

@@ -26,6 +26,7 @@ import orjson
 from gridhook import embedded_kafka
 from gridhook.settings import Settings
 from producers.provision import ensure_topics
+from service.dev_identity import ensure_dev_key
 
 log = logging.getLogger("gridhook.run")
 
@@ -114,6 +115,9 @@ def _dev_credentials(settings: Settings) -> dict[str, str]:
         stored["GRIDHOOK_LIGHT_SECRETS"] = "whsec_" + base64.b64encode(os.urandom(24)).decode()
     if "GRIDHOOK_ADMIN_TOKEN" not in stored:
         stored["GRIDHOOK_ADMIN_TOKEN"] = "dev-admin-" + secrets.token_urlsafe(24)
+    for name in ("GRIDHOOK_WATTSHIFT_API_KEYS", "GRIDHOOK_BRIGHT_API_KEYS"):
+        stored.setdefault(name, "dev-" + secrets.token_urlsafe(18))
+    stored["GRIDHOOK_POWERBOX_JWKS"] = str(ensure_dev_key(settings.home).jwks_path)
     settings.home.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(stored, option=orjson.OPT_INDENT_2))
     path.chmod(0o600)
@@ -131,6 +135,9 @@ Try it (dev credentials are in {settings.home / _DEV_SECRETS}):
       --file examples/light/enrollment.plan_accepted.json --post {base}/webhooks/light
   curl -H 'Authorization: Bearer {token}' \\
       {base}/v1/accounts/3f1c9a52-8d7e-4b1a-9c2f-6a0d4e8b7c11
+  TOKEN=$(.venv/bin/gridhook dev-token)
+  curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+      --data-binary @examples/powerbox/customer.json {base}/v1/powerbox/customer
 """,
         flush=True,
     )

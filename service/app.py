@@ -15,7 +15,7 @@ from consumers.store import Store
 from gridhook.errors import GridhookError
 from gridhook.settings import Settings
 from producers.publisher import Delivery, Publisher
-from service import health, keys, openapi, read_api, sources
+from service import health, keys, openapi, powerbox, read_api, sources
 from service.dedup import Deduplicator
 from service.metrics import IngressMetrics
 from service.pipeline import make_handler
@@ -39,7 +39,13 @@ def create_app(
     app = web.Application(
         client_max_size=settings.http.max_body_bytes, middlewares=[_unexpected_errors]
     )
-    all_sources = [sources.light(settings.light), *(extra_sources or [])]
+    all_sources = [
+        sources.light(settings.light),
+        *powerbox.sources(settings.partners),
+        sources.wattshift(settings.partners),
+        sources.bright(settings.partners),
+        *(extra_sources or []),
+    ]
     app[keys.SETTINGS] = settings
     app[keys.PUBLISHER] = publisher
     app[keys.CLOCK] = clock
@@ -51,6 +57,7 @@ def create_app(
     )
     for source in all_sources:
         app.router.add_post(source.path, make_handler(source))
+    app.router.add_get("/v1/powerbox/healthz", powerbox.healthz)
     app.router.add_get("/healthz", health.alive)
     app.router.add_get("/readyz", health.ready)
     app.router.add_get("/metrics", health.metrics)

@@ -88,6 +88,12 @@ def build(sources: list[Source]) -> dict[str, Any]:
     """The OpenAPI 3.1 document for an ingress serving `sources`."""
     paths: dict[str, Any] = {source.path: _webhook_operation(source) for source in sources}
     plain = {"200": {"description": "OK"}}
+    paths["/v1/powerbox/healthz"] = {
+        "get": {
+            "summary": "PowerBox health check.",
+            "responses": {**plain, "503": {"description": "Kafka not connected (no body)."}},
+        }
+    }
     paths["/healthz"] = {"get": {"summary": "The process is alive.", "responses": plain}}
     paths["/readyz"] = {
         "get": {
@@ -113,18 +119,7 @@ def build(sources: list[Source]) -> dict[str, Any]:
             }
         }
     paths["/openapi.json"] = {"get": {"summary": "This document.", "responses": plain}}
-    security = {
-        source.name: {
-            "type": "apiKey",
-            "in": "header",
-            "name": source.authenticator.header_names[-1],
-            "description": source.authenticator.description
-            + " (headers: "
-            + ", ".join(source.authenticator.header_names)
-            + ")",
-        }
-        for source in sources
-    }
+    security = {source.name: source.authenticator.security_scheme for source in sources}
     security["admin"] = {
         "type": "http",
         "scheme": "bearer",

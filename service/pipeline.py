@@ -20,8 +20,9 @@ from gridhook.errors import GridhookError
 from producers.codec import CloudEvent, encode
 from producers.publisher import Delivery
 from service import keys
+from service.auth import AuthenticationFailed
 from service.problems import problem
-from service.sources import AuthenticationFailed, Source
+from service.sources import Identity, Source
 from service.validation import SchemaViolation
 
 log = logging.getLogger("gridhook.ingress")
@@ -96,13 +97,16 @@ def make_handler(source: Source) -> Handler:
             checked = source.schemas.check(document)
         except SchemaViolation as violation:
             raise problem(
-                422,
+                source.invalid_status,
                 "Schema violation",
                 "the body does not match the schema of its event type",
                 with_body=bodies,
                 errors=[{"pointer": v.pointer, "detail": v.problem} for v in violation.violations],
             ) from None
         identity = source.identify(document, verified)
+        if source.admit is not None and await source.admit(app, document, identity):
+            app[keys.METRICS].duplicates.labels(source.name).inc()
+            return _reply(source, document, identity, checked.event_type, duplicate=True)
         if not checked.known:
             app[keys.METRICS].unknown_event_types.labels(source.name, checked.event_type).inc()
         record = encode(
@@ -144,18 +148,24 @@ def make_handler(source: Source) -> Handler:
             raise _unavailable("Kafka is not available", bodies) from None
         if duplicate:
             metrics.duplicates.labels(source.name).inc()
-        return _Accepted(
-            {"status": "duplicate" if duplicate else "accepted", "id": identity.message_id},
-            checked.event_type,
-        )
+        return _reply(source, document, identity, checked.event_type, duplicate=duplicate)
 
     return handle
+
+
+def _reply(
+    source: Source, document: object, identity: Identity, event_type: str, *, duplicate: bool
+) -> _Accepted:
+    if source.reply is not None:
+        return _Accepted(source.reply(document, identity, duplicate), event_type)
+    status = "duplicate" if duplicate else "accepted"
+    return _Accepted({"status": status, "id": identity.message_id}, event_type)
 
 
 class _Accepted(web.Response):
     """A 200 answer that remembers the event type for the request metric."""
 
-    def __init__(self, payload: dict[str, str], event_type: str) -> None:
+    def __init__(self, payload: dict[str, object], event_type: str) -> None:
         super().__init__(body=orjson.dumps(payload), content_type="application/json")
         self.event_type = event_type
 

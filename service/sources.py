@@ -7,12 +7,17 @@ publishes to and how the message id and partition key are found. The pipeline
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gridhook.settings import LightSettings
-from service.signatures import SIGNATURE_HEADERS, VERIFIERS, SignatureInvalid, Verified, secret_key
+import orjson
+from aiohttp import web
+
+from gridhook.settings import LightSettings, PartnerSettings
+from service.auth import ApiKeyAuthenticator, Authenticator, SignatureAuthenticator
+from service.signatures import Verified
 from service.validation import Checked, TypedSchemas
 
 LIGHT_EVENT_TYPES = (
@@ -30,25 +35,6 @@ LIGHT_EVENT_TYPES = (
 )
 
 
-class AuthenticationFailed(Exception):
-    """The request's credentials do not open this source; `reason` is safe to show."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Authenticator(Protocol):
-    """Checks a request's credentials over its headers and raw body, before anything is parsed."""
-
-    description: str
-    header_names: tuple[str, ...]
-
-    async def authenticate(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:
-        """What the credentials vouch for; `AuthenticationFailed` when they do not."""
-        ...
-
-
 class Schemas(Protocol):
     known_types: tuple[str, ...]
 
@@ -63,9 +49,20 @@ class Identity:
     key: str
 
 
+Admit = Callable[[web.Application, Any, Identity], Awaitable[bool]]
+Reply = Callable[[Any, Identity, bool], dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class Source:
-    """One partner route on the shared pipeline."""
+    """One partner route on the shared pipeline.
+
+    Optional hooks: `admit` runs after validation and before publishing; it may raise an HTTP
+    error (403/404/409 from the store's state) or return True when the document is already
+    current (answered as a duplicate, nothing published). `reply` builds the 200 body.
+    PowerBox answers errors with no body (`problem_bodies=False`) and schema violations
+    with 400 (`invalid_status`).
+    """
 
     name: str
     path: str
@@ -76,25 +73,10 @@ class Source:
     identify: Callable[[Any, Verified], Identity]
     schema_paths: tuple[str, ...] = field(default=())
     problem_bodies: bool = True
-
-
-class SignatureAuthenticator:
-    """HMAC webhook signatures under one of the schemes in `service/signatures.py`."""
-
-    def __init__(self, settings: LightSettings) -> None:
-        self._keys = [secret_key(secret) for secret in settings.secrets]
-        self._verify = VERIFIERS[settings.scheme]
-        self._tolerance = settings.tolerance
-        self.description = f"HMAC-SHA256 webhook signature, {settings.scheme} scheme"
-        self.header_names = SIGNATURE_HEADERS[settings.scheme]
-
-    async def authenticate(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:
-        if not self._keys:
-            raise AuthenticationFailed("no signing secret is configured for this source")
-        try:
-            return self._verify(headers, body, self._keys, now, self._tolerance)
-        except SignatureInvalid as invalid:
-            raise AuthenticationFailed(invalid.reason) from None
+    invalid_status: int = 422
+    admit: Admit | None = None
+    reply: Reply | None = None
+    refusals: tuple[tuple[int, str], ...] = ()
 
 
 def _identify_light(document: Any, verified: Verified) -> Identity:
@@ -116,4 +98,54 @@ def light(settings: LightSettings) -> Source:
         schemas=TypedSchemas("light/envelope.json", event_schemas, type_field="type"),
         identify=_identify_light,
         schema_paths=tuple(event_schemas.values()),
+    )
+
+
+def _identify_wattshift(document: Any, verified: Verified) -> Identity:
+    return Identity(message_id=document["id"], key=document["data"]["homeId"])
+
+
+def wattshift(settings: PartnerSettings) -> Source:
+    """WattShift price-signal webhooks (`x-ws-api-key`), keyed by homeId."""
+    path = "wattshift/price-signal.json"
+    return Source(
+        name="wattshift",
+        path="/webhooks/wattshift",
+        topic="wattshift.price-signals",
+        summary="WattShift price-signal webhooks",
+        authenticator=ApiKeyAuthenticator("x-ws-api-key", settings.wattshift_api_keys),
+        schemas=TypedSchemas(path, {"price_signal.updated": path}, type_field="type"),
+        identify=_identify_wattshift,
+        schema_paths=(path,),
+    )
+
+
+BRIGHT_EVENT_TYPES = ("lastSeen", "accountCreated", "accountDeleted")
+
+
+def content_id(document: Any) -> str:
+    """An id for a document that carries none: the hash of its canonical JSON."""
+    canonical = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()[:40]
+
+
+def _identify_bright(document: Any, verified: Verified) -> Identity:
+    return Identity(
+        message_id=document.get("eventId") or content_id(document), key=document["accountId"]
+    )
+
+
+def bright(settings: PartnerSettings) -> Source:
+    """Bright report events (`x-api-key`), keyed by accountId. Bodies hold personal data
+    (email, personalNumber): like every body, they are never logged."""
+    path = "bright/report-event.json"
+    return Source(
+        name="bright",
+        path="/webhooks/bright",
+        topic="bright.events",
+        summary="Bright Energy report events (lastSeen, accountCreated, accountDeleted)",
+        authenticator=ApiKeyAuthenticator("x-api-key", settings.bright_api_keys),
+        schemas=TypedSchemas(path, dict.fromkeys(BRIGHT_EVENT_TYPES, path), type_field="type"),
+        identify=_identify_bright,
+        schema_paths=(path,),
     )

@@ -100,7 +100,7 @@ class SingleSchema:
     def __init__(self, path: str, event_type: str) -> None:
         self._validator = schemas.validator(path)
         self.event_type = event_type
-        self.known_types = (event_type,)
+        self.known_types: tuple[str, ...] = (event_type,)
 
     def check(self, document: Any) -> Checked:
         """Validate `document`; raise `SchemaViolation` listing what is wrong."""
