@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import uvloop
 
 from consumers.applier import StateApplier
+from consumers.bind_forwarder import BindForwarder
+from consumers.gateway import GatewayClient
 from consumers.runtime import BatchHandler, ConsumerRuntime
 from consumers.store import Store
 from consumers.transitions import APPLIED_TOPICS
@@ -20,6 +22,8 @@ from producers.publisher import KafkaPublisher
 log = logging.getLogger("gridhook.consumer")
 
 STATE_GROUP = "gridhook-state"
+BIND_GROUP = "gridhook-bind"
+BIND_TOPIC = "powerbox.bind.requests"
 
 
 def run_state_applier(settings: Settings, group_id: str = STATE_GROUP) -> int:
@@ -29,9 +33,43 @@ def run_state_applier(settings: Settings, group_id: str = STATE_GROUP) -> int:
     async def main() -> None:
         store = Store(settings.store.database_url, writer=True)
         await store.migrate()
+        publisher = KafkaPublisher(settings.kafka, bootstrap)
+        await publisher.start()
         try:
-            await _consume(settings, bootstrap, group_id, APPLIED_TOPICS, StateApplier(store))
+            await _consume(
+                settings, bootstrap, group_id, APPLIED_TOPICS, StateApplier(store), publisher
+            )
         finally:
+            await publisher.stop()
+            await store.close()
+
+    uvloop.run(main())
+    return 0
+
+
+def run_bind_forwarder(settings: Settings, group_id: str = BIND_GROUP) -> int:
+    """Forward bind requests to the head-end until SIGTERM/SIGINT; log one summary line."""
+    bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+
+    async def main() -> None:
+        store = Store(settings.store.database_url, writer=True)
+        await store.migrate()
+        publisher = KafkaPublisher(settings.kafka, bootstrap)
+        await publisher.start()
+        try:
+            async with GatewayClient(
+                settings.bind.gateway_url, settings.bind.gateway_timeout
+            ) as gateway:
+                forwarder = BindForwarder(store, gateway, publisher, settings.bind)
+                await forwarder.resume()
+                try:
+                    await _consume(
+                        settings, bootstrap, group_id, [BIND_TOPIC], forwarder, publisher
+                    )
+                finally:
+                    await forwarder.close()
+        finally:
+            await publisher.stop()
             await store.close()
 
     uvloop.run(main())
@@ -44,13 +82,12 @@ async def _consume(
     group_id: str,
     topics: Sequence[str],
     handler: BatchHandler,
+    dead_letters: KafkaPublisher,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    dead_letters = KafkaPublisher(settings.kafka, bootstrap)
-    await dead_letters.start()
     runtime = ConsumerRuntime(
         bootstrap=bootstrap,
         kafka=settings.kafka,
@@ -61,8 +98,5 @@ async def _consume(
         max_records=settings.store.consumer_batch,
     )
     log.info("consumer started", extra={"fields": {"group": group_id, "topics": len(topics)}})
-    try:
-        summary = await runtime.run(stop)
-    finally:
-        await dead_letters.stop()
+    summary = await runtime.run(stop)
     log.info("consumer stopped", extra={"fields": {"group": group_id, **summary.as_fields()}})

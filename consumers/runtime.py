@@ -257,16 +257,7 @@ class ConsumerRuntime:
         return total
 
     async def _dead_letter(self, record: InboundRecord, error: PermanentError) -> None:
-        headers = [
-            *record.headers,
-            ("dlq_topic", record.topic.encode()),
-            ("dlq_partition", str(record.partition).encode()),
-            ("dlq_offset", str(record.offset).encode()),
-            ("dlq_error_class", type(error).__name__.encode()),
-            ("dlq_error_message", str(error).encode()[:1000]),
-        ]
-        encoded = EncodedRecord(key=record.key or b"", value=record.value or b"", headers=headers)
-        await self._dead_letters.publish(record.topic + DLQ_SUFFIX, encoded)
+        await self._dead_letters.publish(record.topic + DLQ_SUFFIX, dead_letter(record, error))
         log.error(
             "record dead-lettered",
             extra={
@@ -278,6 +269,20 @@ class ConsumerRuntime:
                 }
             },
         )
+
+
+def dead_letter(record: InboundRecord, error: GridhookError) -> EncodedRecord:
+    """The `<topic>.dlq` record for `record`: its key, value and headers, plus its origin and
+    the error (class and message; messages never quote record content)."""
+    headers = [
+        *record.headers,
+        ("dlq_topic", record.topic.encode()),
+        ("dlq_partition", str(record.partition).encode()),
+        ("dlq_offset", str(record.offset).encode()),
+        ("dlq_error_class", type(error).__name__.encode()),
+        ("dlq_error_message", str(error).encode()[:1000]),
+    ]
+    return EncodedRecord(key=record.key or b"", value=record.value or b"", headers=headers)
 
 
 class UnexpectedFailure(PermanentError):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Connection,
     Index,
@@ -49,6 +50,28 @@ applied_events = Table(
     Column("applied_at", String(40), nullable=False),
 )
 
+bind_arbiter = Table(
+    "bind_arbiter",
+    metadata,
+    Column("meter_id", String(200), primary_key=True),
+    Column("bind_id", String(100), nullable=False),
+    Column("action", String(10), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("reason", String(100), nullable=True),
+    Column("finished", Boolean, nullable=False),
+    Column("published", Boolean, nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+bind_requests_seen = Table(
+    "bind_requests_seen",
+    metadata,
+    Column("bind_id", String(100), primary_key=True),
+    Column("meter_id", String(200), nullable=False),
+    Column("seen_at", String(40), nullable=False),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -60,7 +83,14 @@ def _v1_entities_and_applied_events(connection: Connection) -> None:
     metadata.create_all(connection, tables=[entities, applied_events])
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1_entities_and_applied_events,)
+def _v2_bind_arbiter(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[bind_arbiter, bind_requests_seen])
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _v1_entities_and_applied_events,
+    _v2_bind_arbiter,
+)
 
 
 async def migrate(engine: AsyncEngine) -> int:

@@ -108,6 +108,18 @@ class Store:
             # A writer takes the write lock up front, so read-then-write never deadlocks.
             connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self._sqlite
+
+    def translated(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Database errors inside become `StoreUnavailable`."""
+        return self._translated()
+
     async def migrate(self) -> int:
         """Create or upgrade the schema; return its version."""
         if self._sqlite:

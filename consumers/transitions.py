@@ -155,9 +155,17 @@ def _powerbox_bind_result(event: CloudEvent, document: dict[str, Any]) -> list[E
         state = document["state"]
     except KeyError:
         raise UnapplicableEvent("bind result has no meterId or state") from None
+    at = event_time(document.get("occurredAt"))
+    if state is None:
+        # A request the forwarder rejected leaves the meter's bind state as it was.
+        rejection = {"bind_id": document.get("bindId"), "reason": document.get("reason")}
+        return [
+            EntityUpdate(
+                POWERBOX_METER, meter_id, {"last_rejection": Fact(rejection, at, event.id)}
+            )
+        ]
     if state not in BIND_STATES:
         raise UnapplicableEvent("bind result has an unknown state")
-    at = event_time(document.get("occurredAt"))
     bind = {
         "state": state,
         "bind_id": document.get("bindId"),

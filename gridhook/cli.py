@@ -131,6 +131,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     state.add_argument("--group", default="gridhook-state", help="consumer group id")
     state.set_defaults(command=_consume_state)
+    bind = consumers.add_parser(
+        "bind",
+        help="forward bind requests to the AMI head-end (GRIDHOOK_GATEWAY_URL)",
+        description="Read powerbox.bind.requests in meter order, reject requests that conflict "
+        "with the meter's bind state, forward the rest to the head-end with retries, and publish "
+        "each outcome to powerbox.bind.results. Requests in flight survive a restart.",
+    )
+    bind.add_argument("--group", default="gridhook-bind", help="consumer group id")
+    bind.set_defaults(command=_consume_bind)
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve the AMI head-end / HAN gateway emulator",
+        description="An emulated utility head-end that joins devices to smart meters' Zigbee "
+        "HANs, with realistic latency and faults (GRIDHOOK_EMULATOR_* settings). Its state "
+        "survives restarts.",
+    )
+    emulator.set_defaults(command=_emulator)
 
     sign = commands.add_parser(
         "sign",
@@ -202,6 +220,18 @@ def _consume_state(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.process import run_state_applier
 
     return run_state_applier(settings, args.group)
+
+
+def _consume_bind(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.process import run_bind_forwarder
+
+    return run_bind_forwarder(settings, args.group)
+
+
+def _emulator(args: argparse.Namespace, settings: Settings) -> int:
+    from emulator.app import serve
+
+    return serve(settings.emulator)
 
 
 def _sign_light(args: argparse.Namespace, settings: Settings) -> int:

@@ -135,6 +135,67 @@ VARIABLES += (
     ),
 )
 
+VARIABLES += (
+    Variable(
+        "GRIDHOOK_EMULATOR_HOST", "127.0.0.1", "Address the AMI/HAN gateway emulator listens on."
+    ),
+    Variable("GRIDHOOK_EMULATOR_PORT", "8090", "Port of the gateway emulator."),
+    Variable(
+        "GRIDHOOK_EMULATOR_DB",
+        "",
+        "SQLite file keeping the emulator's requests and joined devices. "
+        "Unset: `$GRIDHOOK_HOME/emulator.db`.",
+    ),
+    Variable(
+        "GRIDHOOK_EMULATOR_JOIN_SECONDS",
+        "1-3",
+        "How long a HAN join or leave takes, uniformly in `min-max` seconds "
+        "(a real network takes minutes to hours).",
+    ),
+    Variable(
+        "GRIDHOOK_EMULATOR_UNREACHABLE_RATE",
+        "0.1",
+        "Share of join attempts failing because the meter's radio is unreachable (transient).",
+    ),
+    Variable(
+        "GRIDHOOK_EMULATOR_ERROR_RATE",
+        "0.05",
+        "Share of head-end API calls answered 503.",
+    ),
+    Variable(
+        "GRIDHOOK_EMULATOR_TIMEOUT_RATE",
+        "0.02",
+        "Share of head-end API calls that hang for GRIDHOOK_EMULATOR_HANG_SECONDS.",
+    ),
+    Variable("GRIDHOOK_EMULATOR_HANG_SECONDS", "10", "How long a hanging call hangs."),
+    Variable("GRIDHOOK_EMULATOR_MAX_DEVICES", "3", "Most HAN devices one meter holds."),
+    Variable(
+        "GRIDHOOK_GATEWAY_URL",
+        "http://127.0.0.1:8090",
+        "Base URL of the AMI head-end (the emulator in development) the bind forwarder calls.",
+    ),
+    Variable(
+        "GRIDHOOK_GATEWAY_TIMEOUT",
+        "5",
+        "Seconds one call to the head-end may take before it counts as a transient failure.",
+    ),
+    Variable(
+        "GRIDHOOK_BIND_MAX_ATTEMPTS",
+        "10",
+        "Most attempts the bind forwarder makes for one request before it fails it.",
+    ),
+    Variable(
+        "GRIDHOOK_BIND_BACKOFF_MAX",
+        "30",
+        "Longest wait, in seconds, between two attempts at one request (exponential with jitter).",
+    ),
+    Variable(
+        "GRIDHOOK_BIND_MAX_SECONDS",
+        "600",
+        "Most seconds the forwarder spends on one request (attempts and waiting for the join).",
+    ),
+)
+
 _DEFAULTS = {variable.name: variable.default for variable in VARIABLES}
 
 
@@ -191,6 +252,32 @@ class PartnerSettings:
 
 
 @dataclass(frozen=True)
+class EmulatorSettings:
+    """The AMI/HAN gateway emulator: where it listens and how it misbehaves."""
+
+    host: str
+    port: int
+    database: Path
+    join_seconds: tuple[float, float]
+    unreachable_rate: float
+    error_rate: float
+    timeout_rate: float
+    hang_seconds: float
+    max_devices: int
+
+
+@dataclass(frozen=True)
+class BindSettings:
+    """How the bind forwarder talks to the head-end."""
+
+    gateway_url: str
+    gateway_timeout: float
+    max_attempts: int
+    max_seconds: float
+    backoff_max: float
+
+
+@dataclass(frozen=True)
 class Settings:
     """All of gridhook's settings."""
 
@@ -202,6 +289,8 @@ class Settings:
     store: StoreSettings
     light: LightSettings
     partners: PartnerSettings
+    emulator: EmulatorSettings
+    bind: BindSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -252,6 +341,24 @@ class Settings:
                 wattshift_api_keys=env.secret_list("GRIDHOOK_WATTSHIFT_API_KEYS"),
                 bright_api_keys=env.secret_list("GRIDHOOK_BRIGHT_API_KEYS"),
             ),
+            emulator=EmulatorSettings(
+                host=env.text("GRIDHOOK_EMULATOR_HOST"),
+                port=env.integer("GRIDHOOK_EMULATOR_PORT", minimum=0, maximum=65_535),
+                database=Path(env.text("GRIDHOOK_EMULATOR_DB") or home / "emulator.db"),
+                join_seconds=env.seconds_range("GRIDHOOK_EMULATOR_JOIN_SECONDS"),
+                unreachable_rate=env.rate("GRIDHOOK_EMULATOR_UNREACHABLE_RATE"),
+                error_rate=env.rate("GRIDHOOK_EMULATOR_ERROR_RATE"),
+                timeout_rate=env.rate("GRIDHOOK_EMULATOR_TIMEOUT_RATE"),
+                hang_seconds=env.seconds("GRIDHOOK_EMULATOR_HANG_SECONDS"),
+                max_devices=env.integer("GRIDHOOK_EMULATOR_MAX_DEVICES", minimum=1),
+            ),
+            bind=BindSettings(
+                gateway_url=env.text("GRIDHOOK_GATEWAY_URL").rstrip("/"),
+                gateway_timeout=env.seconds("GRIDHOOK_GATEWAY_TIMEOUT"),
+                max_attempts=env.integer("GRIDHOOK_BIND_MAX_ATTEMPTS", minimum=1),
+                max_seconds=env.seconds("GRIDHOOK_BIND_MAX_SECONDS"),
+                backoff_max=env.seconds("GRIDHOOK_BIND_BACKOFF_MAX"),
+            ),
         )
 
 
@@ -284,6 +391,27 @@ class _Reader:
         if not value > 0:
             raise ConfigError(f"{name}: must be more than 0 seconds, got {raw!r}")
         return value
+
+    def rate(self, name: str) -> float:
+        raw = self.text(name)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a share between 0 and 1, got {raw!r}") from None
+        if not 0 <= value <= 1:
+            raise ConfigError(f"{name}: must be between 0 and 1, got {raw!r}")
+        return value
+
+    def seconds_range(self, name: str) -> tuple[float, float]:
+        raw = self.text(name)
+        low, _, high = raw.partition("-")
+        try:
+            bounds = (float(low), float(high or low))
+        except ValueError:
+            raise ConfigError(f"{name}: expected `min-max` seconds, got {raw!r}") from None
+        if not 0 <= bounds[0] <= bounds[1]:
+            raise ConfigError(f"{name}: expected 0 <= min <= max, got {raw!r}")
+        return bounds
 
     def choice(self, name: str, allowed: tuple[_Option, ...], *, upper: bool = False) -> _Option:
         raw = self.text(name)

@@ -44,6 +44,8 @@ class Service:
 SERVICES: tuple[Service, ...] = (
     Service("ingress", ("ingress",)),
     Service("state applier", ("consume", "state")),
+    Service("gateway emulator", ("emulator",)),
+    Service("bind forwarder", ("consume", "bind")),
 )
 
 _DEV_SECRETS = "dev-secrets.json"
@@ -138,6 +140,9 @@ Try it (dev credentials are in {settings.home / _DEV_SECRETS}):
   TOKEN=$(.venv/bin/gridhook dev-token)
   curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
       --data-binary @examples/powerbox/customer.json {base}/v1/powerbox/customer
+  curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+      --data-binary @examples/powerbox/bind.json {base}/v1/powerbox/bind
+  curl -H 'Authorization: Bearer {token}' {base}/v1/powerbox/meters/123456789
 """,
         flush=True,
     )

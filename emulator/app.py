@@ -1,0 +1,199 @@
+"""The AMI head-end / HAN gateway emulator as an aiohttp application.
+
+API (JSON):
+- `PUT /v1/requests/{bindId}` `{meterId, macAddress, installCode, action: bind|unbind}`: 202
+  with the request's status. Idempotent on the bind id: a known request is answered as it is
+  (never joined twice); one that failed transiently (`meter_unreachable`) is attempted again.
+- `GET /v1/requests/{bindId}`: `{status: pending|joined|left|failed, reason, transient}`.
+- `GET /v1/meters/{meterId}/devices`: the devices on the meter's HAN and how often each was
+  ever joined.
+- `GET /healthz`.
+
+Joining takes a random time in `GRIDHOOK_EMULATOR_JOIN_SECONDS`. Outcomes: a wrong install code
+(length or CRC) fails with `invalid_install_code`, a full HAN with `han_full` (both
+permanent); the meter's radio is unreachable at `GRIDHOOK_EMULATOR_UNREACHABLE_RATE`
+(transient). API calls fail with 503 at `GRIDHOOK_EMULATOR_ERROR_RATE` and hang at
+`GRIDHOOK_EMULATOR_TIMEOUT_RATE`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from emulator.install_codes import is_valid
+from emulator.state import FAILED, PENDING, EmulatorState, Request
+from gridhook.settings import EmulatorSettings
+
+log = logging.getLogger("gridhook.emulator")
+
+STATE = web.AppKey("state", EmulatorState)
+SETTINGS = web.AppKey("emulator_settings", EmulatorSettings)
+RANDOM = web.AppKey("random", random.Random)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Joiner:
+    """Completes each pending request when its join time has come."""
+
+    def __init__(self, state: EmulatorState, settings: EmulatorSettings, rng: random.Random):
+        self._state = state
+        self._settings = settings
+        self._random = rng
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._lock = asyncio.Lock()
+
+    def latency(self) -> float:
+        low, high = self._settings.join_seconds
+        return self._random.uniform(low, high)
+
+    def schedule(self, request: Request) -> None:
+        if request.bind_id not in self._tasks and request.status == PENDING:
+            task = asyncio.create_task(self._complete(request.bind_id, request.due_at))
+            self._tasks[request.bind_id] = task
+            task.add_done_callback(lambda _: self._tasks.pop(request.bind_id, None))
+
+    async def resume(self) -> None:
+        for request in await self._state.pending():
+            self.schedule(request)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        for task in list(self._tasks.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _complete(self, bind_id: str, due_at: float) -> None:
+        await asyncio.sleep(max(0.0, due_at - time.time()))
+        async with self._lock:
+            request = await self._state.request(bind_id)
+            if request is None or request.status != PENDING:
+                return
+            status: str
+            reason: str | None
+            if self._random.random() < self._settings.unreachable_rate:
+                status, reason = FAILED, "meter_unreachable"
+            elif request.action == "bind":
+                if not is_valid(request.install_code):
+                    status, reason = FAILED, "invalid_install_code"
+                else:
+                    status, reason = await self._state.join(request, self._settings.max_devices)
+            else:
+                status, reason = await self._state.leave(request)
+            await self._state.finish(bind_id, status, reason)
+        log.info(
+            "request finished",
+            extra={"fields": {"bind_id": bind_id, "status": status, "reason": reason}},
+        )
+
+
+JOINER = web.AppKey("joiner", Joiner)
+
+
+@web.middleware
+async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Misbehave like a real head-end on its request API: sometimes 503, sometimes hang."""
+    if request.path.startswith("/v1/requests/"):
+        settings, rng = request.app[SETTINGS], request.app[RANDOM]
+        if rng.random() < settings.timeout_rate:
+            await asyncio.sleep(settings.hang_seconds)
+        if rng.random() < settings.error_rate:
+            if rng.random() < 0.5:
+                await handler(request)  # the work is done, but the answer is lost
+            raise web.HTTPServiceUnavailable(text="head-end busy")
+    return await handler(request)
+
+
+async def submit(request: web.Request) -> web.Response:
+    bind_id = request.match_info["bind_id"]
+    try:
+        body: dict[str, Any] = orjson.loads(await request.read())
+        meter_id, mac = str(body["meterId"]), str(body["macAddress"])
+        install_code, action = str(body.get("installCode", "")), body["action"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        raise web.HTTPBadRequest(text="expected meterId, macAddress, installCode, action") from None
+    if action not in ("bind", "unbind"):
+        raise web.HTTPBadRequest(text="action must be bind or unbind")
+    joiner = request.app[JOINER]
+    stored = await request.app[STATE].submit(
+        bind_id, meter_id, mac, install_code, action, time.time() + joiner.latency()
+    )
+    joiner.schedule(stored)
+    return web.json_response(stored.to_json(), status=202)
+
+
+async def status(request: web.Request) -> web.Response:
+    stored = await request.app[STATE].request(request.match_info["bind_id"])
+    if stored is None:
+        raise web.HTTPNotFound(text="unknown bind id")
+    return web.json_response(stored.to_json())
+
+
+async def devices(request: web.Request) -> web.Response:
+    meter_id = request.match_info["meter_id"]
+    state = request.app[STATE]
+    return web.json_response(
+        {
+            "meterId": meter_id,
+            "devices": await state.devices(meter_id),
+            "joinCounts": await state.join_counts(meter_id),
+        }
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def create_app(settings: EmulatorSettings, rng: random.Random | None = None) -> web.Application:
+    """The emulator; its state lives in `settings.database`."""
+    app = web.Application(middlewares=[_faults])
+    app[SETTINGS] = settings
+    app[RANDOM] = rng or random.Random()
+    app[STATE] = EmulatorState(settings.database)
+    app.router.add_put("/v1/requests/{bind_id}", submit)
+    app.router.add_get("/v1/requests/{bind_id}", status)
+    app.router.add_get("/v1/meters/{meter_id}/devices", devices)
+    app.router.add_get("/healthz", healthz)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    await state.open()
+    joiner = Joiner(state, app[SETTINGS], app[RANDOM])
+    app[JOINER] = joiner
+    await joiner.resume()
+    yield
+    await joiner.stop()
+    await state.close()
+
+
+def serve(settings: EmulatorSettings) -> int:
+    """`gridhook emulator`: serve until SIGTERM/SIGINT."""
+    import uvloop
+
+    log.info(
+        "emulator listening",
+        extra={"fields": {"address": f"http://{settings.host}:{settings.port}"}},
+    )
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=None,
+        loop=uvloop.new_event_loop(),
+    )
+    return 0

@@ -1,0 +1,196 @@
+"""The emulator's durable state: bind requests, the devices joined to each meter's HAN, and a
+log of every join (to show that no device was ever joined twice). SQLite through aiosqlite, so
+the emulator survives its own restart."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+PENDING, JOINED, LEFT, FAILED = "pending", "joined", "left", "failed"
+TRANSIENT_REASONS = frozenset({"meter_unreachable"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    bind_id TEXT PRIMARY KEY,
+    meter_id TEXT NOT NULL,
+    mac TEXT NOT NULL,
+    install_code TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    attempts INTEGER NOT NULL,
+    due_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS devices (
+    meter_id TEXT NOT NULL,
+    mac TEXT NOT NULL,
+    bind_id TEXT NOT NULL,
+    joined_at REAL NOT NULL,
+    PRIMARY KEY (meter_id, mac)
+);
+CREATE TABLE IF NOT EXISTS joins (
+    meter_id TEXT NOT NULL,
+    mac TEXT NOT NULL,
+    bind_id TEXT NOT NULL,
+    at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Request:
+    bind_id: str
+    meter_id: str
+    mac: str
+    install_code: str
+    action: str
+    status: str
+    reason: str | None
+    attempts: int
+    due_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bindId": self.bind_id,
+            "meterId": self.meter_id,
+            "macAddress": self.mac,
+            "action": self.action,
+            "status": self.status,
+            "reason": self.reason,
+            "transient": self.reason in TRANSIENT_REASONS,
+            "attempts": self.attempts,
+        }
+
+
+def normalise_mac(mac: str) -> str:
+    """Upper-case hex pairs separated by ':' (one device, one spelling)."""
+    digits = "".join(ch for ch in mac if ch.isalnum()).upper()
+    return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))
+
+
+class EmulatorState:
+    """All reads and writes of the emulator's SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db: aiosqlite.Connection | None = None
+
+    async def open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self._path)
+        self._db.row_factory = aiosqlite.Row
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.executescript(_SCHEMA)
+        await self._db.commit()
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        assert self._db is not None, "EmulatorState.open() was not awaited"
+        return self._db
+
+    async def request(self, bind_id: str) -> Request | None:
+        async with self.db.execute("SELECT * FROM requests WHERE bind_id = ?", (bind_id,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _request(row)
+
+    async def submit(
+        self, bind_id: str, meter_id: str, mac: str, install_code: str, action: str, due_at: float
+    ) -> Request:
+        """Record a request, idempotently on `bind_id`: a known request is returned unchanged,
+        except one that failed transiently, which is armed again for another attempt."""
+        existing = await self.request(bind_id)
+        now = time.time()
+        if existing is None:
+            await self.db.execute(
+                "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, NULL, 1, ?, ?)",
+                (bind_id, meter_id, normalise_mac(mac), install_code, action, PENDING, due_at, now),
+            )
+        elif existing.status == FAILED and existing.reason in TRANSIENT_REASONS:
+            await self.db.execute(
+                "UPDATE requests SET status = ?, reason = NULL, attempts = attempts + 1,"
+                " due_at = ?, updated_at = ? WHERE bind_id = ?",
+                (PENDING, due_at, now, bind_id),
+            )
+        else:
+            return existing
+        await self.db.commit()
+        stored = await self.request(bind_id)
+        assert stored is not None
+        return stored
+
+    async def pending(self) -> list[Request]:
+        async with self.db.execute("SELECT * FROM requests WHERE status = ?", (PENDING,)) as cur:
+            return [_request(row) for row in await cur.fetchall()]
+
+    async def finish(self, bind_id: str, status: str, reason: str | None) -> None:
+        await self.db.execute(
+            "UPDATE requests SET status = ?, reason = ?, updated_at = ? WHERE bind_id = ?",
+            (status, reason, time.time(), bind_id),
+        )
+        await self.db.commit()
+
+    async def devices(self, meter_id: str) -> list[dict[str, Any]]:
+        async with self.db.execute(
+            "SELECT mac, bind_id, joined_at FROM devices WHERE meter_id = ? ORDER BY joined_at",
+            (meter_id,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            {"macAddress": r["mac"], "bindId": r["bind_id"], "joinedAt": r["joined_at"]}
+            for r in rows
+        ]
+
+    async def join_counts(self, meter_id: str) -> dict[str, int]:
+        async with self.db.execute(
+            "SELECT mac, COUNT(*) AS n FROM joins WHERE meter_id = ? GROUP BY mac", (meter_id,)
+        ) as cur:
+            return {row["mac"]: row["n"] for row in await cur.fetchall()}
+
+    async def join(self, request: Request, max_devices: int) -> tuple[str, str | None]:
+        """Join the request's device to its meter's HAN: the outcome status and reason."""
+        joined = await self.devices(request.meter_id)
+        if any(device["macAddress"] == request.mac for device in joined):
+            return JOINED, None  # already on the HAN: nothing to do, never a second join
+        if len(joined) >= max_devices:
+            return FAILED, "han_full"
+        now = time.time()
+        await self.db.execute(
+            "INSERT INTO devices VALUES (?, ?, ?, ?)",
+            (request.meter_id, request.mac, request.bind_id, now),
+        )
+        await self.db.execute(
+            "INSERT INTO joins VALUES (?, ?, ?, ?)",
+            (request.meter_id, request.mac, request.bind_id, now),
+        )
+        return JOINED, None
+
+    async def leave(self, request: Request) -> tuple[str, str | None]:
+        cursor = await self.db.execute(
+            "DELETE FROM devices WHERE meter_id = ? AND mac = ?", (request.meter_id, request.mac)
+        )
+        return (LEFT, None) if cursor.rowcount else (FAILED, "not_joined")
+
+
+def _request(row: aiosqlite.Row) -> Request:
+    return Request(
+        bind_id=row["bind_id"],
+        meter_id=row["meter_id"],
+        mac=row["mac"],
+        install_code=row["install_code"],
+        action=row["action"],
+        status=row["status"],
+        reason=row["reason"],
+        attempts=row["attempts"],
+        due_at=row["due_at"],
+    )
