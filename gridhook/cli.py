@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 
 from gridhook import embedded_kafka, logs
-from gridhook.errors import GridhookError
+from gridhook.errors import ConfigError, GridhookError
 from gridhook.settings import Settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -176,6 +176,62 @@ def build_parser() -> argparse.ArgumentParser:
     sign_light.add_argument("--post", metavar="URL", help="send it and print the answer")
     sign_light.set_defaults(command=_sign_light)
 
+    replay = commands.add_parser(
+        "replay",
+        help="re-drive records from a topic or its dead-letter topic",
+        description="Republish selected records of TOPIC (same key, value and headers, plus "
+        "gridhook_replayed_from) to --to-topic or back to TOPIC. It reads a snapshot fixed at "
+        "start (records published meanwhile, its own included, are never read) and uses no "
+        "consumer group, so no service's offsets move. Offset bounds are inclusive; every "
+        "selector given must match.",
+        epilog="""examples:
+  # what would a replay of the last two hours send?
+  gridhook replay light.events --since 2h --dry-run
+  # a time window a downstream missed, into its own topic
+  gridhook replay light.events --since 2026-11-20T08:00:00Z --until 2026-11-20T09:00:00Z \\
+      --to-topic light.events.backfill
+  # one account's history, for a new subscriber
+  gridhook replay light.events --key 3f1c9a52-8d7e-4b1a-9c2f-6a0d4e8b7c11 --to-topic partner.feed
+  # enrollment events only, at most 1000, no faster than 200/s
+  gridhook replay light.events --type 'enrollment.*' --limit 1000 --rate 200
+  # offsets 100 to 250 of partition 0 and 40 onwards of partition 3
+  gridhook replay light.events --from-offset 0:100,3:40 --to-offset 0:250
+  # records dead-lettered by a bug now fixed: back to their origin topic
+  gridhook replay light.events --dlq""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    replay.add_argument("topic", help="the topic to read (with --dlq: its <topic>.dlq)")
+    replay.add_argument("--since", help="RFC 3339 time, or a duration ago: 90s, 30m, 2h, 7d")
+    replay.add_argument("--until", help="RFC 3339 time, or a duration ago")
+    replay.add_argument("--from-offset", help="first offset: 1200, or per partition 0:1200,3:50")
+    replay.add_argument("--to-offset", help="last offset (inclusive), same forms")
+    replay.add_argument("--type", dest="type_glob", help="CloudEvents type glob: 'enrollment.*'")
+    replay.add_argument("--key", help="only records with this key")
+    replay.add_argument("--limit", type=int, help="at most this many records")
+    replay.add_argument("--to-topic", help="publish here instead of the records' topic")
+    replay.add_argument(
+        "--dlq", action="store_true", help="read <topic>.dlq and send records to their origin"
+    )
+    replay.add_argument(
+        "--dry-run", action="store_true", help="print partition, offset, time, type, key only"
+    )
+    replay.add_argument("--rate", type=float, help="at most this many records per second")
+    replay.set_defaults(command=_replay)
+
+    state_cmd = commands.add_parser("state", help="manage the state store")
+    state_commands = state_cmd.add_subparsers(title="actions", required=True, metavar="ACTION")
+    rebuild = state_commands.add_parser(
+        "rebuild",
+        help="rebuild the state store from the topics",
+        description="Clear the state store (GRIDHOOK_DATABASE_URL), move the state applier's "
+        "group back to the beginning of its topics (or to --since), and re-apply every record "
+        "up to the end offsets fixed at start. Stop the state applier first.",
+    )
+    rebuild.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rebuild.add_argument("--since", help="re-apply only records since: RFC 3339 or 2h, 7d")
+    rebuild.add_argument("--group", default="gridhook-state", help="the applier's group id")
+    rebuild.set_defaults(command=_state_rebuild)
+
     dev_token = commands.add_parser(
         "dev-token",
         help="mint a PowerBox bearer token signed by the local dev key",
@@ -232,6 +288,71 @@ def _emulator(args: argparse.Namespace, settings: Settings) -> int:
     from emulator.app import serve
 
     return serve(settings.emulator)
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.publisher import KafkaPublisher
+    from producers.replay import Selection, parse_moment, parse_offsets, replay
+
+    selection = Selection(
+        since=parse_moment(args.since) if args.since else None,
+        until=parse_moment(args.until) if args.until else None,
+        from_offsets=parse_offsets(args.from_offset) if args.from_offset else {},
+        to_offsets=parse_offsets(args.to_offset) if args.to_offset else {},
+        type_glob=args.type_glob,
+        key=args.key.encode() if args.key is not None else None,
+        limit=args.limit,
+    )
+    if args.rate is not None and args.rate <= 0:
+        raise ConfigError("--rate must be more than 0")
+    bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+
+    async def run() -> str:
+        publisher = None if args.dry_run else KafkaPublisher(settings.kafka, bootstrap)
+        if publisher is not None:
+            await publisher.start()
+        try:
+            summary = await replay(
+                bootstrap,
+                args.topic,
+                selection,
+                publisher,
+                dlq=args.dlq,
+                to_topic=args.to_topic,
+                rate=args.rate,
+            )
+        finally:
+            if publisher is not None:
+                await publisher.stop()
+        source = args.topic + (".dlq" if args.dlq and not args.topic.endswith(".dlq") else "")
+        return summary.line(source, args.dry_run)
+
+    print(asyncio.run(run()), file=sys.stderr if args.dry_run else sys.stdout)
+    return 0
+
+
+def _state_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.rebuild import rebuild
+    from producers.replay import parse_moment
+
+    since = parse_moment(args.since) if args.since else None
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("state rebuild deletes the store: confirm with --yes")
+        answer = input(
+            "This deletes every entity in the state store and re-applies the topics. "
+            "Type 'rebuild' to go on: "
+        )
+        if answer.strip() != "rebuild":
+            print("not rebuilt")
+            return 1
+    bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    summary = asyncio.run(rebuild(settings, bootstrap, args.group, since))
+    print(
+        f"state rebuilt: {summary.records} records read, {summary.applied} applied, "
+        f"{summary.duplicates} duplicates, {summary.dead_lettered} dead-lettered"
+    )
+    return 0
 
 
 def _sign_light(args: argparse.Namespace, settings: Settings) -> int:

@@ -53,13 +53,17 @@ async def read_records(
 
 
 async def group_caught_up(bootstrap: str, group_id: str, ends: dict[TopicPartition, int]) -> bool:
-    """True when `group_id` has committed at least `ends` on every partition."""
+    """True when `group_id` has committed at least `ends` on every partition (False while the
+    broker's group coordinator is still starting)."""
     from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(group_id)
+    except KafkaError:
+        return False
     finally:
         await admin.close()
     return all(

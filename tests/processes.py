@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -63,3 +64,37 @@ async def gridhook_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_gridhook(
+    arguments: list[str], environment: dict[str, str], deadline: float = 120
+) -> Finished:
+    """Run `gridhook <arguments>` to completion (within `deadline` seconds)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GRIDHOOK_")}
+    env.update(environment)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gridhook.cli",
+        *arguments,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(deadline):
+            out, err = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"gridhook {' '.join(arguments)} ran over {deadline} s") from None
+    assert process.returncode is not None
+    return Finished(process.returncode, out.decode(), err.decode())

@@ -1,0 +1,150 @@
+"""`gridhook state rebuild`: rebuild the state store from the topics.
+
+Clears the store, moves the state applier's group back to the beginning of its topics (or to
+`since`), and applies every record up to the end offsets fixed at the start, then returns. The
+rebuilt state equals the state before (with `since`, only what happened after it). The state
+applier must be stopped first: Kafka will not move the offsets of a group with members.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from consumers.applier import StateApplier
+from consumers.runtime import ConsumerRuntime, Summary
+from consumers.store import Store
+from consumers.transitions import APPLIED_TOPICS
+from gridhook.errors import GridhookError
+from gridhook.settings import Settings
+from producers.kafka_errors import translate
+from producers.publisher import KafkaPublisher
+
+log = logging.getLogger("gridhook.rebuild")
+
+
+class GroupActive(GridhookError):
+    """The consumer group still has members; its offsets cannot be moved."""
+
+
+async def _members(admin: AIOKafkaAdminClient, group_id: str) -> int:
+    async for attempt in _coordinator_retries():
+        with attempt:
+            responses = await admin.describe_consumer_groups([group_id])
+    return sum(
+        len(group["members"])
+        for response in responses
+        for group in response.to_object()["groups"]
+        if group["group"] == group_id
+    )
+
+
+async def rebuild(
+    settings: Settings, bootstrap: str, group_id: str, since: datetime | None
+) -> Summary:
+    """Clear the store, rewind `group_id`, re-apply up to today's end offsets."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+    except Exception as error:
+        await admin.close()
+        raise translate(error) from error
+    try:
+        if members := await _members(admin, group_id):
+            raise GroupActive(
+                f"consumer group {group_id} has {members} active member(s): stop the state "
+                "applier (`gridhook consume state`) first, then run the rebuild again"
+            )
+        starts, ends = await _rewind(bootstrap, group_id, since)
+        store = Store(settings.store.database_url, writer=True)
+        await store.migrate()
+        await store.clear()
+        log.info("store cleared; re-applying", extra={"fields": {"records": _span(starts, ends)}})
+        publisher = KafkaPublisher(settings.kafka, bootstrap)
+        await publisher.start()
+        try:
+            runtime = ConsumerRuntime(
+                bootstrap=bootstrap,
+                kafka=settings.kafka,
+                group_id=group_id,
+                topics=APPLIED_TOPICS,
+                handler=StateApplier(store),
+                dead_letters=publisher,
+                max_records=settings.store.consumer_batch,
+            )
+            stop = asyncio.Event()
+            running = asyncio.create_task(runtime.run(stop))
+            while not running.done():
+                async for attempt in _coordinator_retries():
+                    with attempt:
+                        committed = await admin.list_consumer_group_offsets(group_id)
+                if all(
+                    end == starts[tp] or (tp in committed and committed[tp].offset >= end)
+                    for tp, end in ends.items()
+                ):
+                    stop.set()
+                await asyncio.wait({running}, timeout=0.5)
+            return await running
+        finally:
+            await publisher.stop()
+            await store.close()
+    finally:
+        await admin.close()
+
+
+def _coordinator_retries() -> AsyncRetrying:
+    """Retries for the group coordinator's passing errors (it starts after the broker)."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type(KafkaError),
+        wait=wait_exponential_jitter(multiplier=0.2, max=2),
+        stop=stop_after_delay(60),
+        reraise=True,
+    )
+
+
+def _span(starts: dict[TopicPartition, int], ends: dict[TopicPartition, int]) -> int:
+    return sum(ends[tp] - starts[tp] for tp in ends)
+
+
+async def _rewind(
+    bootstrap: str, group_id: str, since: datetime | None
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """Commit the group's start offsets; return them and the end offsets fixed now."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    try:
+        await consumer.start()
+        await consumer._client.force_metadata_update()
+        tps = [
+            TopicPartition(topic, partition)
+            for topic in APPLIED_TOPICS
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(tps)
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        if since is not None:
+            found = await consumer.offsets_for_times(
+                dict.fromkeys(tps, int(since.timestamp() * 1000))
+            )
+            starts = {tp: found[tp].offset if found[tp] else ends[tp] for tp in tps}
+        await consumer.commit(dict(starts))
+    except GridhookError:
+        raise
+    except Exception as error:
+        raise translate(error) from error
+    finally:
+        await consumer.stop()
+    return starts, ends

@@ -1,0 +1,297 @@
+"""Re-driving records from Kafka: by time, offsets, CloudEvents type, key, or from a DLQ.
+
+Replay reads a fixed snapshot: each partition's end offset when it starts. Records published
+while it runs, its own included, are never read, so replaying a topic into itself terminates.
+It reads without a consumer group, so no service's committed offsets move. Each republished
+record keeps its key, value and headers and gains `gridhook_replayed_from: topic/partition/offset`.
+From a dead-letter topic (`dlq=True`), records go back to the topic named in their `dlq_topic`
+header, without the `dlq_*` headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from gridhook.errors import ConfigError, GridhookError
+from producers.codec import EncodedRecord, header
+from producers.kafka_errors import translate
+from producers.publisher import Publisher
+from producers.topics import DLQ_SUFFIX
+
+ORIGIN_HEADER = "gridhook_replayed_from"
+_DLQ_PREFIX = "dlq_"
+_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_PUBLISH_CHUNK = 2000
+
+
+class TopicMissing(GridhookError):
+    """The topic to replay from does not exist."""
+
+
+def parse_moment(raw: str, now: datetime | None = None) -> datetime:
+    """RFC 3339 (`2026-11-20T08:00:00Z`) or a duration before now (`90s`, `30m`, `2h`, `7d`)."""
+    now = now or datetime.now(UTC)
+    relative = _RELATIVE.match(raw.strip())
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        return now - timedelta(**{_UNITS[unit]: amount})
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ConfigError(f"not a time: {raw!r} (use RFC 3339, or 30m, 2h, 7d)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_offsets(raw: str) -> dict[int | None, int]:
+    """`1200` (every partition) or `0:1200,3:50` (per partition)."""
+    offsets: dict[int | None, int] = {}
+    try:
+        for part in raw.split(","):
+            partition, _, offset = part.strip().rpartition(":")
+            offsets[int(partition) if partition else None] = int(offset)
+    except ValueError:
+        raise ConfigError(f"not an offset selection: {raw!r} (use 1200 or 0:1200,3:50)") from None
+    if any(offset < 0 for offset in offsets.values()):
+        raise ConfigError(f"offsets cannot be negative: {raw!r}")
+    return offsets
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which records to replay. Offset bounds are inclusive; every criterion must hold."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    from_offsets: dict[int | None, int] = field(default_factory=dict)
+    to_offsets: dict[int | None, int] = field(default_factory=dict)
+    type_glob: str | None = None
+    key: bytes | None = None
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.since and self.until and self.since > self.until:
+            raise ConfigError("--since is after --until")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError("--limit must be at least 1")
+
+    def bound(self, offsets: dict[int | None, int], partition: int) -> int | None:
+        return offsets.get(partition, offsets.get(None))
+
+    def matches(self, record: ConsumerRecord) -> bool:
+        if self.until is not None and record.timestamp > self.until.timestamp() * 1000:
+            return False
+        if self.key is not None and record.key != self.key:
+            return False
+        if self.type_glob is not None:
+            event_type = (header(record.headers, "ce_type") or b"").decode(errors="replace")
+            if not fnmatch.fnmatchcase(event_type, self.type_glob):
+                return False
+        return True
+
+
+@dataclass
+class ReplaySummary:
+    scanned: int = 0
+    selected: int = 0
+    sent: int = 0
+    seconds: float = 0.0
+    targets: dict[str, int] = field(default_factory=dict)
+
+    def line(self, source: str, dry_run: bool) -> str:
+        rate = self.sent / self.seconds if self.seconds else 0.0
+        verb = "would send" if dry_run else "sent"
+        where = ", ".join(f"{topic}: {n}" for topic, n in sorted(self.targets.items()))
+        return (
+            f"replay {source}: scanned {self.scanned}, selected {self.selected}, {verb} "
+            f"{self.selected if dry_run else self.sent}"
+            + (f" ({where})" if where and not dry_run else "")
+            + f" in {self.seconds:.1f} s ({rate:,.0f} records/s)"
+        )
+
+
+Progress = Callable[[int, int, float], None]
+
+
+def terminal_progress(done: int, total: int, elapsed: float) -> None:
+    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+    if not sys.stderr.isatty() or total == 0:
+        return
+    width = 30
+    filled = int(width * done / total)
+    rate = done / elapsed if elapsed else 0.0
+    sys.stderr.write(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} records  {rate:,.0f}/s"
+    )
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def redirected(
+    record: ConsumerRecord, from_dlq: bool, to_topic: str | None
+) -> tuple[str, EncodedRecord]:
+    """Where a record goes and what is sent: same key, value and headers, plus its origin."""
+    headers = [
+        (name, value)
+        for name, value in record.headers
+        if name != ORIGIN_HEADER and not (from_dlq and name.startswith(_DLQ_PREFIX))
+    ]
+    origin = f"{record.topic}/{record.partition}/{record.offset}".encode()
+    headers.append((ORIGIN_HEADER, origin))
+    if from_dlq:
+        target = header(record.headers, "dlq_topic")
+        destination = to_topic or (
+            target.decode() if target else record.topic.removesuffix(DLQ_SUFFIX)
+        )
+    else:
+        destination = to_topic or record.topic
+    return destination, EncodedRecord(
+        key=record.key or b"", value=record.value or b"", headers=headers
+    )
+
+
+async def replay(
+    bootstrap: str,
+    topic: str,
+    selection: Selection,
+    publisher: Publisher | None,
+    *,
+    dlq: bool = False,
+    to_topic: str | None = None,
+    rate: float | None = None,
+    progress: Progress = terminal_progress,
+    dry_run_line: Callable[[str], None] = print,
+) -> ReplaySummary:
+    """Replay the selected records of `topic` (its DLQ when `dlq`); `publisher` None is a dry
+    run that prints one line per selected record."""
+    source = topic + DLQ_SUFFIX if dlq and not topic.endswith(DLQ_SUFFIX) else topic
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_poll_records=_PUBLISH_CHUNK,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    try:
+        await consumer.start()
+    except Exception as error:
+        await consumer.stop()
+        raise translate(error) from error
+    summary = ReplaySummary()
+    started = time.monotonic()
+    try:
+        ranges = await _snapshot(consumer, source, selection)
+        total = sum(end - start for start, end in ranges.values())
+        position = {tp: start for tp, (start, _) in ranges.items()}
+        active = {tp: end for tp, (start, end) in ranges.items() if start < end}
+        consumer.assign(list(active))
+        for tp in active:
+            consumer.seek(tp, position[tp])
+        pending: list[asyncio.Future[object]] = []
+        while active and not _limit_reached(selection, summary):
+            batches = await consumer.getmany(*active, timeout_ms=1000)
+            for tp, records in batches.items():
+                end = active.get(tp)
+                if end is None:
+                    continue
+                for record in records:
+                    if record.offset >= end or _limit_reached(selection, summary):
+                        break
+                    position[tp] = record.offset + 1
+                    summary.scanned += 1
+                    if not selection.matches(record):
+                        continue
+                    summary.selected += 1
+                    if publisher is None:
+                        dry_run_line(_describe(record))
+                        continue
+                    destination, encoded = redirected(record, dlq, to_topic)
+                    summary.targets[destination] = summary.targets.get(destination, 0) + 1
+                    pending.append(asyncio.ensure_future(publisher.publish(destination, encoded)))
+                    if rate:
+                        await _pace(started, summary.selected, rate)
+                    if len(pending) >= _PUBLISH_CHUNK:
+                        summary.sent += await _settle(pending)
+                if position[tp] >= end:
+                    del active[tp]
+            done = sum(position[tp] - start for tp, (start, _) in ranges.items())
+            progress(done, total, time.monotonic() - started)
+        summary.sent += await _settle(pending)
+        progress(total, total, time.monotonic() - started)
+    finally:
+        await consumer.stop()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _limit_reached(selection: Selection, summary: ReplaySummary) -> bool:
+    return selection.limit is not None and summary.selected >= selection.limit
+
+
+async def _settle(pending: list[asyncio.Future[object]]) -> int:
+    """Wait for every publish in flight; the number acknowledged."""
+    try:
+        await asyncio.gather(*pending)
+        return len(pending)
+    finally:
+        pending.clear()
+
+
+async def _pace(started: float, count: int, rate: float) -> None:
+    ahead = started + count / rate - time.monotonic()
+    if ahead > 0:
+        await asyncio.sleep(ahead)
+
+
+def _describe(record: ConsumerRecord) -> str:
+    moment = datetime.fromtimestamp(record.timestamp / 1000, UTC).isoformat(timespec="milliseconds")
+    event_type = (header(record.headers, "ce_type") or b"-").decode(errors="replace")
+    key = (record.key or b"").decode(errors="replace")
+    return f"{record.partition}\t{record.offset}\t{moment}\t{event_type}\t{key}"
+
+
+async def _snapshot(
+    consumer: AIOKafkaConsumer, topic: str, selection: Selection
+) -> dict[TopicPartition, tuple[int, int]]:
+    """Per partition, the first offset to read and the end (exclusive) fixed now."""
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        raise TopicMissing(f"topic {topic} does not exist")
+    tps = [TopicPartition(topic, partition) for partition in sorted(partitions)]
+    try:
+        beginnings = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        since: dict[TopicPartition, int] = {}
+        if selection.since is not None:
+            stamp = int(selection.since.timestamp() * 1000)
+            found = await consumer.offsets_for_times(dict.fromkeys(tps, stamp))
+            since = {tp: found[tp].offset if found[tp] else ends[tp] for tp in tps}
+    except Exception as error:
+        raise translate(error) from error
+    ranges = {}
+    for tp in tps:
+        start = max(beginnings[tp], since.get(tp, 0))
+        low = selection.bound(selection.from_offsets, tp.partition)
+        if low is not None:
+            start = max(start, low)
+        end = ends[tp]
+        high = selection.bound(selection.to_offsets, tp.partition)
+        if high is not None:
+            end = min(end, high + 1)
+        ranges[tp] = (start, max(start, end))
+    return ranges
