@@ -271,15 +271,9 @@ class BindForwarder:
         except Exception:
             log.exception("bind driving failed", extra={"fields": {"bind_id": request.bind_id}})
             return
-        async with self._store.translated(), self._store.engine.begin() as connection:
-            await connection.execute(
-                update(bind_arbiter)
-                .where(
-                    bind_arbiter.c.meter_id == request.meter_id,
-                    bind_arbiter.c.bind_id == request.bind_id,
-                )
-                .values(state=state, reason=reason, finished=True, updated_at=_now())
-            )
+        await self._update_row(
+            request, state=state, reason=reason, finished=True, updated_at=_now()
+        )
         if exhausted:
             error = BindExhausted(f"gave up after retries: {reason}")
             await self._retry_publish(
@@ -294,6 +288,14 @@ class BindForwarder:
         await self._retry_publish(
             lambda: self._publish(request, outcome=outcome, state=state, reason=reason)
         )
+        await self._update_row(request, published=True)
+        log.info(
+            "bind request finished",
+            extra={"fields": {"bind_id": request.bind_id, "state": state, "reason": reason}},
+        )
+
+    async def _update_row(self, request: BindRequest, **values: Any) -> None:
+        """Update the meter's arbiter row, if it still belongs to this request."""
         async with self._store.translated(), self._store.engine.begin() as connection:
             await connection.execute(
                 update(bind_arbiter)
@@ -301,12 +303,8 @@ class BindForwarder:
                     bind_arbiter.c.meter_id == request.meter_id,
                     bind_arbiter.c.bind_id == request.bind_id,
                 )
-                .values(published=True)
+                .values(**values)
             )
-        log.info(
-            "bind request finished",
-            extra={"fields": {"bind_id": request.bind_id, "state": state, "reason": reason}},
-        )
 
     async def _outcome(self, request: BindRequest) -> tuple[str, str | None, bool]:
         """The meter's state after the request, the reason of a failure, and whether the

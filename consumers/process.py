@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import uvloop
 
@@ -26,22 +27,30 @@ BIND_GROUP = "gridhook-bind"
 BIND_TOPIC = "powerbox.bind.requests"
 
 
+@contextlib.asynccontextmanager
+async def _store_and_publisher(
+    settings: Settings, bootstrap: str
+) -> AsyncIterator[tuple[Store, KafkaPublisher]]:
+    """The migrated store and a connected publisher every consumer process needs."""
+    store = Store(settings.store.database_url, writer=True)
+    await store.migrate()
+    publisher = KafkaPublisher(settings.kafka, bootstrap)
+    try:
+        await publisher.start()
+        yield store, publisher
+    finally:
+        await publisher.stop()
+        await store.close()
+
+
 def run_state_applier(settings: Settings, group_id: str = STATE_GROUP) -> int:
     """Apply the state topics to the store until SIGTERM/SIGINT; log one summary line."""
     bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
 
     async def main() -> None:
-        store = Store(settings.store.database_url, writer=True)
-        await store.migrate()
-        publisher = KafkaPublisher(settings.kafka, bootstrap)
-        await publisher.start()
-        try:
-            await _consume(
-                settings, bootstrap, group_id, APPLIED_TOPICS, StateApplier(store), publisher
-            )
-        finally:
-            await publisher.stop()
-            await store.close()
+        async with _store_and_publisher(settings, bootstrap) as (store, publisher):
+            applier = StateApplier(store)
+            await _consume(settings, bootstrap, group_id, APPLIED_TOPICS, applier, publisher)
 
     uvloop.run(main())
     return 0
@@ -50,27 +59,19 @@ def run_state_applier(settings: Settings, group_id: str = STATE_GROUP) -> int:
 def run_bind_forwarder(settings: Settings, group_id: str = BIND_GROUP) -> int:
     """Forward bind requests to the head-end until SIGTERM/SIGINT; log one summary line."""
     bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    gateway_settings = (settings.bind.gateway_url, settings.bind.gateway_timeout)
 
     async def main() -> None:
-        store = Store(settings.store.database_url, writer=True)
-        await store.migrate()
-        publisher = KafkaPublisher(settings.kafka, bootstrap)
-        await publisher.start()
-        try:
-            async with GatewayClient(
-                settings.bind.gateway_url, settings.bind.gateway_timeout
-            ) as gateway:
-                forwarder = BindForwarder(store, gateway, publisher, settings.bind)
-                await forwarder.resume()
-                try:
-                    await _consume(
-                        settings, bootstrap, group_id, [BIND_TOPIC], forwarder, publisher
-                    )
-                finally:
-                    await forwarder.close()
-        finally:
-            await publisher.stop()
-            await store.close()
+        async with (
+            _store_and_publisher(settings, bootstrap) as (store, publisher),
+            GatewayClient(*gateway_settings) as gateway,
+        ):
+            forwarder = BindForwarder(store, gateway, publisher, settings.bind)
+            await forwarder.resume()
+            try:
+                await _consume(settings, bootstrap, group_id, [BIND_TOPIC], forwarder, publisher)
+            finally:
+                await forwarder.close()
 
     uvloop.run(main())
     return 0

@@ -193,8 +193,9 @@ class ConsumerRuntime:
                 extra={"fields": {"error": type(error).__name__}},
             )
             return False
-        for record, reason in counts.rejected:
-            await self._retrying(partial(self._dead_letter, record, reason), stop)
+        if counts.rejected:
+            # Concurrently: a flood of bad records must not crawl. The DLQ is at least once.
+            await self._retrying(partial(self._dead_letter_all, counts.rejected), stop)
         self.summary.records += len(records)
         self.summary.applied += counts.applied
         self.summary.duplicates += counts.duplicates
@@ -255,6 +256,9 @@ class ConsumerRuntime:
             total.duplicates += counts.duplicates
             total.rejected.extend(counts.rejected)
         return total
+
+    async def _dead_letter_all(self, rejected: list[tuple[InboundRecord, PermanentError]]) -> None:
+        await asyncio.gather(*(self._dead_letter(record, error) for record, error in rejected))
 
     async def _dead_letter(self, record: InboundRecord, error: PermanentError) -> None:
         await self._dead_letters.publish(record.topic + DLQ_SUFFIX, dead_letter(record, error))

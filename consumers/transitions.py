@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -32,12 +33,18 @@ class UnapplicableEvent(PermanentError):
     """The record's content cannot be turned into state (malformed, or missing what it needs)."""
 
 
+_EXCESS_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
 def event_time(raw: Any) -> str:
-    """An RFC 3339 timestamp normalised to UTC with microseconds (comparable as text)."""
+    """An RFC 3339 timestamp normalised to UTC with microseconds (comparable as text).
+
+    Any fraction is accepted (partners send nanoseconds); digits past microseconds are dropped.
+    """
     if not isinstance(raw, str):
         raise UnapplicableEvent("event time is missing")
     try:
-        moment = datetime.fromisoformat(raw)
+        moment = datetime.fromisoformat(_EXCESS_FRACTION.sub(r"\1", raw, count=1))
     except ValueError:
         raise UnapplicableEvent("event time is not RFC 3339") from None
     if moment.tzinfo is None:

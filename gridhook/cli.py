@@ -110,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the webhook ingress (HTTP) until SIGTERM",
         description="Serve every webhook route, /healthz, /readyz, /metrics and /openapi.json "
         "on GRIDHOOK_HTTP_HOST:GRIDHOOK_HTTP_PORT, publishing to Kafka. SIGTERM or Ctrl-C stops "
-        "accepting, lets requests in flight finish, and logs one summary line.",
+        "accepting, lets requests in flight finish, and logs one summary line per process. "
+        "GRIDHOOK_INGRESS_WORKERS runs several processes on the port.",
     )
+    ingress.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ingress.set_defaults(command=_ingress)
 
     consume = commands.add_parser(
@@ -269,7 +271,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def _ingress(args: argparse.Namespace, settings: Settings) -> int:
     from service.server import serve
 
-    return serve(settings)
+    return serve(settings, worker=args.worker)
 
 
 def _consume_state(args: argparse.Namespace, settings: Settings) -> int:

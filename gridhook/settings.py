@@ -49,6 +49,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("GRIDHOOK_HTTP_PORT", "8080", "Port the ingress listens on."),
     Variable("GRIDHOOK_MAX_BODY_BYTES", "1048576", "Largest request body accepted; larger is 413."),
     Variable(
+        "GRIDHOOK_INGRESS_WORKERS",
+        "1",
+        "Ingress processes sharing the port (SO_REUSEPORT); one per spare core is a good start.",
+    ),
+    Variable(
         "GRIDHOOK_PUBLISH_TIMEOUT",
         "5",
         "Seconds to wait for Kafka's acknowledgement before answering 503.",
@@ -86,7 +91,7 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "GRIDHOOK_CONSUMER_BATCH",
-        "500",
+        "2000",
         "Most records a consumer takes from Kafka per batch.",
     ),
     Variable(
@@ -216,6 +221,7 @@ class HttpSettings:
 
     host: str
     port: int
+    workers: int
     max_body_bytes: int
     publish_timeout: float
     dedup_window: float
@@ -319,6 +325,7 @@ class Settings:
             http=HttpSettings(
                 host=env.text("GRIDHOOK_HTTP_HOST"),
                 port=env.integer("GRIDHOOK_HTTP_PORT", minimum=0, maximum=65_535),
+                workers=env.integer("GRIDHOOK_INGRESS_WORKERS", minimum=1, maximum=64),
                 max_body_bytes=env.integer("GRIDHOOK_MAX_BODY_BYTES", minimum=1),
                 publish_timeout=env.seconds("GRIDHOOK_PUBLISH_TIMEOUT"),
                 dedup_window=env.seconds("GRIDHOOK_DEDUP_WINDOW"),

@@ -8,12 +8,14 @@ aiokafka implementation (idempotent producer, `acks=all`, compression, batching)
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
-from gridhook.errors import BrokerUnavailable, GridhookError
+from gridhook.errors import BrokerUnavailable, GridhookError, PublishTimeout
 from gridhook.settings import KafkaSettings
 from producers.codec import EncodedRecord
 from producers.kafka_errors import translate
@@ -48,6 +50,27 @@ class Publisher(Protocol):
         """Publish one record and wait for its acknowledgement."""
         ...
 
+    async def send(self, topic: str, record: EncodedRecord) -> asyncio.Future[Delivery]:
+        """Hand one record to the producer; the future resolves on Kafka's acknowledgement
+        (or fails with a gridhook error), whether or not anyone still awaits it."""
+        ...
+
+    async def send_many(self, topic: str, records: Sequence[EncodedRecord]) -> int:
+        """Publish many records at once; return how many Kafka acknowledged."""
+        ...
+
+
+def _settled(source: asyncio.Future[Any], target: asyncio.Future[Delivery]) -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.set_exception(PublishTimeout("the publish was cancelled"))
+    elif (error := source.exception()) is not None:
+        target.set_exception(translate(error))
+    else:
+        metadata = source.result()
+        target.set_result(Delivery(metadata.topic, metadata.partition, metadata.offset))
+
 
 class KafkaPublisher:
     """The aiokafka `Publisher`: idempotent, `acks=all`, compressed, batched."""
@@ -56,6 +79,7 @@ class KafkaPublisher:
         self._settings = settings
         self._bootstrap_servers = bootstrap_servers
         self._producer: AIOKafkaProducer | None = None
+        self._partitioner = DefaultPartitioner()
 
     @property
     def ready(self) -> bool:
@@ -88,18 +112,64 @@ class KafkaPublisher:
             await producer.stop()
 
     async def publish(self, topic: str, record: EncodedRecord) -> Delivery:
+        return await (await self.send(topic, record))
+
+    async def send_many(self, topic: str, records: Sequence[EncodedRecord]) -> int:
+        """Publish many records in per-partition batches (for bulk work such as replay); return
+        how many Kafka acknowledged. Keys go to the partitions `send` would choose."""
         producer = self._producer
         if producer is None:
             raise BrokerUnavailable("the Kafka producer is not connected")
         try:
-            metadata = await producer.send_and_wait(
-                topic, value=record.value, key=record.key, headers=record.headers
-            )
-        except GridhookError:
-            raise
+            partitions = sorted(await producer.partitions_for(topic))
+            by_partition: dict[int, list[EncodedRecord]] = {}
+            for record in records:
+                partition = self._partitioner(record.key, partitions, partitions)
+                by_partition.setdefault(partition, []).append(record)
+            acknowledgements = []
+            for partition, batch_records in by_partition.items():
+                batch = producer.create_batch()
+                for record in batch_records:
+                    if (
+                        batch.append(
+                            key=record.key,
+                            value=record.value,
+                            timestamp=None,
+                            headers=record.headers,
+                        )
+                        is None
+                    ):
+                        acknowledgements.append(
+                            await producer.send_batch(batch, topic, partition=partition)
+                        )
+                        batch = producer.create_batch()
+                        batch.append(
+                            key=record.key,
+                            value=record.value,
+                            timestamp=None,
+                            headers=record.headers,
+                        )
+                acknowledgements.append(
+                    await producer.send_batch(batch, topic, partition=partition)
+                )
+            await asyncio.gather(*acknowledgements)
         except Exception as exc:
             raise translate(exc) from exc
-        return Delivery(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)
+        return len(records)
+
+    async def send(self, topic: str, record: EncodedRecord) -> asyncio.Future[Delivery]:
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailable("the Kafka producer is not connected")
+        try:
+            acknowledged = await producer.send(
+                topic, value=record.value, key=record.key, headers=record.headers
+            )
+        except Exception as exc:
+            raise translate(exc) from exc
+        delivery: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+        acknowledged.add_done_callback(lambda done: _settled(done, delivery))
+        return delivery
 
 
 @dataclass
@@ -110,6 +180,7 @@ class InMemoryPublisher:
     failure: GridhookError | None = None
     stall: asyncio.Event | None = None
     started: bool = False
+    _acknowledging: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def ready(self) -> bool:
@@ -122,13 +193,29 @@ class InMemoryPublisher:
         self.started = False
 
     async def publish(self, topic: str, record: EncodedRecord) -> Delivery:
-        if self.stall is not None:
-            await self.stall.wait()
-        if self.failure is not None:
-            raise self.failure
-        self.records.append((topic, record))
-        offset = sum(1 for published, _ in self.records if published == topic) - 1
-        return Delivery(topic=topic, partition=0, offset=offset)
+        return await (await self.send(topic, record))
+
+    async def send(self, topic: str, record: EncodedRecord) -> asyncio.Future[Delivery]:
+        delivery: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+
+        async def acknowledge() -> None:
+            if self.stall is not None:
+                await self.stall.wait()
+            if self.failure is not None:
+                delivery.set_exception(self.failure)
+                return
+            self.records.append((topic, record))
+            offset = sum(1 for published, _ in self.records if published == topic) - 1
+            delivery.set_result(Delivery(topic=topic, partition=0, offset=offset))
+
+        self._acknowledging.add(task := asyncio.create_task(acknowledge()))
+        task.add_done_callback(self._acknowledging.discard)
+        return delivery
+
+    async def send_many(self, topic: str, records: Sequence[EncodedRecord]) -> int:
+        for record in records:
+            await self.publish(topic, record)
+        return len(records)
 
     def published(self, topic: str) -> list[EncodedRecord]:
         """The records published to `topic`, in order."""

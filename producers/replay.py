@@ -32,6 +32,7 @@ _DLQ_PREFIX = "dlq_"
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _PUBLISH_CHUNK = 2000
+_FLUSHES_IN_FLIGHT = 4
 
 
 class TopicMissing(GridhookError):
@@ -199,7 +200,23 @@ async def replay(
         consumer.assign(list(active))
         for tp in active:
             consumer.seek(tp, position[tp])
-        pending: list[asyncio.Future[object]] = []
+        chunk = _PUBLISH_CHUNK if not rate else max(1, int(rate // 10))
+        buffered: dict[str, list[EncodedRecord]] = {}
+
+        in_flight: list[asyncio.Task[int]] = []
+
+        async def flush() -> None:
+            # Reading goes on while up to _FLUSHES_IN_FLIGHT chunks wait for their acks.
+            if publisher is None:
+                return  # a dry run buffers nothing
+            for destination, records in buffered.items():
+                in_flight.append(asyncio.create_task(publisher.send_many(destination, records)))
+            buffered.clear()
+            while len(in_flight) > _FLUSHES_IN_FLIGHT:
+                summary.sent += await in_flight.pop(0)
+            if rate:
+                await _pace(started, summary.selected, rate)
+
         while active and not _limit_reached(selection, summary):
             batches = await consumer.getmany(*active, timeout_ms=1000)
             for tp, records in batches.items():
@@ -219,16 +236,16 @@ async def replay(
                         continue
                     destination, encoded = redirected(record, dlq, to_topic)
                     summary.targets[destination] = summary.targets.get(destination, 0) + 1
-                    pending.append(asyncio.ensure_future(publisher.publish(destination, encoded)))
-                    if rate:
-                        await _pace(started, summary.selected, rate)
-                    if len(pending) >= _PUBLISH_CHUNK:
-                        summary.sent += await _settle(pending)
+                    buffered.setdefault(destination, []).append(encoded)
+                    if sum(map(len, buffered.values())) >= chunk:
+                        await flush()
                 if position[tp] >= end:
                     del active[tp]
             done = sum(position[tp] - start for tp, (start, _) in ranges.items())
             progress(done, total, time.monotonic() - started)
-        summary.sent += await _settle(pending)
+        await flush()
+        for task in in_flight:
+            summary.sent += await task
         progress(total, total, time.monotonic() - started)
     finally:
         await consumer.stop()
@@ -238,15 +255,6 @@ async def replay(
 
 def _limit_reached(selection: Selection, summary: ReplaySummary) -> bool:
     return selection.limit is not None and summary.selected >= selection.limit
-
-
-async def _settle(pending: list[asyncio.Future[object]]) -> int:
-    """Wait for every publish in flight; the number acknowledged."""
-    try:
-        await asyncio.gather(*pending)
-        return len(pending)
-    finally:
-        pending.clear()
 
 
 async def _pace(started: float, count: int, rate: float) -> None:

@@ -1,6 +1,6 @@
 """Deduplication of webhook deliveries by message id, in bounded memory.
 
-`Deduplicator.publish_once(id, publish)` runs `publish` at most once per id at a time:
+`Deduplicator.publish_once(id, send)` runs `send` at most once per id at a time:
 - an id accepted within the window is a duplicate: `publish` is not called again;
 - an id whose first publish is still in flight (the partner retried while Kafka was slow) joins
   that publish instead of starting a second one, so a timed-out request never causes a second
@@ -43,20 +43,21 @@ class Deduplicator(Generic[Result]):
         return accepted_at is not None and self._clock() - accepted_at < self._window
 
     async def publish_once(
-        self, message_id: str, publish: Callable[[], Awaitable[Result]]
+        self, message_id: str, send: Callable[[], Awaitable[asyncio.Future[Result]]]
     ) -> tuple[Result | None, bool]:
         """`(result, duplicate)`: `duplicate` is True when this call published nothing new
         (the id was accepted before: result None; or it joined a publish in flight).
 
-        Raises what `publish` raised. When the caller stops waiting (a timeout cancels this
-        call), the publish goes on, and a later delivery of the same id joins it.
+        `send` hands the record over and returns the future of its acknowledgement. Raises what
+        that future raises. When the caller stops waiting (a timeout cancels this call), the
+        publish goes on, and a later delivery of the same id joins it.
         """
         if self.seen(message_id):
             return None, True
         future = self._in_flight.get(message_id)
         joined = future is not None
         if future is None:
-            future = asyncio.ensure_future(publish())
+            future = await send()
             self._in_flight[message_id] = future
             future.add_done_callback(lambda done: self._settle(message_id, done))
         return await asyncio.shield(future), joined

@@ -33,27 +33,25 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def read_body(request: web.Request, source: Source, limit: int) -> bytes:
-    """The raw body, or 413 when it is larger than `limit` bytes."""
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise problem(
+    """The raw body, or 413 when it is larger than `limit` bytes (declared or streamed)."""
+
+    def too_large(size: int) -> web.HTTPException:
+        return problem(
             413,
             "Request body too large",
             f"the limit is {limit} bytes",
             with_body=source.problem_bodies,
             max_size=limit,
-            actual_size=declared,
+            actual_size=size,
         )
+
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise too_large(declared)
     try:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise problem(
-            413,
-            "Request body too large",
-            f"the limit is {limit} bytes",
-            with_body=source.problem_bodies,
-            max_size=limit,
-        ) from None
+        raise too_large(0) from None
 
 
 def make_handler(source: Source) -> Handler:
@@ -122,17 +120,19 @@ def make_handler(source: Source) -> Handler:
         publisher = app[keys.PUBLISHER]
         metrics = app[keys.METRICS]
 
-        async def publish() -> Delivery:
+        latency = metrics.publish_seconds.labels(source.topic)
+
+        async def send() -> asyncio.Future[Delivery]:
             started = time.perf_counter()
-            delivery = await publisher.publish(source.topic, record)
-            metrics.publish_seconds.labels(source.topic).observe(time.perf_counter() - started)
+            delivery = await publisher.send(source.topic, record)
+            delivery.add_done_callback(lambda _: latency.observe(time.perf_counter() - started))
             return delivery
 
         settings = app[keys.SETTINGS]
         try:
             async with asyncio.timeout(settings.http.publish_timeout):
                 _, duplicate = await app[keys.DEDUPLICATOR].publish_once(
-                    f"{source.name}:{identity.message_id}", publish
+                    f"{source.name}:{identity.message_id}", send
                 )
         except TimeoutError:
             log.warning(

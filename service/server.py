@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
+import sys
+import time
 
 import uvloop
 from aiohttp import web
@@ -17,8 +21,14 @@ from service.app import create_app
 log = logging.getLogger("gridhook.ingress")
 
 
-def serve(settings: Settings) -> int:
-    """Run the ingress on GRIDHOOK_HTTP_HOST:GRIDHOOK_HTTP_PORT; return the exit status."""
+def serve(settings: Settings, *, worker: bool = False) -> int:
+    """Run the ingress on GRIDHOOK_HTTP_HOST:GRIDHOOK_HTTP_PORT; return the exit status.
+
+    With GRIDHOOK_INGRESS_WORKERS > 1 this process supervises that many worker processes that
+    share the port (SO_REUSEPORT); each has its own Kafka producer and deduplication memory.
+    """
+    if settings.http.workers > 1 and not worker:
+        return _supervise(settings.http.workers)
     bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
     if not settings.light.secrets:
         log.warning("GRIDHOOK_LIGHT_SECRETS is empty: every Light webhook will be refused (401)")
@@ -43,9 +53,36 @@ def serve(settings: Settings) -> int:
         access_log=None,
         print=None,
         shutdown_timeout=settings.http.publish_timeout + 1,
+        reuse_port=worker,
         loop=uvloop.new_event_loop(),
     )
     return 0
+
+
+def _supervise(workers: int) -> int:
+    """Run `workers` ingress processes until SIGTERM/SIGINT, which is passed on to them."""
+    children = [
+        subprocess.Popen([sys.executable, "-m", "gridhook.cli", "ingress", "--worker"])
+        for _ in range(workers)
+    ]
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("ingress workers started", extra={"fields": {"workers": workers}})
+    while any(child.poll() is None for child in children):
+        if not stopping and any(child.poll() is not None for child in children):
+            log.error("an ingress worker exited; stopping the others")
+            stop(signal.SIGTERM, None)
+        time.sleep(0.2)
+    return max(child.returncode or 0 for child in children)
 
 
 async def _log_summary(app: web.Application) -> None:

@@ -57,3 +57,36 @@ async def test_every_light_event_type_reaches_kafka_byte_for_byte(
     ]
     assert len(summary) == 1
     assert summary[0]["requests"] == 11
+
+
+async def test_several_ingress_workers_share_the_port_and_stop_together(
+    kafka: str, tmp_path: Path
+) -> None:
+    """GRIDHOOK_INGRESS_WORKERS=2: both workers serve one port; SIGTERM stops both cleanly and
+    each logs its summary line."""
+    port = free_port()
+    environment = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "GRIDHOOK_HTTP_PORT": str(port),
+        "GRIDHOOK_LIGHT_SECRETS": SECRET,
+        "GRIDHOOK_INGRESS_WORKERS": "2",
+        "GRIDHOOK_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+        "GRIDHOOK_LOG_FORMAT": "json",
+    }
+    log = tmp_path / "ingress.log"
+    async with gridhook_process(["ingress"], environment, log) as process:
+        base = f"http://127.0.0.1:{port}"
+        await until(lambda: http_ok(f"{base}/readyz"), 30, "the workers to be ready")
+        async with aiohttp.ClientSession() as session:
+            for _ in range(20):
+                body, headers = signed(light_event("enrollment.finalized"), now=time.time())
+                async with session.post(
+                    f"{base}/webhooks/light", data=body, headers=headers
+                ) as response:
+                    assert response.status == 200
+    assert process.returncode == 0
+    summaries = [
+        orjson.loads(line) for line in log.read_bytes().splitlines() if b"ingress stopped" in line
+    ]
+    assert len(summaries) == 2
+    assert sum(summary["requests"] for summary in summaries) == 20

@@ -13,6 +13,7 @@ from consumers.transitions import (
     POWERBOX_CUSTOMER,
     POWERBOX_METER,
     UnapplicableEvent,
+    event_time,
     updates_for,
 )
 from gridhook.identifiers import hem_profile_id
@@ -121,3 +122,19 @@ def test_any_arrival_order_with_duplicates_reaches_the_in_order_state(
     for position, index in enumerate(repeats):
         shuffled.insert(position * 3 % (len(shuffled) + 1), IN_ORDER[index])
     assert apply_all(shuffled) == EXPECTED
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-11-22T05:19:43.123456789Z", "2026-11-22T05:19:43.123456Z"),
+        ("2026-11-22T05:19:43Z", "2026-11-22T05:19:43.000000Z"),
+        ("2026-11-22T06:19:43.5+01:00", "2026-11-22T05:19:43.500000Z"),
+        ("2026-11-22 05:19:43.1234567+00:00", "2026-11-22T05:19:43.123456Z"),
+    ],
+)
+def test_event_times_of_any_precision_normalise_to_utc_microseconds(
+    raw: str, expected: str
+) -> None:
+    """Nanosecond timestamps (which the schemas accept) are applied, not dead-lettered."""
+    assert event_time(raw) == expected

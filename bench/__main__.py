@@ -1,0 +1,469 @@
+"""`make bench`: measure the ingress, the state applier and replay against a real broker.
+
+Writes `bench/results/<utc time>.json` and `bench/results/latest.json`, and prints a table.
+Uses the broker at KAFKA_BOOTSTRAP_SERVERS (it writes to the catalogue topics: use a dedicated
+cluster) or starts a fresh embedded one. See bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench.reference_servers import REFERENCE_TOPIC
+from consumers.applier import StateApplier
+from consumers.runtime import ConsumerRuntime
+from consumers.store import Store
+from gridhook.embedded_kafka import EmbeddedKafka
+from gridhook.settings import PROJECT_ROOT, Settings
+from producers.codec import CloudEvent, encode
+from producers.provision import ensure_topics
+from producers.publisher import KafkaPublisher
+from producers.replay import Selection, replay
+from producers.topics import Topic
+from tests.light_payloads import SECRET, light_event
+from tests.postgres import available as postgres_available
+from tests.postgres import postgres_server
+
+RESULTS = PROJECT_ROOT / "bench" / "results"
+LOADGEN_SOURCE = PROJECT_ROOT / "bench" / "loadgen"
+SUSTAIN_SECONDS = 30
+LATENCY_SECONDS = 20
+STATE_RECORDS = 200_000
+CONNECTIONS = 256
+
+
+def log(message: str) -> None:
+    print(f"[bench {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def build_loadgen(home: Path) -> Path:
+    if shutil.which("go") is None:
+        raise SystemExit("bench: Go is needed to build the load generator (bench/loadgen)")
+    binary = home / "bench" / "loadgen"
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["go", "build", "-o", str(binary), "."], cwd=LOADGEN_SOURCE, check=True, env=os.environ
+    )
+    return binary
+
+
+def loadgen(binary: Path, url: str, *, rate: float = 0, seconds: int, plain: bool) -> Any:
+    command = [str(binary), "-url", url, "-duration", f"{seconds}s", "-workers", str(CONNECTIONS)]
+    command += ["-rate", str(rate)] if rate else []
+    command += ["-plain"] if plain else ["-secret", SECRET]
+    return orjson.loads(subprocess.run(command, capture_output=True, check=True).stdout)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_until_answers(url: str, deadline: float = 60) -> None:
+    async with asyncio.timeout(deadline), aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.request("GET" if "readyz" in url else "POST", url) as r:
+                    if r.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+@contextlib.contextmanager
+def server(command: list[str], environment: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    env = {**os.environ, **environment}
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def measure_server(
+    name: str,
+    binary: Path,
+    command: list[str],
+    environment: dict[str, str],
+    url: str,
+    ready: str,
+    *,
+    plain: bool,
+    latency_rates: list[float] | None,
+) -> dict[str, Any]:
+    with server(command, environment) as process:
+        asyncio.run(wait_until_answers(ready))
+        loadgen(binary, url, seconds=3, plain=plain)  # warm-up: connections, JIT-free caches
+        log(f"{name}: closed loop, {SUSTAIN_SECONDS} s")
+        cpu_before = cpu_seconds(process.pid)
+        sustained = loadgen(binary, url, seconds=SUSTAIN_SECONDS, plain=plain)
+        cpu_used = cpu_seconds(process.pid) - cpu_before
+        result: dict[str, Any] = {
+            "sustained": sustained,
+            "server_cpu_cores": cpu_used / sustained["seconds"],
+            "server_cpu_us_per_request": 1e6 * cpu_used / max(sustained["requests"], 1),
+            "loadgen_cpu_cores": sustained["loadgen_cpu_seconds"] / sustained["seconds"],
+        }
+        if latency_rates is not None:
+            rates = [*latency_rates, round(sustained["throughput"] / 2)]
+            result["latency"] = []
+            for rate in rates:
+                log(f"{name}: open loop at {rate}/s, {LATENCY_SECONDS} s")
+                before = cpu_seconds(process.pid)
+                run = loadgen(binary, url, rate=rate, seconds=LATENCY_SECONDS, plain=plain)
+                run["server_cpu_us_per_request"] = (
+                    1e6 * (cpu_seconds(process.pid) - before) / max(run["requests"], 1)
+                )
+                result["latency"].append(run)
+        result["peak_rss_mb"] = peak_rss_mb(process.pid)
+    return result
+
+
+def ingress_benchmarks(bootstrap: str, binary: Path, workdir: Path) -> dict[str, Any]:
+    python = sys.executable
+    results: dict[str, Any] = {}
+    port = free_port()
+    environment = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "GRIDHOOK_LIGHT_SECRETS": SECRET,
+        "GRIDHOOK_HTTP_PORT": str(port),
+        "GRIDHOOK_DATABASE_URL": f"sqlite:///{workdir / 'ingress.db'}",
+        "GRIDHOOK_LOG_LEVEL": "WARNING",
+        "GRIDHOOK_DEDUP_MAX_IDS": "100000",
+    }
+    base = f"http://127.0.0.1:{port}"
+    results["gridhook"] = measure_server(
+        "gridhook ingress",
+        binary,
+        [python, "-m", "gridhook.cli", "ingress"],
+        environment,
+        f"{base}/webhooks/light",
+        f"{base}/readyz",
+        plain=False,
+        latency_rates=[1000, 2000],
+    )
+    for mode in ("noop", "send"):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/webhooks/light"
+        results[f"bare_{mode}"] = measure_server(
+            f"bare {mode}",
+            binary,
+            [python, "-m", "bench.reference_servers", mode, str(port), bootstrap],
+            {},
+            url,
+            url,
+            plain=False,
+            latency_rates=[2000] if mode == "send" else None,
+        )
+    return results
+
+
+async def fill(
+    bootstrap: str, settings: Settings, count: int, only_topic: str | None = None
+) -> int:
+    """Publish `count` mixed records over the state topics: Light events for 20,000 accounts,
+    PowerBox customers, WattShift signals and Bright events (all to `only_topic` if given)."""
+    import random
+
+    rng = random.Random(7)
+    publisher = KafkaPublisher(settings.kafka, bootstrap)
+    await publisher.start()
+    kinds = ["light"] * 14 + ["powerbox", "wattshift", "bright"] * 2
+    from service.sources import LIGHT_EVENT_TYPES
+    from tests.test_ingress_partners import bright_event, customer_payload, price_signal
+
+    light_bodies = [
+        orjson.dumps(light_event(event_type, rng=rng)) for event_type in LIGHT_EVENT_TYPES
+    ]
+    sent = 0
+    try:
+        pending: list[asyncio.Future[Any]] = []
+        for n in range(count):
+            kind = rng.choice(kinds)
+            now = datetime.now(UTC)
+            if kind == "light":
+                event_type = LIGHT_EVENT_TYPES[n % len(LIGHT_EVENT_TYPES)]
+                account = f"acct-{n % 20_000}"
+                body = light_bodies[n % len(LIGHT_EVENT_TYPES)].replace(
+                    b'"uuid":"', f'"uuid":"{account}'.encode(), 1
+                )
+                topic, key, source = "light.events", account, "light"
+            elif kind == "powerbox":
+                document = customer_payload(rate=f"R{n % 7}")
+                document["clientId"] = key = f"client-{n % 5000}"
+                document["customerSites"][0]["meters"][0]["meterId"] = f"meter-{n % 5000}"
+                topic, body, source, event_type = (
+                    "powerbox.customers",
+                    orjson.dumps(document),
+                    "powerbox",
+                    "powerbox.customer.synced",
+                )
+            elif kind == "wattshift":
+                document = price_signal(f"home-{n % 5000}")
+                topic, key, body, source, event_type = (
+                    "wattshift.price-signals",
+                    f"home-{n % 5000}",
+                    orjson.dumps(document),
+                    "wattshift",
+                    "price_signal.updated",
+                )
+            else:
+                document = bright_event(rng.choice(["lastSeen", "accountCreated"]))
+                document["accountId"] = key = f"br-{n % 5000}"
+                document["occurredAt"] = now.isoformat()
+                topic, body, source, event_type = (
+                    "bright.events",
+                    orjson.dumps(document),
+                    "bright",
+                    document["type"],
+                )
+            event = CloudEvent(
+                f"bench-{uuid.uuid4().hex}", source, event_type, now, key.encode(), body
+            )
+            pending.append(await publisher.send(only_topic or topic, encode(event)))
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                sent += len(pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        sent += len(pending)
+    finally:
+        await publisher.stop()
+    return sent
+
+
+async def apply_all(bootstrap: str, settings: Settings, url: str) -> dict[str, Any]:
+    """Run the state applier from the beginning until it caught up; events per second."""
+    from consumers.transitions import APPLIED_TOPICS
+    from tests.kafka_reading import all_end_offsets, group_caught_up
+
+    store = Store(url, writer=True)
+    await store.migrate()
+    publisher = KafkaPublisher(settings.kafka, bootstrap)
+    await publisher.start()
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    ends = await all_end_offsets(bootstrap, list(APPLIED_TOPICS))
+    runtime = ConsumerRuntime(
+        bootstrap=bootstrap,
+        kafka=settings.kafka,
+        group_id=group,
+        topics=APPLIED_TOPICS,
+        handler=StateApplier(store),
+        dead_letters=publisher,
+        max_records=settings.store.consumer_batch,
+    )
+    stop = asyncio.Event()
+    started = time.monotonic()
+    task = asyncio.create_task(runtime.run(stop))
+    try:
+        while not await group_caught_up(bootstrap, group, ends):
+            await asyncio.sleep(0.25)
+            if task.done():
+                task.result()
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        summary = await task
+        await publisher.stop()
+        await store.close()
+    return {
+        "records": summary.records,
+        "applied": summary.applied,
+        "seconds": elapsed,
+        "events_per_second": summary.records / elapsed,
+        "batch": settings.store.consumer_batch,
+    }
+
+
+async def replay_benchmark(bootstrap: str, settings: Settings) -> dict[str, Any]:
+    source = f"bench.replay-source-{uuid.uuid4().hex[:6]}"
+    target = f"bench.replay-{uuid.uuid4().hex[:6]}"
+    topics = [Topic(name, "key", "bench", 6, (), False, {}) for name in (source, target)]
+    await ensure_topics(bootstrap, 1, topics)
+    await fill(bootstrap, settings, STATE_RECORDS, only_topic=source)
+    publisher = KafkaPublisher(settings.kafka, bootstrap)
+    await publisher.start()
+    try:
+        summary = await replay(
+            bootstrap,
+            "light.events",
+            Selection(),
+            publisher,
+            to_topic=target,
+            progress=lambda *_: None,
+        )
+    finally:
+        await publisher.stop()
+    return {
+        "records": summary.sent,
+        "seconds": summary.seconds,
+        "records_per_second": summary.sent / summary.seconds,
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(memory) / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def _latency(run: dict[str, Any]) -> str:
+    return f"p50 {run['p50_ms']:.1f} / p99 {run['p99_ms']:.1f} / p99.9 {run['p999_ms']:.1f} ms"
+
+
+def table(results: dict[str, Any]) -> str:
+    """The results as a plain-text table with the targets beside them."""
+    ingress = results["ingress"]
+    ours, noop, send = ingress["gridhook"], ingress["bare_noop"], ingress["bare_send"]
+    throughput = ours["sustained"]["throughput"]
+    rows = [
+        (
+            "Ingress sustained (closed loop, 30 s)",
+            f"{throughput:,.0f}/s, {ours['sustained']['errors']} errors",
+            ">= 5,000/s, 0 errors",
+        ),
+        ("  bare aiohttp 204 (HTTP ceiling)", f"{noop['sustained']['throughput']:,.0f}/s", ""),
+        ("  bare send_and_wait", f"{send['sustained']['throughput']:,.0f}/s", ""),
+        ("  gridhook / bare 204", f"{throughput / noop['sustained']['throughput']:.2f}", ""),
+        (
+            "  gridhook / bare send_and_wait",
+            f"{throughput / send['sustained']['throughput']:.2f}",
+            ">= 0.8",
+        ),
+    ]
+    for run in ours["latency"]:
+        target = "p99 <= 50 ms" if run["offered_rate"] == 2000 else ""
+        rows.append((f"Ingress at {run['offered_rate']:,.0f}/s (open loop)", _latency(run), target))
+    for run in send.get("latency", []):
+        rows.append((f"  bare send_and_wait at {run['offered_rate']:,.0f}/s", _latency(run), ""))
+    cpu = f"{ours['server_cpu_cores']:.2f} cores, {ours['server_cpu_us_per_request']:.0f} us/req"
+    rows += [
+        ("Ingress peak RSS", f"{ours['peak_rss_mb']:.0f} MB", "<= 150 MB"),
+        ("Ingress CPU (sustained run)", cpu, ""),
+        ("Load generator CPU (sustained run)", f"{ours['loadgen_cpu_cores']:.2f} cores", ""),
+    ]
+    for name, run in results["state_applier"].items():
+        target = ">= 10,000/s" if name == "sqlite" else ">= 5,000/s"
+        if "error" in run:
+            rows.append((f"State applier ({name})", run["error"], target))
+        else:
+            label = f"State applier ({name}, {run['records']:,} records)"
+            rows.append((label, f"{run['events_per_second']:,.0f} events/s", target))
+    replayed = results["replay"]
+    rows.append(
+        (
+            f"Replay ({replayed['records']:,} records)",
+            f"{replayed['records_per_second']:,.0f} records/s",
+            ">= 50,000/s",
+        )
+    )
+    width = max(len(row[0]) for row in rows)
+    value_width = max(len(row[1]) for row in rows)
+    header = f"{'benchmark':{width}}  {'result':{value_width}}  target"
+    lines = [header, "-" * len(header)]
+    lines += [f"{name:{width}}  {value:{value_width}}  {target}" for name, value, target in rows]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    # SIGTERM unwinds like Ctrl-C, so the broker and the servers are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
+    settings = Settings.from_env()
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="gridhook-bench-"))
+    broker = None
+    bootstrap = settings.kafka.bootstrap_servers
+    try:
+        if bootstrap is None:
+            log("starting a fresh embedded Kafka broker")
+            broker = EmbeddedKafka(settings.home, workdir / "kafka")
+            bootstrap = broker.start(port=0, controller_port=0)
+        asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor))
+        reference = Topic(REFERENCE_TOPIC, "random", "bench", 6, (), False, {})
+        asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor, [reference]))
+        binary = build_loadgen(settings.home)
+        results: dict[str, Any] = {"machine": machine(), "started": datetime.now(UTC).isoformat()}
+        log(f"filling the state topics with {STATE_RECORDS:,} records")
+        asyncio.run(fill(bootstrap, settings, STATE_RECORDS))
+        results["state_applier"] = {}
+        log("state applier on SQLite")
+        results["state_applier"]["sqlite"] = asyncio.run(
+            apply_all(bootstrap, settings, f"sqlite:///{workdir / 'state.db'}")
+        )
+        if postgres_available():
+            log("state applier on PostgreSQL")
+            with postgres_server() as url:
+                results["state_applier"]["postgresql"] = asyncio.run(
+                    apply_all(bootstrap, settings, url)
+                )
+        else:
+            results["state_applier"]["postgresql"] = {"error": "PostgreSQL not installed"}
+        log("replay")
+        results["replay"] = asyncio.run(replay_benchmark(bootstrap, settings))
+        results["ingress"] = ingress_benchmarks(bootstrap, binary, workdir)
+        results["seconds"] = time.monotonic() - started
+    finally:
+        if broker is not None:
+            broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = orjson.dumps(results, option=orjson.OPT_INDENT_2)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (RESULTS / f"{stamp}.json").write_bytes(text)
+    (RESULTS / "latest.json").write_bytes(text)
+    print(table(results))
+    print(f"\n({results['seconds']:.0f} s; results in bench/results/{stamp}.json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

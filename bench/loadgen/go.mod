@@ -1,0 +1,3 @@
+module gridhook/bench/loadgen
+
+go 1.22
