@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Select, delete, event, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -86,7 +87,12 @@ class Store:
     def __init__(self, url: str, *, writer: bool = False) -> None:
         self.url = database_url(url)
         self._sqlite = self.url.startswith("sqlite")
-        self._engine: AsyncEngine = create_async_engine(self.url, pool_pre_ping=not self._sqlite)
+        self._engine: AsyncEngine = create_async_engine(
+            self.url,
+            pool_pre_ping=not self._sqlite,
+            json_serializer=_json_text,
+            json_deserializer=orjson.loads,
+        )
         if self._sqlite:
             self._configure_sqlite(writer)
 
@@ -293,6 +299,10 @@ class Store:
             return int(
                 await connection.scalar(select(func.count()).select_from(applied_events)) or 0
             )
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _lookup(facts: Facts, name: str) -> str | None:

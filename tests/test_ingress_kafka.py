@@ -80,13 +80,18 @@ async def test_several_ingress_workers_share_the_port_and_stop_together(
         async with aiohttp.ClientSession() as session:
             for _ in range(20):
                 body, headers = signed(light_event("enrollment.finalized"), now=time.time())
-                async with session.post(
-                    f"{base}/webhooks/light", data=body, headers=headers
-                ) as response:
-                    assert response.status == 200
+
+                async def accepted(body: bytes = body, headers: dict[str, str] = headers) -> bool:
+                    # A worker still connecting to Kafka answers 503; partners retry that.
+                    url = f"{base}/webhooks/light"
+                    async with session.post(url, data=body, headers=headers) as response:
+                        assert response.status in (200, 503)
+                        return response.status == 200
+
+                await until(accepted, 30, "a worker to accept the webhook")
     assert process.returncode == 0
     summaries = [
         orjson.loads(line) for line in log.read_bytes().splitlines() if b"ingress stopped" in line
     ]
     assert len(summaries) == 2
-    assert sum(summary["requests"] for summary in summaries) == 20
+    assert sum(summary.get("status_200", 0) for summary in summaries) == 20
