@@ -322,7 +322,7 @@ async def replay_benchmark(bootstrap: str, settings: Settings) -> dict[str, Any]
     try:
         summary = await replay(
             bootstrap,
-            "light.events",
+            source,
             Selection(),
             publisher,
             to_topic=target,
