@@ -27,8 +27,6 @@ import aiohttp
 import orjson
 
 from bench.reference_servers import REFERENCE_TOPIC
-from consumers.applier import StateApplier
-from consumers.runtime import ConsumerRuntime
 from consumers.store import Store
 from gridhook.embedded_kafka import EmbeddedKafka
 from gridhook.settings import PROJECT_ROOT, Settings
@@ -270,38 +268,19 @@ async def fill(
 
 async def apply_all(bootstrap: str, settings: Settings, url: str) -> dict[str, Any]:
     """Run the state applier from the beginning until it caught up; events per second."""
+    from consumers.rebuild import catch_up
     from consumers.transitions import APPLIED_TOPICS
-    from tests.kafka_reading import all_end_offsets, group_caught_up
+    from tests.kafka_reading import all_end_offsets
 
     store = Store(url, writer=True)
     await store.migrate()
-    publisher = KafkaPublisher(settings.kafka, bootstrap)
-    await publisher.start()
-    group = f"bench-{uuid.uuid4().hex[:8]}"
     ends = await all_end_offsets(bootstrap, list(APPLIED_TOPICS))
-    runtime = ConsumerRuntime(
-        bootstrap=bootstrap,
-        kafka=settings.kafka,
-        group_id=group,
-        topics=APPLIED_TOPICS,
-        handler=StateApplier(store),
-        dead_letters=publisher,
-        max_records=settings.store.consumer_batch,
-    )
-    stop = asyncio.Event()
     started = time.monotonic()
-    task = asyncio.create_task(runtime.run(stop))
     try:
-        while not await group_caught_up(bootstrap, group, ends):
-            await asyncio.sleep(0.25)
-            if task.done():
-                task.result()
-        elapsed = time.monotonic() - started
+        summary = await catch_up(settings, bootstrap, f"bench-{uuid.uuid4().hex[:8]}", store, ends)
     finally:
-        stop.set()
-        summary = await task
-        await publisher.stop()
         await store.close()
+    elapsed = time.monotonic() - started
     return {
         "records": summary.records,
         "applied": summary.applied,

@@ -71,35 +71,54 @@ async def rebuild(
         await store.migrate()
         await store.clear()
         log.info("store cleared; re-applying", extra={"fields": {"records": _span(starts, ends)}})
-        publisher = KafkaPublisher(settings.kafka, bootstrap)
-        await publisher.start()
         try:
-            runtime = ConsumerRuntime(
-                bootstrap=bootstrap,
-                kafka=settings.kafka,
-                group_id=group_id,
-                topics=APPLIED_TOPICS,
-                handler=StateApplier(store),
-                dead_letters=publisher,
-                max_records=settings.store.consumer_batch,
-            )
-            stop = asyncio.Event()
-            running = asyncio.create_task(runtime.run(stop))
-            while not running.done():
-                async for attempt in _coordinator_retries():
-                    with attempt:
-                        committed = await admin.list_consumer_group_offsets(group_id)
-                if all(
-                    end == starts[tp] or (tp in committed and committed[tp].offset >= end)
-                    for tp, end in ends.items()
-                ):
-                    stop.set()
-                await asyncio.wait({running}, timeout=0.5)
-            return await running
+            return await catch_up(settings, bootstrap, group_id, store, ends, starts)
         finally:
-            await publisher.stop()
             await store.close()
     finally:
+        await admin.close()
+
+
+async def catch_up(
+    settings: Settings,
+    bootstrap: str,
+    group_id: str,
+    store: Store,
+    ends: dict[TopicPartition, int],
+    starts: dict[TopicPartition, int] | None = None,
+) -> Summary:
+    """Run the state applier as `group_id` until its committed offsets reach `ends` (partitions
+    whose start is already at their end need nothing); return its totals."""
+    starts = starts or {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    publisher = KafkaPublisher(settings.kafka, bootstrap)
+    try:
+        await admin.start()
+        await publisher.start()
+        runtime = ConsumerRuntime(
+            bootstrap=bootstrap,
+            kafka=settings.kafka,
+            group_id=group_id,
+            topics=APPLIED_TOPICS,
+            handler=StateApplier(store),
+            dead_letters=publisher,
+            max_records=settings.store.consumer_batch,
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(runtime.run(stop))
+        while not running.done():
+            async for attempt in _coordinator_retries():
+                with attempt:
+                    committed = await admin.list_consumer_group_offsets(group_id)
+            if all(
+                end <= starts.get(tp, 0) or (tp in committed and committed[tp].offset >= end)
+                for tp, end in ends.items()
+            ):
+                stop.set()
+            await asyncio.wait({running}, timeout=0.5)
+        return await running
+    finally:
+        await publisher.stop()
         await admin.close()
 
 

@@ -76,3 +76,24 @@ async def all_end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartit
     for topic in topics:
         ends.update(await end_offsets(bootstrap, topic))
     return ends
+
+
+async def group_has_members(bootstrap: str, group_id: str) -> bool:
+    """True when some consumer has joined `group_id`."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        responses = await admin.describe_consumer_groups([group_id])
+    except KafkaError:
+        return False
+    finally:
+        await admin.close()
+    return any(
+        group["members"]
+        for response in responses
+        for group in response.to_object()["groups"]
+        if group["group"] == group_id
+    )

@@ -21,7 +21,13 @@ from producers.provision import ensure_topics
 from producers.publisher import KafkaPublisher
 from producers.replay import ORIGIN_HEADER
 from producers.topics import Topic
-from tests.kafka_reading import all_end_offsets, end_offsets, group_caught_up, read_records
+from tests.kafka_reading import (
+    all_end_offsets,
+    end_offsets,
+    group_caught_up,
+    group_has_members,
+    read_records,
+)
 from tests.light_payloads import light_event
 from tests.processes import gridhook_process, run_gridhook, until
 
@@ -295,8 +301,30 @@ async def test_dead_lettered_record_is_applied_after_a_fix_and_a_dlq_replay(
         await store.close()
 
 
-async def test_state_rebuild_reproduces_the_same_state(kafka: str, tmp_path: Path) -> None:
+async def test_state_rebuild_reproduces_the_same_state(
+    kafka: str, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
     """Rebuilding from the topics gives exactly the state the applier had built."""
+    account = f"acct-rebuild-{uuid.uuid4().hex[:8]}"
+    publisher = KafkaPublisher(kafka_settings, kafka)
+    await publisher.start()
+    try:
+        for event_type in TYPES:
+            await publisher.publish(
+                "light.events",
+                encode(
+                    CloudEvent(
+                        id=f"msg_{uuid.uuid4().hex}",
+                        source="light",
+                        type=event_type,
+                        time=datetime.now(UTC),
+                        key=account.encode(),
+                        data=orjson.dumps(light_event(event_type, account)),
+                    )
+                ),
+            )
+    finally:
+        await publisher.stop()
     database = tmp_path / "state.db"
     group = f"rebuild-{uuid.uuid4().hex[:8]}"
     environment = env(kafka) | {"GRIDHOOK_DATABASE_URL": f"sqlite:///{database}"}
@@ -314,6 +342,7 @@ async def test_state_rebuild_reproduces_the_same_state(kafka: str, tmp_path: Pat
         ["consume", "state", "--group", group], environment, tmp_path / "state.log"
     ):
         await until(lambda: group_caught_up(kafka, group, ends), 120, "the applier to catch up")
+        await until(lambda: group_has_members(kafka, group), 60, "the applier to join its group")
         busy = await run_gridhook(["state", "rebuild", "--yes", "--group", group], environment)
         assert busy.returncode != 0
         assert "stop the state applier" in busy.stderr
