@@ -82,7 +82,7 @@ def _supervise(workers: int) -> int:
             log.error("an ingress worker exited; stopping the others")
             stop(signal.SIGTERM, None)
         time.sleep(0.2)
-    return max(child.returncode or 0 for child in children)
+    return 0 if all(child.returncode == 0 for child in children) else 1
 
 
 async def _log_summary(app: web.Application) -> None:

@@ -76,7 +76,11 @@ async def test_several_ingress_workers_share_the_port_and_stop_together(
     log = tmp_path / "ingress.log"
     async with gridhook_process(["ingress"], environment, log) as process:
         base = f"http://127.0.0.1:{port}"
-        await until(lambda: http_ok(f"{base}/readyz"), 30, "the workers to be ready")
+
+        async def both_connected() -> bool:
+            return log.read_bytes().count(b"kafka producer connected") >= 2
+
+        await until(both_connected, 60, "both workers to connect to Kafka")
         async with aiohttp.ClientSession() as session:
             for _ in range(20):
                 body, headers = signed(light_event("enrollment.finalized"), now=time.time())
