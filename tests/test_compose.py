@@ -36,3 +36,17 @@ def test_compose_pins_the_same_kafka_as_the_pom() -> None:
     pom = (PROJECT_ROOT / "compose" / "kafka" / "pom.xml").read_text()
     version = compose["services"]["kafka"]["image"].rsplit(":", 1)[1]
     assert f"<kafka.version>{version}</kafka.version>" in pom
+
+
+def test_compose_runs_every_gridhook_process() -> None:
+    """The full stack: broker, PostgreSQL, topics, ingress, both consumers and the emulator."""
+    compose = yaml.safe_load((PROJECT_ROOT / "compose" / "docker-compose.yml").read_text())
+    commands = {tuple(service.get("command", ())) for service in compose["services"].values()}
+    assert {
+        ("topics", "ensure"),
+        ("ingress",),
+        ("consume", "state"),
+        ("consume", "bind"),
+        ("emulator",),
+    } <= commands
+    assert {"kafka", "postgres"} <= set(compose["services"])
