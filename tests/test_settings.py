@@ -52,9 +52,14 @@ def test_secrets_are_split_and_trimmed() -> None:
 
 
 def test_every_variable_is_documented_in_the_readme() -> None:
-    """The README's settings table lists every variable gridhook reads."""
+    """The README's settings table lists every variable gridhook reads, with its default."""
     from gridhook.settings import PROJECT_ROOT
 
     readme = (PROJECT_ROOT / "README.md").read_text()
-    missing = [variable.name for variable in VARIABLES if f"`{variable.name}`" not in readme]
+    missing = [
+        variable.name
+        for variable in VARIABLES
+        if f"| `{variable.name}` | {f'`{variable.default}`' if variable.default else '(unset)'} |"
+        not in readme
+    ]
     assert missing == []
