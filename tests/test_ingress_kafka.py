@@ -80,7 +80,9 @@ async def test_several_ingress_workers_share_the_port_and_stop_together(
         async def both_connected() -> bool:
             return log.read_bytes().count(b"kafka producer connected") >= 2
 
+        # Connecting happens during start-up, listening after it: wait for both.
         await until(both_connected, 60, "both workers to connect to Kafka")
+        await until(lambda: http_ok(f"{base}/readyz"), 30, "a worker to listen")
         async with aiohttp.ClientSession() as session:
             for _ in range(20):
                 body, headers = signed(light_event("enrollment.finalized"), now=time.time())
