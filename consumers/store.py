@@ -122,24 +122,21 @@ class Store:
     def is_sqlite(self) -> bool:
         return self._sqlite
 
-    def translated(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """Database errors inside become `StoreUnavailable`."""
-        return self._translated()
-
     async def migrate(self) -> int:
         """Create or upgrade the schema; return its version."""
         if self._sqlite:
             path = make_url(self.url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        async with self._translated():
+        async with self.translated():
             return await migrate(self._engine)
 
     async def close(self) -> None:
         await self._engine.dispose()
 
     @contextlib.asynccontextmanager
-    async def _translated(self) -> AsyncIterator[None]:
+    async def translated(self) -> AsyncIterator[None]:
+        """Database errors inside become `StoreUnavailable`."""
         try:
             yield
         except SQLAlchemyError as error:
@@ -153,7 +150,7 @@ class Store:
         """Apply every event of `batch` not applied before, in one transaction."""
         if not batch:
             return Outcome(0, 0)
-        async with self._translated(), self._engine.begin() as connection:
+        async with self.translated(), self._engine.begin() as connection:
             keys = list(dict.fromkeys(item.event_key for item in batch))
             seen = set(
                 (
@@ -246,14 +243,14 @@ class Store:
 
     async def clear(self) -> None:
         """Delete every entity and applied event id (for `gridhook state rebuild`)."""
-        async with self._translated(), self._engine.begin() as connection:
+        async with self.translated(), self._engine.begin() as connection:
             await connection.execute(delete(entities))
             await connection.execute(delete(applied_events))
 
     # -- reading ---------------------------------------------------------------------------
 
     async def entity(self, kind: str, entity_id: str) -> Entity | None:
-        async with self._translated(), self._engine.connect() as connection:
+        async with self.translated(), self._engine.connect() as connection:
             row = (
                 await connection.execute(
                     select(entities).where(
@@ -264,7 +261,7 @@ class Store:
         return None if row is None else _entity(row)
 
     async def by_alias(self, kind: str, alias: str) -> Entity | None:
-        async with self._translated(), self._engine.connect() as connection:
+        async with self.translated(), self._engine.connect() as connection:
             row = (
                 await connection.execute(
                     select(entities).where(entities.c.kind == kind, entities.c.alias == alias)
@@ -273,7 +270,7 @@ class Store:
         return None if row is None else _entity(row)
 
     async def children(self, kind: str, parent_id: str) -> list[Entity]:
-        async with self._translated(), self._engine.connect() as connection:
+        async with self.translated(), self._engine.connect() as connection:
             result = await connection.execute(
                 select(entities)
                 .where(entities.c.kind == kind, entities.c.parent_id == parent_id)
@@ -283,7 +280,7 @@ class Store:
 
     async def snapshot(self) -> dict[tuple[str, str], dict[str, Any]]:
         """Every entity as plain data (for tests and `state rebuild` checks)."""
-        async with self._translated(), self._engine.connect() as connection:
+        async with self.translated(), self._engine.connect() as connection:
             result = await connection.execute(select(entities))
             return {
                 (row.kind, row.entity_id): {
@@ -295,7 +292,7 @@ class Store:
             }
 
     async def applied_count(self) -> int:
-        async with self._translated(), self._engine.connect() as connection:
+        async with self.translated(), self._engine.connect() as connection:
             return int(
                 await connection.scalar(select(func.count()).select_from(applied_events)) or 0
             )

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from gridhook.settings import KafkaSettings
+from producers.codec import CloudEvent, encode
+from producers.publisher import KafkaPublisher
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
@@ -97,3 +101,17 @@ async def group_has_members(bootstrap: str, group_id: str) -> bool:
         for group in response.to_object()["groups"]
         if group["group"] == group_id
     )
+
+
+async def publish_all(
+    bootstrap: str, settings: KafkaSettings, topic: str, events: Sequence[CloudEvent]
+) -> None:
+    """Publish `events` to `topic` through the real publisher, waiting for every ack."""
+    publisher = KafkaPublisher(settings, bootstrap)
+    await publisher.start()
+    try:
+        for start in range(0, len(events), 1000):
+            chunk = events[start : start + 1000]
+            await asyncio.gather(*(publisher.publish(topic, encode(event)) for event in chunk))
+    finally:
+        await publisher.stop()

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from producers.codec import CloudEvent
 from service.signatures import sign
 from service.sources import LIGHT_EVENT_TYPES
 
@@ -79,6 +80,18 @@ def light_event(
         "created_at": moment.isoformat().replace("+00:00", "Z"),
         "data": data,
     }
+
+
+def light_record(account: str, event_type: str = "enrollment.finalized") -> CloudEvent:
+    """A Light event for `account` as the ingress would publish it."""
+    return CloudEvent(
+        id=f"msg_{uuid.uuid4().hex}",
+        source="light",
+        type=event_type,
+        time=datetime.now(UTC),
+        key=account.encode(),
+        data=orjson.dumps(light_event(event_type, account)),
+    )
 
 
 def every_event_type() -> list[dict[str, Any]]:

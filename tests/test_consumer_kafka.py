@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 import uuid
@@ -10,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import orjson
 import pytest
 
 from consumers.store import Store
@@ -19,8 +17,14 @@ from gridhook.settings import KafkaSettings
 from producers.codec import CloudEvent, decode, encode, header
 from producers.publisher import KafkaPublisher
 from service.sources import LIGHT_EVENT_TYPES
-from tests.kafka_reading import all_end_offsets, end_offsets, group_caught_up, read_records
-from tests.light_payloads import SECRET, light_event, signed
+from tests.kafka_reading import (
+    all_end_offsets,
+    end_offsets,
+    group_caught_up,
+    publish_all,
+    read_records,
+)
+from tests.light_payloads import SECRET, light_event, light_record, signed
 from tests.processes import free_port, gridhook_process, http_ok, until
 
 pytestmark = pytest.mark.kafka
@@ -34,33 +38,6 @@ def consumer_environment(kafka: str, database: Path) -> dict[str, str]:
         "GRIDHOOK_DATABASE_URL": f"sqlite:///{database}",
         "GRIDHOOK_LOG_FORMAT": "json",
     }
-
-
-async def publish_light(
-    kafka: str, settings: KafkaSettings, events: list[tuple[bytes, CloudEvent]]
-) -> None:
-    publisher = KafkaPublisher(settings, kafka)
-    await publisher.start()
-    try:
-        for start in range(0, len(events), 1000):
-            chunk = events[start : start + 1000]
-            await asyncio.gather(
-                *(publisher.publish("light.events", encode(event)) for _, event in chunk)
-            )
-    finally:
-        await publisher.stop()
-
-
-def light_record(account: str, event_type: str = "enrollment.finalized") -> CloudEvent:
-    body = orjson.dumps(light_event(event_type, account))
-    return CloudEvent(
-        id=f"msg_{uuid.uuid4().hex}",
-        source="light",
-        type=event_type,
-        time=datetime.now(UTC),
-        key=account.encode(),
-        data=body,
-    )
 
 
 async def test_webhooks_posted_to_the_ingress_appear_in_the_read_api(
@@ -118,11 +95,10 @@ async def test_sigkill_mid_run_then_restart_equals_an_uninterrupted_run(
     state and the applied events of a consumer that was never interrupted."""
     accounts = [f"acct-kill-{n}" for n in range(200)]
     events = [
-        (b"", light_record(account, LIGHT_EVENT_TYPES[n % len(LIGHT_EVENT_TYPES)]))
+        light_record(accounts[n % len(accounts)], LIGHT_EVENT_TYPES[n % len(LIGHT_EVENT_TYPES)])
         for n in range(20_000)
-        for account in [accounts[n % len(accounts)]]
     ]
-    await publish_light(kafka, kafka_settings, events)
+    await publish_all(kafka, kafka_settings, "light.events", events)
     ends = await all_end_offsets(kafka, list(APPLIED_TOPICS))
 
     killed_group, steady_group = f"kill-{uuid.uuid4().hex[:8]}", f"steady-{uuid.uuid4().hex[:8]}"

@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
@@ -26,9 +25,10 @@ from tests.kafka_reading import (
     end_offsets,
     group_caught_up,
     group_has_members,
+    publish_all,
     read_records,
 )
-from tests.light_payloads import light_event
+from tests.light_payloads import light_record
 from tests.processes import gridhook_process, run_gridhook, until
 
 pytestmark = pytest.mark.kafka
@@ -245,26 +245,11 @@ async def test_dead_lettered_record_is_applied_after_a_fix_and_a_dlq_replay(
     """A buggy handler dead-letters a payment event; after the fix, `replay --dlq` sends it
     back and it is applied; replaying what was applied changes nothing."""
     account = f"acct-replay-{uuid.uuid4().hex[:8]}"
-    publisher = KafkaPublisher(kafka_settings, kafka)
-    await publisher.start()
-    try:
-        for event_type in ("enrollment.plan_requested", "account.payment_failed"):
-            body = light_event(event_type, account)
-            await publisher.publish(
-                "light.events",
-                encode(
-                    CloudEvent(
-                        id=f"msg_{uuid.uuid4().hex}",
-                        source="light",
-                        type=event_type,
-                        time=datetime.now(UTC),
-                        key=account.encode(),
-                        data=orjson.dumps(body),
-                    )
-                ),
-            )
-    finally:
-        await publisher.stop()
+    events = [
+        light_record(account, event_type)
+        for event_type in ("enrollment.plan_requested", "account.payment_failed")
+    ]
+    await publish_all(kafka, kafka_settings, "light.events", events)
     store = Store(f"sqlite:///{tmp_path / 'state.db'}", writer=True)
     await store.migrate()
     group = f"replay-{uuid.uuid4().hex[:8]}"
@@ -306,25 +291,8 @@ async def test_state_rebuild_reproduces_the_same_state(
 ) -> None:
     """Rebuilding from the topics gives exactly the state the applier had built."""
     account = f"acct-rebuild-{uuid.uuid4().hex[:8]}"
-    publisher = KafkaPublisher(kafka_settings, kafka)
-    await publisher.start()
-    try:
-        for event_type in TYPES:
-            await publisher.publish(
-                "light.events",
-                encode(
-                    CloudEvent(
-                        id=f"msg_{uuid.uuid4().hex}",
-                        source="light",
-                        type=event_type,
-                        time=datetime.now(UTC),
-                        key=account.encode(),
-                        data=orjson.dumps(light_event(event_type, account)),
-                    )
-                ),
-            )
-    finally:
-        await publisher.stop()
+    events = [light_record(account, event_type) for event_type in TYPES]
+    await publish_all(kafka, kafka_settings, "light.events", events)
     database = tmp_path / "state.db"
     group = f"rebuild-{uuid.uuid4().hex[:8]}"
     environment = env(kafka) | {"GRIDHOOK_DATABASE_URL": f"sqlite:///{database}"}
