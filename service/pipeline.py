@@ -8,6 +8,7 @@ schema (422), then publishing (503 when Kafka does not acknowledge in time).
 from __future__ import annotations
 
 import asyncio
+import email.errors
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,10 +18,12 @@ import orjson
 from aiohttp import web
 
 from gridhook.errors import GridhookError
+from gridhook.settings import Settings
 from producers.codec import CloudEvent, encode
 from producers.publisher import Delivery
 from service import keys
 from service.auth import AuthenticationFailed
+from service.metrics import IngressMetrics
 from service.problems import problem
 from service.sources import Identity, Source
 from service.validation import SchemaViolation
@@ -65,7 +68,7 @@ def make_handler(source: Source) -> Handler:
         event_type = ""
         status = 500
         try:
-            response = await _accept(request, source, settings.http.max_body_bytes)
+            response = await _accept(request, settings, metrics)
             status = response.status
             event_type = response.event_type
             return response
@@ -75,11 +78,13 @@ def make_handler(source: Source) -> Handler:
         finally:
             metrics.requests.labels(source.name, event_type, str(status)).inc()
 
-    async def _accept(request: web.Request, source: Source, limit: int) -> _Accepted:
+    async def _accept(
+        request: web.Request, settings: Settings, metrics: IngressMetrics
+    ) -> _Accepted:
         app = request.app
-        if request.content_type != "application/json":
+        if not _is_json(request):
             raise problem(415, "Unsupported media type", "send application/json", with_body=bodies)
-        body = await read_body(request, source, limit)
+        body = await read_body(request, source, settings.http.max_body_bytes)
         now = app[keys.CLOCK]()
         try:
             verified = await source.authenticator.authenticate(request.headers, body, now)
@@ -103,10 +108,10 @@ def make_handler(source: Source) -> Handler:
             ) from None
         identity = source.identify(document, verified)
         if source.admit is not None and await source.admit(app, document, identity):
-            app[keys.METRICS].duplicates.labels(source.name).inc()
+            metrics.duplicates.labels(source.name).inc()
             return _reply(source, document, identity, checked.event_type, duplicate=True)
         if not checked.known:
-            app[keys.METRICS].unknown_event_types.labels(source.name, checked.event_type).inc()
+            metrics.unknown_event_types.labels(source.name, checked.event_type).inc()
         record = encode(
             CloudEvent(
                 id=identity.message_id,
@@ -118,8 +123,6 @@ def make_handler(source: Source) -> Handler:
             )
         )
         publisher = app[keys.PUBLISHER]
-        metrics = app[keys.METRICS]
-
         latency = metrics.publish_seconds.labels(source.topic)
 
         async def send() -> asyncio.Future[Delivery]:
@@ -128,7 +131,6 @@ def make_handler(source: Source) -> Handler:
             delivery.add_done_callback(lambda _: latency.observe(time.perf_counter() - started))
             return delivery
 
-        settings = app[keys.SETTINGS]
         try:
             async with asyncio.timeout(settings.http.publish_timeout):
                 _, duplicate = await app[keys.DEDUPLICATOR].publish_once(
@@ -160,6 +162,14 @@ def _reply(
         return _Accepted(source.reply(document, identity, duplicate), event_type)
     status = "duplicate" if duplicate else "accepted"
     return _Accepted({"status": status, "id": identity.message_id}, event_type)
+
+
+def _is_json(request: web.Request) -> bool:
+    """True for `application/json` (any parameters); a malformed header is simply not JSON."""
+    try:
+        return request.content_type == "application/json"
+    except (ValueError, IndexError, email.errors.MessageError):
+        return False
 
 
 class _Accepted(web.Response):

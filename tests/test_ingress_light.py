@@ -222,7 +222,10 @@ async def _chunks(data: bytes) -> Any:
         yield data[start : start + 1000]
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", None, ";0*"],
+)
 async def test_not_json_media_type_is_415(
     client: TestClient[Any, Any], content_type: str | None
 ) -> None:
