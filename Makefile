@@ -15,13 +15,18 @@ test: lint ## lint, then every test (starts its own broker unless KAFKA_BOOTSTRA
 	$(MAKE) kafka-jars
 	$(BIN)/pytest -q
 
-unit: $(INSTALLED) ## only the tests that need no broker
-	$(BIN)/pytest -q -m "not kafka"
+unit: $(INSTALLED) ## only the tests that need no broker and no process (tests/unit)
+	$(BIN)/pytest -q tests/unit
 
-lint: $(INSTALLED) ## ruff and mypy (strict on the packages)
+integration: $(INSTALLED) kafka-jars ## only the tests against the real broker and processes
+	$(BIN)/pytest -q tests/integration
+
+lint: $(INSTALLED) ## ruff, mypy strict, the layer contracts (import-linter), dead code (vulture)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/vulture
 
 bench: $(INSTALLED) kafka-jars ## run the benchmarks, write bench/results/
 	$(BIN)/python -m bench

@@ -27,17 +27,19 @@ import aiohttp
 import orjson
 
 from bench.reference_servers import REFERENCE_TOPIC
-from consumers.store import Store
-from gridhook.embedded_kafka import EmbeddedKafka
-from gridhook.settings import PROJECT_ROOT, Settings
-from producers.codec import CloudEvent, encode
-from producers.provision import ensure_topics
-from producers.publisher import KafkaPublisher
+from gridhook.contract import topics
+from gridhook.contract.codec import CloudEvent, encode
+from gridhook.contract.settings import PROJECT_ROOT, Settings
+from gridhook.contract.topics import Topic
+from gridhook.kafka.embedded import EmbeddedKafka
+from gridhook.kafka.provision import ensure_topics
+from gridhook.kafka.publisher import KafkaPublisher
+from gridhook.state.store import Store
 from producers.replay import Selection, replay
-from producers.topics import Topic
-from tests.light_payloads import SECRET, light_event
-from tests.postgres import available as postgres_available
-from tests.postgres import postgres_server
+from tests.support.light_payloads import SECRET, light_event
+from tests.support.postgres import available as postgres_available
+from tests.support.postgres import postgres_server
+from tests.support.waiting import eventually
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
 LOADGEN_SOURCE = PROJECT_ROOT / "bench" / "loadgen"
@@ -90,15 +92,16 @@ def free_port() -> int:
 
 
 async def wait_until_answers(url: str, deadline: float = 60) -> None:
-    async with asyncio.timeout(deadline), aiohttp.ClientSession() as session:
-        while True:
+    async with aiohttp.ClientSession() as session:
+
+        async def answers() -> bool:
             try:
                 async with session.request("GET" if "readyz" in url else "POST", url) as r:
-                    if r.status < 500:
-                        return
+                    return r.status < 500
             except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
+                return False
+
+        await eventually(answers, deadline, f"{url} to answer", interval=0.2)
 
 
 @contextlib.contextmanager
@@ -203,8 +206,8 @@ async def fill(
     publisher = KafkaPublisher(settings.kafka, bootstrap)
     await publisher.start()
     kinds = ["light"] * 14 + ["powerbox", "wattshift", "bright"] * 2
-    from service.sources import LIGHT_EVENT_TYPES
-    from tests.test_ingress_partners import bright_event, customer_payload, price_signal
+    from gridhook.contract.event_types import LIGHT_EVENT_TYPES
+    from tests.support.partner_payloads import bright_event, customer_payload, price_signal
 
     light_bodies = [
         orjson.dumps(light_event(event_type, rng=rng)) for event_type in LIGHT_EVENT_TYPES
@@ -221,13 +224,13 @@ async def fill(
                 body = light_bodies[n % len(LIGHT_EVENT_TYPES)].replace(
                     b'"uuid":"', f'"uuid":"{account}'.encode(), 1
                 )
-                topic, key, source = "light.events", account, "light"
+                topic, key, source = topics.LIGHT_EVENTS, account, "light"
             elif kind == "powerbox":
                 document = customer_payload(rate=f"R{n % 7}")
                 document["clientId"] = key = f"client-{n % 5000}"
                 document["customerSites"][0]["meters"][0]["meterId"] = f"meter-{n % 5000}"
                 topic, body, source, event_type = (
-                    "powerbox.customers",
+                    topics.POWERBOX_CUSTOMERS,
                     orjson.dumps(document),
                     "powerbox",
                     "powerbox.customer.synced",
@@ -235,7 +238,7 @@ async def fill(
             elif kind == "wattshift":
                 document = price_signal(f"home-{n % 5000}")
                 topic, key, body, source, event_type = (
-                    "wattshift.price-signals",
+                    topics.WATTSHIFT_PRICE_SIGNALS,
                     f"home-{n % 5000}",
                     orjson.dumps(document),
                     "wattshift",
@@ -246,7 +249,7 @@ async def fill(
                 document["accountId"] = key = f"br-{n % 5000}"
                 document["occurredAt"] = now.isoformat()
                 topic, body, source, event_type = (
-                    "bright.events",
+                    topics.BRIGHT_EVENTS,
                     orjson.dumps(document),
                     "bright",
                     document["type"],
@@ -269,8 +272,8 @@ async def fill(
 async def apply_all(bootstrap: str, settings: Settings, url: str) -> dict[str, Any]:
     """Run the state applier from the beginning until it caught up; events per second."""
     from consumers.rebuild import catch_up
-    from consumers.transitions import APPLIED_TOPICS
-    from tests.kafka_reading import all_end_offsets
+    from gridhook.state.transitions import APPLIED_TOPICS
+    from tests.support.kafka import all_end_offsets
 
     store = Store(url, writer=True)
     await store.migrate()
@@ -293,8 +296,8 @@ async def apply_all(bootstrap: str, settings: Settings, url: str) -> dict[str, A
 async def replay_benchmark(bootstrap: str, settings: Settings) -> dict[str, Any]:
     source = f"bench.replay-source-{uuid.uuid4().hex[:6]}"
     target = f"bench.replay-{uuid.uuid4().hex[:6]}"
-    topics = [Topic(name, "key", "bench", 6, (), False, {}) for name in (source, target)]
-    await ensure_topics(bootstrap, 1, topics)
+    bench_topics = [Topic(name, "key", "bench", 6, (), False, {}) for name in (source, target)]
+    await ensure_topics(bootstrap, 1, bench_topics)
     await fill(bootstrap, settings, STATE_RECORDS, only_topic=source)
     publisher = KafkaPublisher(settings.kafka, bootstrap)
     await publisher.start()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from consumers.runtime import Counts, InboundRecord
-from consumers.store import Application, Store
-from consumers.transitions import updates_for
-from gridhook.errors import PermanentError
-from producers.codec import decode
+from gridhook.contract.codec import decode
+from gridhook.contract.errors import PermanentError
+from gridhook.state.store import Application, Store
+from gridhook.state.transitions import updates_for
 
 
 class StateApplier:

@@ -11,20 +11,17 @@ from collections.abc import AsyncIterator, Sequence
 import uvloop
 
 from consumers.applier import StateApplier
-from consumers.bind_forwarder import BindForwarder
-from consumers.gateway import GatewayClient
+from consumers.bind.forwarder import BindForwarder
+from consumers.bind.gateway import GatewayClient
 from consumers.runtime import BatchHandler, ConsumerRuntime
-from consumers.store import Store
-from consumers.transitions import APPLIED_TOPICS
-from gridhook import embedded_kafka
-from gridhook.settings import Settings
-from producers.publisher import KafkaPublisher
+from gridhook.contract.settings import Settings
+from gridhook.contract.topics import BIND_GROUP, POWERBOX_BIND_REQUESTS, STATE_GROUP
+from gridhook.kafka import embedded
+from gridhook.kafka.publisher import KafkaPublisher
+from gridhook.state.store import Store
+from gridhook.state.transitions import APPLIED_TOPICS
 
 log = logging.getLogger("gridhook.consumer")
-
-STATE_GROUP = "gridhook-state"
-BIND_GROUP = "gridhook-bind"
-BIND_TOPIC = "powerbox.bind.requests"
 
 
 @contextlib.asynccontextmanager
@@ -45,7 +42,7 @@ async def _store_and_publisher(
 
 def run_state_applier(settings: Settings, group_id: str = STATE_GROUP) -> int:
     """Apply the state topics to the store until SIGTERM/SIGINT; log one summary line."""
-    bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
 
     async def main() -> None:
         async with _store_and_publisher(settings, bootstrap) as (store, publisher):
@@ -58,7 +55,7 @@ def run_state_applier(settings: Settings, group_id: str = STATE_GROUP) -> int:
 
 def run_bind_forwarder(settings: Settings, group_id: str = BIND_GROUP) -> int:
     """Forward bind requests to the head-end until SIGTERM/SIGINT; log one summary line."""
-    bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
     gateway_settings = (settings.bind.gateway_url, settings.bind.gateway_timeout)
 
     async def main() -> None:
@@ -69,7 +66,9 @@ def run_bind_forwarder(settings: Settings, group_id: str = BIND_GROUP) -> int:
             forwarder = BindForwarder(store, gateway, publisher, settings.bind)
             await forwarder.resume()
             try:
-                await _consume(settings, bootstrap, group_id, [BIND_TOPIC], forwarder, publisher)
+                await _consume(
+                    settings, bootstrap, group_id, [POWERBOX_BIND_REQUESTS], forwarder, publisher
+                )
             finally:
                 await forwarder.close()
 

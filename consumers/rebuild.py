@@ -12,7 +12,7 @@ import asyncio
 import logging
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from tenacity import (
@@ -24,18 +24,14 @@ from tenacity import (
 
 from consumers.applier import StateApplier
 from consumers.runtime import ConsumerRuntime, Summary
-from consumers.store import Store
-from consumers.transitions import APPLIED_TOPICS
-from gridhook.errors import GridhookError
-from gridhook.settings import Settings
-from producers.kafka_errors import translate
-from producers.publisher import KafkaPublisher
+from gridhook.contract.errors import GroupActive
+from gridhook.contract.settings import Settings
+from gridhook.kafka import clients, snapshot
+from gridhook.kafka.publisher import KafkaPublisher
+from gridhook.state.store import Store
+from gridhook.state.transitions import APPLIED_TOPICS
 
 log = logging.getLogger("gridhook.rebuild")
-
-
-class GroupActive(GridhookError):
-    """The consumer group still has members; its offsets cannot be moved."""
 
 
 async def _members(admin: AIOKafkaAdminClient, group_id: str) -> int:
@@ -54,29 +50,23 @@ async def rebuild(
     settings: Settings, bootstrap: str, group_id: str, since: datetime | None
 ) -> Summary:
     """Clear the store, rewind `group_id`, re-apply up to today's end offsets."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        await admin.start()
-    except Exception as error:
-        await admin.close()
-        raise translate(error) from error
-    try:
+    async with clients.admin(bootstrap) as admin:
         if members := await _members(admin, group_id):
             raise GroupActive(
                 f"consumer group {group_id} has {members} active member(s): stop the state "
                 "applier (`gridhook consume state`) first, then run the rebuild again"
             )
-        starts, ends = await _rewind(bootstrap, group_id, since)
-        store = Store(settings.store.database_url, writer=True)
-        await store.migrate()
-        await store.clear()
-        log.info("store cleared; re-applying", extra={"fields": {"records": _span(starts, ends)}})
-        try:
-            return await catch_up(settings, bootstrap, group_id, store, ends, starts)
-        finally:
-            await store.close()
+    ranges = await _rewind(bootstrap, group_id, since)
+    store = Store(settings.store.database_url, writer=True)
+    await store.migrate()
+    await store.clear()
+    log.info("store cleared; re-applying", extra={"fields": {"records": _span(ranges)}})
+    try:
+        ends = {tp: end for tp, (_, end) in ranges.items()}
+        starts = {tp: start for tp, (start, _) in ranges.items()}
+        return await catch_up(settings, bootstrap, group_id, store, ends, starts)
     finally:
-        await admin.close()
+        await store.close()
 
 
 async def catch_up(
@@ -90,36 +80,34 @@ async def catch_up(
     """Run the state applier as `group_id` until its committed offsets reach `ends` (partitions
     whose start is already at their end need nothing); return its totals."""
     starts = starts or {}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     publisher = KafkaPublisher(settings.kafka, bootstrap)
-    try:
-        await admin.start()
+    async with clients.admin(bootstrap) as admin:
         await publisher.start()
-        runtime = ConsumerRuntime(
-            bootstrap=bootstrap,
-            kafka=settings.kafka,
-            group_id=group_id,
-            topics=APPLIED_TOPICS,
-            handler=StateApplier(store),
-            dead_letters=publisher,
-            max_records=settings.store.consumer_batch,
-        )
-        stop = asyncio.Event()
-        running = asyncio.create_task(runtime.run(stop))
-        while not running.done():
-            async for attempt in _coordinator_retries():
-                with attempt:
-                    committed = await admin.list_consumer_group_offsets(group_id)
-            if all(
-                end <= starts.get(tp, 0) or (tp in committed and committed[tp].offset >= end)
-                for tp, end in ends.items()
-            ):
-                stop.set()
-            await asyncio.wait({running}, timeout=0.5)
-        return await running
-    finally:
-        await publisher.stop()
-        await admin.close()
+        try:
+            runtime = ConsumerRuntime(
+                bootstrap=bootstrap,
+                kafka=settings.kafka,
+                group_id=group_id,
+                topics=APPLIED_TOPICS,
+                handler=StateApplier(store),
+                dead_letters=publisher,
+                max_records=settings.store.consumer_batch,
+            )
+            stop = asyncio.Event()
+            running = asyncio.create_task(runtime.run(stop))
+            while not running.done():
+                async for attempt in _coordinator_retries():
+                    with attempt:
+                        committed = await admin.list_consumer_group_offsets(group_id)
+                if all(
+                    end <= starts.get(tp, 0) or (tp in committed and committed[tp].offset >= end)
+                    for tp, end in ends.items()
+                ):
+                    stop.set()
+                await asyncio.wait({running}, timeout=0.5)
+            return await running
+        finally:
+            await publisher.stop()
 
 
 def _coordinator_retries() -> AsyncRetrying:
@@ -132,38 +120,15 @@ def _coordinator_retries() -> AsyncRetrying:
     )
 
 
-def _span(starts: dict[TopicPartition, int], ends: dict[TopicPartition, int]) -> int:
-    return sum(ends[tp] - starts[tp] for tp in ends)
+def _span(ranges: snapshot.Ranges) -> int:
+    return sum(end - start for start, end in ranges.values())
 
 
-async def _rewind(
-    bootstrap: str, group_id: str, since: datetime | None
-) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-    """Commit the group's start offsets; return them and the end offsets fixed now."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
-    )
-    try:
-        await consumer.start()
-        await consumer._client.force_metadata_update()
-        tps = [
-            TopicPartition(topic, partition)
-            for topic in APPLIED_TOPICS
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        consumer.assign(tps)
-        starts = await consumer.beginning_offsets(tps)
-        ends = await consumer.end_offsets(tps)
-        if since is not None:
-            found = await consumer.offsets_for_times(
-                dict.fromkeys(tps, int(since.timestamp() * 1000))
-            )
-            starts = {tp: found[tp].offset if found[tp] else ends[tp] for tp in tps}
-        await consumer.commit(dict(starts))
-    except GridhookError:
-        raise
-    except Exception as error:
-        raise translate(error) from error
-    finally:
-        await consumer.stop()
-    return starts, ends
+async def _rewind(bootstrap: str, group_id: str, since: datetime | None) -> snapshot.Ranges:
+    """Commit the group's start offsets; return the snapshot they start."""
+    async with clients.consumer(bootstrap, group_id=group_id) as consumer:
+        ranges = await snapshot.take(consumer, APPLIED_TOPICS, since)
+        consumer.assign(list(ranges))
+        async with clients.translated():
+            await consumer.commit({tp: start for tp, (start, _) in ranges.items()})
+    return ranges

@@ -28,12 +28,12 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
-from gridhook.errors import GridhookError, PermanentError
-from gridhook.settings import KafkaSettings
-from producers.codec import EncodedRecord
-from producers.kafka_errors import translate
-from producers.publisher import Publisher
-from producers.topics import DLQ_SUFFIX
+from gridhook.contract.codec import EncodedRecord
+from gridhook.contract.errors import GridhookError, PermanentError, UnexpectedFailure
+from gridhook.contract.settings import KafkaSettings
+from gridhook.contract.topics import DLQ_SUFFIX
+from gridhook.kafka import clients
+from gridhook.kafka.publisher import Publisher
 
 log = logging.getLogger("gridhook.consumer")
 
@@ -130,22 +130,16 @@ class ConsumerRuntime:
 
     async def run(self, stop: asyncio.Event) -> Summary:
         """Consume until `stop` is set; return the totals."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+        async with clients.consumer(
+            self._bootstrap,
+            self._topics,
+            _FinishBeforeRevoke(self._in_hand),
             client_id=f"{self._kafka.client_id}-{self._group_id}",
             group_id=self._group_id,
-            enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=self._max_records,
-        )
-        consumer.subscribe(self._topics, listener=_FinishBeforeRevoke(self._in_hand))
-        try:
-            await consumer.start()
-        except Exception as error:
-            await consumer.stop()
-            raise translate(error) from error
-        try:
+        ) as consumer:  # leaving it commits nothing more and leaves the group
             while not stop.is_set():
                 fetch = asyncio.ensure_future(
                     consumer.getmany(timeout_ms=1000, max_records=self._max_records)
@@ -161,8 +155,6 @@ class ConsumerRuntime:
                     async with self._in_hand:
                         if not await self._process(consumer, batches, stop):
                             break
-        finally:
-            await consumer.stop()  # commits nothing more; leaves the group
         return self.summary
 
     async def _process(
@@ -287,10 +279,6 @@ def dead_letter(record: InboundRecord, error: GridhookError) -> EncodedRecord:
         ("dlq_error_message", str(error).encode()[:1000]),
     ]
     return EncodedRecord(key=record.key or b"", value=record.value or b"", headers=headers)
-
-
-class UnexpectedFailure(PermanentError):
-    """A handler failed with an exception outside gridhook's error tree (a bug)."""
 
 
 def _as_permanent(error: BaseException) -> PermanentError:

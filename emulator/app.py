@@ -31,7 +31,7 @@ from aiohttp import web
 
 from emulator.install_codes import is_valid
 from emulator.state import FAILED, PENDING, EmulatorState, Request
-from gridhook.settings import EmulatorSettings
+from gridhook.contract.settings import EmulatorSettings
 
 log = logging.getLogger("gridhook.emulator")
 

@@ -13,9 +13,17 @@ from pathlib import Path
 
 import orjson
 
-from gridhook import embedded_kafka, logs
-from gridhook.errors import ConfigError, GridhookError
-from gridhook.settings import Settings
+from gridhook.contract import logs
+from gridhook.contract.errors import ConfigError, GridhookError
+from gridhook.contract.settings import Settings
+from gridhook.contract.topics import (
+    BIND_GROUP,
+    POWERBOX_BIND_REQUESTS,
+    POWERBOX_BIND_RESULTS,
+    STATE_GROUP,
+)
+from gridhook.kafka import embedded
+from gridhook.state.transitions import APPLIED_TOPICS
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -77,15 +85,27 @@ def build_parser() -> argparse.ArgumentParser:
         "start the broker in the background and print its address once it answers. Uses port "
         "9092 unless taken, then a free port.",
     )
-    start.add_argument("--port", type=int, default=embedded_kafka.DEFAULT_PORT, help="preferred")
+    start.add_argument("--port", type=int, default=embedded.DEFAULT_PORT, help="preferred")
     start.set_defaults(command=_kafka_start)
     fetch = kafka_commands.add_parser(
-        "fetch", help="fetch the pinned Kafka jars with Maven (done by start when needed)"
+        "fetch",
+        help="fetch the pinned Kafka jars with Maven (done by start when needed)",
+        description="Fetch the Kafka jars pinned in compose/kafka/pom.xml with Maven into "
+        "$GRIDHOOK_HOME/kafka/lib, unless they are there already, and print where.",
     )
     fetch.set_defaults(command=_kafka_fetch)
-    stop = kafka_commands.add_parser("stop", help="shut the broker down cleanly")
+    stop = kafka_commands.add_parser(
+        "stop",
+        help="shut the broker down cleanly",
+        description="Stop the dev broker with SIGTERM (SIGKILL after 60 s); its data is kept.",
+    )
     stop.set_defaults(command=_kafka_stop)
-    status = kafka_commands.add_parser("status", help="say whether the broker runs, and where")
+    status = kafka_commands.add_parser(
+        "status",
+        help="say whether the broker runs, and where",
+        description="Print the dev broker's pid and bootstrap address; exit 1 when it is not "
+        "running.",
+    )
     status.set_defaults(command=_kafka_status)
 
     topics = commands.add_parser(
@@ -102,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         "person to act on.",
     )
     ensure.set_defaults(command=_topics_ensure)
-    listing = topic_commands.add_parser("list", help="show each topic, its key and its state")
+    listing = topic_commands.add_parser(
+        "list",
+        help="show each topic, its key and its state",
+        description="Print every catalogue topic, its partitions and replication factor on the "
+        "cluster (or `missing`), and its partition key.",
+    )
     listing.set_defaults(command=_topics_list)
 
     ingress = commands.add_parser(
@@ -127,20 +152,20 @@ def build_parser() -> argparse.ArgumentParser:
     state = consumers.add_parser(
         "state",
         help="apply the topics to the state store (GRIDHOOK_DATABASE_URL)",
-        description="Read light.events, powerbox.customers, powerbox.bind.results, "
-        "wattshift.price-signals and bright.events, and keep the current state of every "
+        description=f"Read {', '.join(APPLIED_TOPICS)}, and keep the current state of every "
         "account, customer, meter and home in the store the read API serves.",
     )
-    state.add_argument("--group", default="gridhook-state", help="consumer group id")
+    state.add_argument("--group", default=STATE_GROUP, help="consumer group id")
     state.set_defaults(command=_consume_state)
     bind = consumers.add_parser(
         "bind",
         help="forward bind requests to the AMI head-end (GRIDHOOK_GATEWAY_URL)",
-        description="Read powerbox.bind.requests in meter order, reject requests that conflict "
-        "with the meter's bind state, forward the rest to the head-end with retries, and publish "
-        "each outcome to powerbox.bind.results. Requests in flight survive a restart.",
+        description=f"Read {POWERBOX_BIND_REQUESTS} in meter order, reject requests that "
+        "conflict with the meter's bind state, forward the rest to the head-end with retries, "
+        f"and publish each outcome to {POWERBOX_BIND_RESULTS}. Requests in flight "
+        "survive a restart.",
     )
-    bind.add_argument("--group", default="gridhook-bind", help="consumer group id")
+    bind.add_argument("--group", default=BIND_GROUP, help="consumer group id")
     bind.set_defaults(command=_consume_bind)
 
     emulator = commands.add_parser(
@@ -220,7 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--rate", type=float, help="at most this many records per second")
     replay.set_defaults(command=_replay)
 
-    state_cmd = commands.add_parser("state", help="manage the state store")
+    state_cmd = commands.add_parser(
+        "state",
+        help="manage the state store",
+        description="Manage the state store the state applier writes and the read API serves.",
+    )
     state_commands = state_cmd.add_subparsers(title="actions", required=True, metavar="ACTION")
     rebuild = state_commands.add_parser(
         "rebuild",
@@ -231,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rebuild.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     rebuild.add_argument("--since", help="re-apply only records since: RFC 3339 or 2h, 7d")
-    rebuild.add_argument("--group", default="gridhook-state", help="the applier's group id")
+    rebuild.add_argument("--group", default=STATE_GROUP, help="the applier's group id")
     rebuild.set_defaults(command=_state_rebuild)
 
     dev_token = commands.add_parser(
@@ -249,7 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev_token.add_argument("--subject", default="dev-utility-cis", help="the `sub` claim")
     dev_token.set_defaults(command=_dev_token)
 
-    docs = commands.add_parser("docs", help="generate contract documents")
+    docs = commands.add_parser(
+        "docs",
+        help="generate contract documents",
+        description="Generate the contracts other teams read, from the topic catalogue and the "
+        "JSON Schemas.",
+    )
     doc_commands = docs.add_subparsers(title="documents", required=True, metavar="DOCUMENT")
     asyncapi = doc_commands.add_parser(
         "asyncapi",
@@ -293,7 +327,7 @@ def _emulator(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from producers.publisher import KafkaPublisher
+    from gridhook.kafka.publisher import KafkaPublisher
     from producers.replay import Selection, parse_moment, parse_offsets, replay
 
     selection = Selection(
@@ -307,7 +341,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.rate is not None and args.rate <= 0:
         raise ConfigError("--rate must be more than 0")
-    bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
 
     async def run() -> str:
         publisher = None if args.dry_run else KafkaPublisher(settings.kafka, bootstrap)
@@ -348,7 +382,7 @@ def _state_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         if answer.strip() != "rebuild":
             print("not rebuilt")
             return 1
-    bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
     summary = asyncio.run(rebuild(settings, bootstrap, args.group, since))
     print(
         f"state rebuilt: {summary.records} records read, {summary.applied} applied, "
@@ -379,23 +413,23 @@ def _dev_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _kafka_start(args: argparse.Namespace, settings: Settings) -> int:
-    print(embedded_kafka.dev_broker(settings.home).start(port=args.port))
+    print(embedded.dev_broker(settings.home).start(port=args.port))
     return 0
 
 
 def _kafka_fetch(args: argparse.Namespace, settings: Settings) -> int:
-    print(embedded_kafka.ensure_jars(settings.home))
+    print(embedded.ensure_jars(settings.home))
     return 0
 
 
 def _kafka_stop(args: argparse.Namespace, settings: Settings) -> int:
-    stopped = embedded_kafka.dev_broker(settings.home).stop()
+    stopped = embedded.dev_broker(settings.home).stop()
     print("stopped" if stopped else "not running")
     return 0
 
 
 def _kafka_status(args: argparse.Namespace, settings: Settings) -> int:
-    state = embedded_kafka.dev_broker(settings.home).state()
+    state = embedded.dev_broker(settings.home).state()
     if state is None:
         print("not running")
         return 1
@@ -404,9 +438,9 @@ def _kafka_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _topics_ensure(args: argparse.Namespace, settings: Settings) -> int:
-    from producers.provision import ensure_topics
+    from gridhook.kafka.provision import ensure_topics
 
-    bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
     report = asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor))
     for name in report.created:
         print(f"created  {name}")
@@ -418,9 +452,9 @@ def _topics_ensure(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _topics_list(args: argparse.Namespace, settings: Settings) -> int:
-    from producers.provision import list_topics
+    from gridhook.kafka.provision import list_topics
 
-    bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
     topics, states = asyncio.run(list_topics(bootstrap))
     width = max(len(topic.name) for topic in topics)
     for topic in topics:
@@ -433,7 +467,7 @@ def _topics_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _docs_asyncapi(args: argparse.Namespace, settings: Settings) -> int:
-    from producers.asyncapi import build_document
+    from gridhook.contract.asyncapi import build_document
 
     text = orjson.dumps(build_document(), option=orjson.OPT_INDENT_2) + b"\n"
     if args.output:

@@ -1,0 +1,1 @@
+"""Tools that write records to Kafka outside the request path: `gridhook replay`."""

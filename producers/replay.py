@@ -19,24 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
-from gridhook.errors import ConfigError, GridhookError
-from producers.codec import EncodedRecord, header
-from producers.kafka_errors import translate
-from producers.publisher import Publisher
-from producers.topics import DLQ_SUFFIX
+from gridhook.contract.codec import DLQ_HEADER_PREFIX, REPLAYED_FROM, EncodedRecord, header
+from gridhook.contract.errors import ConfigError
+from gridhook.contract.topics import DLQ_SUFFIX
+from gridhook.kafka import clients, snapshot
+from gridhook.kafka.publisher import Publisher
 
-ORIGIN_HEADER = "gridhook_replayed_from"
-_DLQ_PREFIX = "dlq_"
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _PUBLISH_CHUNK = 2000
 _FLUSHES_IN_FLIGHT = 4
-
-
-class TopicMissing(GridhookError):
-    """The topic to replay from does not exist."""
 
 
 def parse_moment(raw: str, now: datetime | None = None) -> datetime:
@@ -87,6 +81,17 @@ class Selection:
 
     def bound(self, offsets: dict[int | None, int], partition: int) -> int | None:
         return offsets.get(partition, offsets.get(None))
+
+    def narrowed(self, ranges: snapshot.Ranges) -> snapshot.Ranges:
+        """`ranges` within the selection's inclusive offset bounds."""
+        narrowed = {}
+        for tp, (start, end) in ranges.items():
+            low = self.bound(self.from_offsets, tp.partition)
+            high = self.bound(self.to_offsets, tp.partition)
+            start = start if low is None else max(start, low)
+            end = end if high is None else min(end, high + 1)
+            narrowed[tp] = (start, max(start, end))
+        return narrowed
 
     def matches(self, record: ConsumerRecord) -> bool:
         if self.until is not None and record.timestamp > self.until.timestamp() * 1000:
@@ -145,10 +150,10 @@ def redirected(
     headers = [
         (name, value)
         for name, value in record.headers
-        if name != ORIGIN_HEADER and not (from_dlq and name.startswith(_DLQ_PREFIX))
+        if name != REPLAYED_FROM and not (from_dlq and name.startswith(DLQ_HEADER_PREFIX))
     ]
     origin = f"{record.topic}/{record.partition}/{record.offset}".encode()
-    headers.append((ORIGIN_HEADER, origin))
+    headers.append((REPLAYED_FROM, origin))
     if from_dlq:
         target = header(record.headers, "dlq_topic")
         destination = to_topic or (
@@ -176,33 +181,20 @@ async def replay(
     """Replay the selected records of `topic` (its DLQ when `dlq`); `publisher` None is a dry
     run that prints one line per selected record."""
     source = topic + DLQ_SUFFIX if dlq and not topic.endswith(DLQ_SUFFIX) else topic
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+    summary = ReplaySummary()
+    started = time.monotonic()
+    async with clients.consumer(
+        bootstrap,
         group_id=None,
-        enable_auto_commit=False,
         isolation_level="read_committed",
         max_poll_records=_PUBLISH_CHUNK,
         fetch_max_bytes=64 * 1024 * 1024,
         max_partition_fetch_bytes=16 * 1024 * 1024,
-    )
-    try:
-        await consumer.start()
-    except Exception as error:
-        await consumer.stop()
-        raise translate(error) from error
-    summary = ReplaySummary()
-    started = time.monotonic()
-    try:
-        ranges = await _snapshot(consumer, source, selection)
-        total = sum(end - start for start, end in ranges.values())
-        position = {tp: start for tp, (start, _) in ranges.items()}
-        active = {tp: end for tp, (start, end) in ranges.items() if start < end}
-        consumer.assign(list(active))
-        for tp in active:
-            consumer.seek(tp, position[tp])
+    ) as consumer:
+        ranges = selection.narrowed(await snapshot.take(consumer, [source], selection.since))
+        reader = snapshot.SnapshotReader(consumer, ranges)
         chunk = _PUBLISH_CHUNK if not rate else max(1, int(rate // 10))
         buffered: dict[str, list[EncodedRecord]] = {}
-
         in_flight: list[asyncio.Task[int]] = []
 
         async def flush() -> None:
@@ -217,38 +209,29 @@ async def replay(
             if rate:
                 await _pace(started, summary.selected, rate)
 
-        while active and not _limit_reached(selection, summary):
-            batches = await consumer.getmany(*active, timeout_ms=1000)
-            for tp, records in batches.items():
-                end = active.get(tp)
-                if end is None:
+        async for records in reader.batches():
+            for record in records:
+                if _limit_reached(selection, summary):
+                    break
+                summary.scanned += 1
+                if not selection.matches(record):
                     continue
-                for record in records:
-                    if record.offset >= end or _limit_reached(selection, summary):
-                        break
-                    position[tp] = record.offset + 1
-                    summary.scanned += 1
-                    if not selection.matches(record):
-                        continue
-                    summary.selected += 1
-                    if publisher is None:
-                        dry_run_line(_describe(record))
-                        continue
-                    destination, encoded = redirected(record, dlq, to_topic)
-                    summary.targets[destination] = summary.targets.get(destination, 0) + 1
-                    buffered.setdefault(destination, []).append(encoded)
-                    if sum(map(len, buffered.values())) >= chunk:
-                        await flush()
-                if position[tp] >= end:
-                    del active[tp]
-            done = sum(position[tp] - start for tp, (start, _) in ranges.items())
-            progress(done, total, time.monotonic() - started)
+                summary.selected += 1
+                if publisher is None:
+                    dry_run_line(_describe(record))
+                    continue
+                destination, encoded = redirected(record, dlq, to_topic)
+                summary.targets[destination] = summary.targets.get(destination, 0) + 1
+                buffered.setdefault(destination, []).append(encoded)
+                if sum(map(len, buffered.values())) >= chunk:
+                    await flush()
+            progress(reader.done, reader.total, time.monotonic() - started)
+            if _limit_reached(selection, summary):
+                break
         await flush()
         for task in in_flight:
             summary.sent += await task
-        progress(total, total, time.monotonic() - started)
-    finally:
-        await consumer.stop()
+        progress(reader.total, reader.total, time.monotonic() - started)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -268,38 +251,3 @@ def _describe(record: ConsumerRecord) -> str:
     event_type = (header(record.headers, "ce_type") or b"-").decode(errors="replace")
     key = (record.key or b"").decode(errors="replace")
     return f"{record.partition}\t{record.offset}\t{moment}\t{event_type}\t{key}"
-
-
-async def _snapshot(
-    consumer: AIOKafkaConsumer, topic: str, selection: Selection
-) -> dict[TopicPartition, tuple[int, int]]:
-    """Per partition, the first offset to read and the end (exclusive) fixed now."""
-    partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
-        raise TopicMissing(f"topic {topic} does not exist")
-    tps = [TopicPartition(topic, partition) for partition in sorted(partitions)]
-    try:
-        beginnings = await consumer.beginning_offsets(tps)
-        ends = await consumer.end_offsets(tps)
-        since: dict[TopicPartition, int] = {}
-        if selection.since is not None:
-            stamp = int(selection.since.timestamp() * 1000)
-            found = await consumer.offsets_for_times(dict.fromkeys(tps, stamp))
-            since = {tp: found[tp].offset if found[tp] else ends[tp] for tp in tps}
-    except Exception as error:
-        raise translate(error) from error
-    ranges = {}
-    for tp in tps:
-        start = max(beginnings[tp], since.get(tp, 0))
-        low = selection.bound(selection.from_offsets, tp.partition)
-        if low is not None:
-            start = max(start, low)
-        end = ends[tp]
-        high = selection.bound(selection.to_offsets, tp.partition)
-        if high is not None:
-            end = min(end, high + 1)
-        ranges[tp] = (start, max(start, end))
-    return ranges

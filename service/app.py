@@ -11,15 +11,14 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
-from consumers.store import Store
-from gridhook.errors import GridhookError
-from gridhook.settings import Settings
-from producers.publisher import Delivery, Publisher
-from service import health, keys, openapi, powerbox, read_api, sources
+from gridhook.contract.errors import GridhookError
+from gridhook.contract.settings import Settings
+from gridhook.kafka.publisher import Delivery, Publisher
+from gridhook.state.store import Store
+from service import health, keys, openapi, powerbox, problems, read_api, sources
 from service.dedup import Deduplicator
 from service.metrics import IngressMetrics
 from service.pipeline import make_handler
-from service.problems import problem
 
 log = logging.getLogger("gridhook.ingress")
 
@@ -30,28 +29,27 @@ def create_app(
     *,
     store: Store | None = None,
     clock: Callable[[], float] = time.time,
-    extra_sources: list[sources.Source] | None = None,
 ) -> web.Application:
     """The ingress: every source's route, the read API, health, metrics and OpenAPI.
 
     `store` defaults to a reader on GRIDHOOK_DATABASE_URL; the app migrates and closes it.
     """
     app = web.Application(
-        client_max_size=settings.http.max_body_bytes, middlewares=[_unexpected_errors]
+        client_max_size=settings.http.max_body_bytes, middlewares=[problems.render_errors]
     )
     all_sources = [
         sources.light(settings.light),
         *powerbox.sources(settings.partners),
         sources.wattshift(settings.partners),
         sources.bright(settings.partners),
-        *(extra_sources or []),
     ]
     app[keys.SETTINGS] = settings
     app[keys.PUBLISHER] = publisher
     app[keys.CLOCK] = clock
     app[keys.METRICS] = IngressMetrics()
     app[keys.SOURCES] = all_sources
-    app[read_api.STORE] = store or Store(settings.store.database_url)
+    app[problems.STYLES] = {source.path: source.style for source in all_sources}
+    app[keys.STORE] = store or Store(settings.store.database_url)
     app[keys.DEDUPLICATOR] = Deduplicator[Delivery](
         settings.http.dedup_window, settings.http.dedup_max_ids
     )
@@ -71,7 +69,7 @@ def create_app(
 
 async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Bring the store's schema up to date at start; close its connections at the end."""
-    store = app[read_api.STORE]
+    store = app[keys.STORE]
     try:
         await store.migrate()
     except GridhookError as error:
@@ -115,22 +113,3 @@ async def _connect(publisher: Publisher) -> None:
                 )
                 raise
     log.info("kafka producer connected")
-
-
-@web.middleware
-async def _unexpected_errors(
-    request: web.Request, handler: Callable[[web.Request], object]
-) -> web.StreamResponse:
-    try:
-        response = await handler(request)  # type: ignore[misc]
-        assert isinstance(response, web.StreamResponse)
-        return response
-    except web.HTTPException:
-        raise
-    except Exception as error:
-        # The body and headers are not logged: they may hold personal data or credentials.
-        log.exception(
-            "unexpected error",
-            extra={"fields": {"path": request.path, "error": type(error).__name__}},
-        )
-        raise problem(500, "Internal server error", "an internal error occurred") from None

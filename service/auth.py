@@ -1,7 +1,7 @@
 """Authentication of partner requests: HMAC signatures, API keys and bearer JWTs.
 
 Every authenticator checks credentials over the headers and the raw body before anything is
-parsed, and raises `AuthenticationFailed` with a reason that never contains the key, token or
+parsed, and raises `Unauthenticated` with a detail that never contains the key, token or
 signature offered.
 """
 
@@ -18,16 +18,9 @@ import aiohttp
 import jwt
 import orjson
 
-from gridhook.settings import LightSettings
-from service.signatures import SIGNATURE_HEADERS, VERIFIERS, SignatureInvalid, Verified, secret_key
-
-
-class AuthenticationFailed(Exception):
-    """The request's credentials do not open this source; `reason` is safe to show."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+from gridhook.contract.errors import Unauthenticated
+from gridhook.contract.settings import LightSettings
+from service.signatures import SIGNATURE_HEADERS, VERIFIERS, Verified, secret_key
 
 
 class Authenticator(Protocol):
@@ -37,7 +30,7 @@ class Authenticator(Protocol):
     security_scheme: dict[str, Any]
 
     async def authenticate(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:
-        """What the credentials vouch for; `AuthenticationFailed` when they do not."""
+        """What the credentials vouch for; `Unauthenticated` when they do not."""
         ...
 
 
@@ -59,11 +52,8 @@ class SignatureAuthenticator:
 
     async def authenticate(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:
         if not self._keys:
-            raise AuthenticationFailed("no signing secret is configured for this source")
-        try:
-            return self._verify(headers, body, self._keys, now, self._tolerance)
-        except SignatureInvalid as invalid:
-            raise AuthenticationFailed(invalid.reason) from None
+            raise Unauthenticated("no signing secret is configured for this source")
+        return self._verify(headers, body, self._keys, now, self._tolerance)
 
 
 log = logging.getLogger("gridhook.ingress")
@@ -90,12 +80,12 @@ class ApiKeyAuthenticator:
     async def authenticate(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:
         offered = headers.get(self._header, "").encode()
         if not offered:
-            raise AuthenticationFailed(f"missing {self._header} header")
+            raise Unauthenticated(f"missing {self._header} header")
         matched = False
         for key in self._keys:
             matched |= hmac.compare_digest(offered, key)
         if not matched:
-            raise AuthenticationFailed(f"invalid {self._header}")
+            raise Unauthenticated(f"invalid {self._header}")
         return Verified(message_id=None, timestamp=None)
 
 
@@ -175,21 +165,21 @@ class JwtAuthenticator:
     async def authenticate(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:
         scheme, _, token = headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationFailed("missing bearer token")
+            raise Unauthenticated("missing bearer token")
         if self._jwks is None:
-            raise AuthenticationFailed("no JWKS is configured for this source")
+            raise Unauthenticated("no JWKS is configured for this source")
         try:
             header = jwt.get_unverified_header(token.strip())
         except jwt.PyJWTError:
-            raise AuthenticationFailed("malformed token") from None
+            raise Unauthenticated("malformed token") from None
         algorithm = str(header.get("alg"))
         if algorithm not in _ALGORITHM_FOR_KEY_TYPE.values():
-            raise AuthenticationFailed("token algorithm not accepted")
+            raise Unauthenticated("token algorithm not accepted")
         key = await self._jwks.key_for(header.get("kid"), now)
         if key is None:
-            raise AuthenticationFailed("token signed by an unknown key")
+            raise Unauthenticated("token signed by an unknown key")
         if algorithm != _ALGORITHM_FOR_KEY_TYPE.get(str(key.key_type)):
-            raise AuthenticationFailed("token algorithm does not match its key")
+            raise Unauthenticated("token algorithm does not match its key")
         try:
             jwt.decode(
                 token.strip(),
@@ -201,7 +191,7 @@ class JwtAuthenticator:
                 options={"require": ["exp", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise AuthenticationFailed("token expired") from None
+            raise Unauthenticated("token expired") from None
         except jwt.PyJWTError:
-            raise AuthenticationFailed("invalid token") from None
+            raise Unauthenticated("invalid token") from None
         return Verified(message_id=None, timestamp=None)

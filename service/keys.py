@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from gridhook.settings import Settings
-from producers.publisher import Delivery, Publisher
+from gridhook.contract.settings import Settings
+from gridhook.kafka.publisher import Delivery, Publisher
+from gridhook.state.store import Store
 from service.dedup import Deduplicator
 from service.metrics import IngressMetrics
 from service.sources import Source
@@ -18,3 +19,4 @@ DEDUPLICATOR = web.AppKey("deduplicator", Deduplicator[Delivery])
 METRICS = web.AppKey("metrics", IngressMetrics)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 SOURCES = web.AppKey("sources", list[Source])
+STORE = web.AppKey("store", Store)

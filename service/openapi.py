@@ -7,8 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from gridhook import schemas
-from service.read_api import READ_ROUTES
+from gridhook.contract import schemas
+from gridhook.contract.errors import Refusal
+from service.pipeline import REFUSALS
+from service.problems import PROBLEM_BODIES, ErrorStyle
+from service.read_api import READ_REFUSALS, READ_ROUTES
 from service.sources import Source
 
 DOCUMENT = web.AppKey("openapi_document", dict[str, Any])
@@ -31,15 +34,27 @@ _PROBLEM = {
 }
 
 
-def _error(description: str, source: Source) -> dict[str, Any]:
-    if not source.problem_bodies:
-        return {"description": description + " (no body)"}
-    return {
-        "description": description,
-        "content": {
-            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-        },
-    }
+def _responses(
+    refusals: tuple[tuple[type[Refusal], str], ...], style: ErrorStyle
+) -> dict[str, Any]:
+    """The error responses of a route that may raise `refusals`, as `style` answers them;
+    refusals answered with the same status share one entry."""
+    described: dict[int, list[str]] = {}
+    for refusal, description in refusals:
+        described.setdefault(style.status_of(refusal), []).append(description)
+    responses: dict[str, Any] = {}
+    for status, descriptions in sorted(described.items()):
+        text = " ".join(descriptions)
+        if not style.bodies:
+            responses[str(status)] = {"description": text + " (no body)"}
+            continue
+        responses[str(status)] = {
+            "description": text,
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+    return responses
 
 
 def _webhook_operation(source: Source) -> dict[str, Any]:
@@ -71,14 +86,7 @@ def _webhook_operation(source: Source) -> dict[str, Any]:
                         }
                     },
                 },
-                "400": _error("The body is not JSON.", source),
-                "401": _error("Missing or invalid credentials.", source),
-                "413": _error("The body is larger than GRIDHOOK_MAX_BODY_BYTES.", source),
-                "415": _error("The body is not application/json.", source),
-                "422": _error("The body does not match the schema.", source),
-                "503": _error(
-                    "Kafka did not acknowledge in time; retry after Retry-After.", source
-                ),
+                **_responses(REFUSALS + source.refusals, source.style),
             },
         }
     }
@@ -113,8 +121,7 @@ def build(sources: list[Source]) -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": {"description": "Current state.", "content": {"application/json": {}}},
-                    "401": {"description": "Missing or wrong admin token."},
-                    "404": {"description": "Unknown id."},
+                    **_responses(READ_REFUSALS, PROBLEM_BODIES),
                 },
             }
         }

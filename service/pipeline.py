@@ -1,8 +1,9 @@
 """The ingress pipeline every source shares: read, authenticate, parse, validate, deduplicate,
 publish, and answer only after Kafka acknowledged the record.
 
-Order of checks: size (413), media type (415), credentials over the raw body (401), JSON (400),
-schema (422), then publishing (503 when Kafka does not acknowledge in time).
+Order of checks: media type (415), size (413), credentials over the raw body (401), JSON (400),
+schema (422), then publishing (503 when Kafka does not acknowledge in time). Each check raises a
+`Refusal`; `service.problems` renders it in the route's style.
 """
 
 from __future__ import annotations
@@ -17,16 +18,22 @@ from datetime import UTC, datetime
 import orjson
 from aiohttp import web
 
-from gridhook.errors import GridhookError
-from gridhook.settings import Settings
-from producers.codec import CloudEvent, encode
-from producers.publisher import Delivery
+from gridhook.contract.codec import CloudEvent, encode
+from gridhook.contract.errors import (
+    BodyTooLarge,
+    GridhookError,
+    MalformedJson,
+    Refusal,
+    SchemaViolation,
+    Unauthenticated,
+    Unavailable,
+    UnsupportedMediaType,
+)
+from gridhook.contract.settings import Settings
+from gridhook.kafka.publisher import Delivery
 from service import keys
-from service.auth import AuthenticationFailed
 from service.metrics import IngressMetrics
-from service.problems import problem
 from service.sources import Identity, Source
-from service.validation import SchemaViolation
 
 log = logging.getLogger("gridhook.ingress")
 
@@ -35,31 +42,31 @@ RETRY_AFTER_SECONDS = "5"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-async def read_body(request: web.Request, source: Source, limit: int) -> bytes:
-    """The raw body, or 413 when it is larger than `limit` bytes (declared or streamed)."""
+# What every route on the pipeline may refuse, in the order the checks run (README, Ingress).
+REFUSALS: tuple[tuple[type[Refusal], str], ...] = (
+    (UnsupportedMediaType, "The body is not application/json."),
+    (BodyTooLarge, "The body is larger than GRIDHOOK_MAX_BODY_BYTES."),
+    (Unauthenticated, "Missing or invalid credentials."),
+    (MalformedJson, "The body is not JSON."),
+    (SchemaViolation, "The body does not match the schema."),
+    (Unavailable, "Kafka did not acknowledge in time; retry after Retry-After."),
+)
 
-    def too_large(size: int) -> web.HTTPException:
-        return problem(
-            413,
-            "Request body too large",
-            f"the limit is {limit} bytes",
-            with_body=source.problem_bodies,
-            max_size=limit,
-            actual_size=size,
-        )
 
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body; `BodyTooLarge` when it is larger than `limit` bytes (declared or
+    streamed)."""
     declared = request.content_length
     if declared is not None and declared > limit:
-        raise too_large(declared)
+        raise BodyTooLarge(f"the limit is {limit} bytes")
     try:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise too_large(0) from None
+        raise BodyTooLarge(f"the limit is {limit} bytes") from None
 
 
 def make_handler(source: Source) -> Handler:
     """The aiohttp handler of `source`."""
-    bodies = source.problem_bodies
 
     async def handle(request: web.Request) -> web.StreamResponse:
         app = request.app
@@ -72,8 +79,8 @@ def make_handler(source: Source) -> Handler:
             status = response.status
             event_type = response.event_type
             return response
-        except web.HTTPException as error:
-            status = error.status
+        except Refusal as refusal:
+            status = source.style.status_of(type(refusal))
             raise
         finally:
             metrics.requests.labels(source.name, event_type, str(status)).inc()
@@ -83,29 +90,15 @@ def make_handler(source: Source) -> Handler:
     ) -> _Accepted:
         app = request.app
         if not _is_json(request):
-            raise problem(415, "Unsupported media type", "send application/json", with_body=bodies)
-        body = await read_body(request, source, settings.http.max_body_bytes)
+            raise UnsupportedMediaType("send application/json")
+        body = await read_body(request, settings.http.max_body_bytes)
         now = app[keys.CLOCK]()
-        try:
-            verified = await source.authenticator.authenticate(request.headers, body, now)
-        except AuthenticationFailed as failed:
-            raise problem(401, "Unauthorized", failed.reason, with_body=bodies) from None
+        verified = await source.authenticator.authenticate(request.headers, body, now)
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise problem(
-                400, "Malformed JSON", "the body is not valid JSON", with_body=bodies
-            ) from None
-        try:
-            checked = source.schemas.check(document)
-        except SchemaViolation as violation:
-            raise problem(
-                source.invalid_status,
-                "Schema violation",
-                "the body does not match the schema of its event type",
-                with_body=bodies,
-                errors=[{"pointer": v.pointer, "detail": v.problem} for v in violation.violations],
-            ) from None
+            raise MalformedJson("the body is not valid JSON") from None
+        checked = source.schemas.check(document)
         identity = source.identify(document, verified)
         if source.admit is not None and await source.admit(app, document, identity):
             metrics.duplicates.labels(source.name).inc()
@@ -141,13 +134,13 @@ def make_handler(source: Source) -> Handler:
                 "kafka did not acknowledge in time",
                 extra={"fields": {"source": source.name, "topic": source.topic}},
             )
-            raise _unavailable("Kafka did not acknowledge in time", bodies) from None
+            raise unavailable("Kafka did not acknowledge in time") from None
         except GridhookError as error:
             log.warning(
                 "publish failed",
                 extra={"fields": {"source": source.name, "error": type(error).__name__}},
             )
-            raise _unavailable("Kafka is not available", bodies) from None
+            raise unavailable("Kafka is not available") from None
         if duplicate:
             metrics.duplicates.labels(source.name).inc()
         return _reply(source, document, identity, checked.event_type, duplicate=duplicate)
@@ -180,11 +173,6 @@ class _Accepted(web.Response):
         self.event_type = event_type
 
 
-def _unavailable(detail: str, with_body: bool) -> web.HTTPException:
-    return problem(
-        503,
-        "Service unavailable",
-        detail,
-        with_body=with_body,
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-    )
+def unavailable(detail: str) -> Unavailable:
+    """A 503 that tells the partner when to retry."""
+    return Unavailable(detail, headers={"Retry-After": RETRY_AFTER_SECONDS})

@@ -1,6 +1,7 @@
 """The EnergyGrid PowerBox routes: customer sync and device bind, behind the utility's JWT.
 
-Errors are 4xx with no body, as PowerBox's contract says; schema violations are 400.
+Errors are 4xx with no body, as PowerBox's contract says; schema violations are 400 (the
+`POWERBOX` error style).
 """
 
 from __future__ import annotations
@@ -12,24 +13,23 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from consumers.transitions import POWERBOX_CUSTOMER, POWERBOX_METER
-from gridhook.errors import GridhookError
-from gridhook.identifiers import hem_profile_id
-from gridhook.settings import PartnerSettings
+from gridhook.contract import topics
+from gridhook.contract.errors import Conflict, Forbidden, GridhookError, UnknownIdentifier
+from gridhook.contract.event_types import POWERBOX_BIND_REQUESTED, POWERBOX_CUSTOMER_SYNCED
+from gridhook.contract.identifiers import hem_profile_id
+from gridhook.contract.settings import PartnerSettings
+from gridhook.state import bind_rules
+from gridhook.state.kinds import POWERBOX_CUSTOMER, POWERBOX_METER
 from service import keys
 from service.auth import JwksKeys, JwtAuthenticator
-from service.problems import problem
-from service.read_api import STORE
+from service.pipeline import unavailable
+from service.problems import POWERBOX
 from service.signatures import Verified
 from service.sources import Identity, Source
 from service.validation import SingleSchema
 
 ACTIVE = "A"
-BIND, UNBIND = 1, 0
-# A bind conflicts with a meter that holds a device or has a request in flight; an unbind
-# conflicts with a meter that holds none or has a request in flight.
-_BIND_CONFLICTS = frozenset({"bound", "bind_pending", "unbind_pending"})
-_UNBIND_CONFLICTS = frozenset({"unbound", "bind_failed", "bind_pending", "unbind_pending"})
+_ACTIONS = {1: bind_rules.BIND, 0: bind_rules.UNBIND}
 
 
 def authenticator(settings: PartnerSettings) -> JwtAuthenticator:
@@ -50,7 +50,7 @@ def _identify_customer(document: Any, verified: Verified) -> Identity:
 
 async def _customer_is_current(app: web.Application, document: Any, identity: Identity) -> bool:
     try:
-        customer = await app[STORE].entity(POWERBOX_CUSTOMER, identity.key)
+        customer = await app[keys.STORE].entity(POWERBOX_CUSTOMER, identity.key)
     except GridhookError:
         return False  # the in-process deduplication and the consumer's ce_id check remain
     version = customer.facts.get("version") if customer else None
@@ -70,22 +70,21 @@ async def _guard_meter(app: web.Application, document: Any, identity: Identity) 
 
     A fast path only: the bind forwarder arbitrates requests that race past it.
     """
-    store = app[STORE]
+    store = app[keys.STORE]
     try:
         customer = await store.by_alias(POWERBOX_CUSTOMER, document["hemProfileId"].lower())
         meter = await store.entity(POWERBOX_METER, document["meterId"])
     except GridhookError:
-        raise problem(503, "Service unavailable", with_body=False) from None
+        raise unavailable("the state store is not reachable") from None
     if customer is None or meter is None or meter.parent_id != customer.entity_id:
-        raise problem(404, "Not found", with_body=False)
+        raise UnknownIdentifier("unknown hemProfileId, or the meter is not on that customer")
     status = customer.facts.get("acct_status")
     if status is None or status.value != ACTIVE:
-        raise problem(403, "Forbidden", with_body=False)
+        raise Forbidden("the customer's account is not active")
     bind = meter.facts.get("bind")
     state = bind.value["state"] if bind is not None else "unbound"
-    conflicts = _BIND_CONFLICTS if document["actionCode"] == BIND else _UNBIND_CONFLICTS
-    if state in conflicts:
-        raise problem(409, "Conflict", with_body=False)
+    if bind_rules.conflicts(_ACTIONS[document["actionCode"]], state):
+        raise Conflict("the meter's bind state does not allow this request")
     return False
 
 
@@ -100,34 +99,32 @@ def sources(settings: PartnerSettings) -> list[Source]:
         Source(
             name="powerbox",
             path="/v1/powerbox/customer",
-            topic="powerbox.customers",
+            topic=topics.POWERBOX_CUSTOMERS,
             summary="PowerBox customer sync (idempotent on clientId)",
             authenticator=jwt_authenticator,
-            schemas=SingleSchema("powerbox/customer.json", "powerbox.customer.synced"),
+            schemas=SingleSchema("powerbox/customer.json", POWERBOX_CUSTOMER_SYNCED),
             identify=_identify_customer,
             schema_paths=("powerbox/customer.json",),
-            problem_bodies=False,
-            invalid_status=400,
+            style=POWERBOX,
             admit=_customer_is_current,
             reply=_customer_reply,
         ),
         Source(
             name="powerbox",
             path="/v1/powerbox/bind",
-            topic="powerbox.bind.requests",
+            topic=topics.POWERBOX_BIND_REQUESTS,
             summary="PowerBox device bind (actionCode 1) or unbind (actionCode 0)",
             authenticator=jwt_authenticator,
-            schemas=SingleSchema("powerbox/bind-request.json", "powerbox.bind.requested"),
+            schemas=SingleSchema("powerbox/bind-request.json", POWERBOX_BIND_REQUESTED),
             identify=_identify_bind,
             schema_paths=("powerbox/bind-request.json",),
-            problem_bodies=False,
-            invalid_status=400,
+            style=POWERBOX,
             admit=_guard_meter,
             reply=_bind_reply,
             refusals=(
-                (403, "The customer's AcctStatus is not active."),
-                (404, "Unknown hemProfileId, or the meter is not on that customer."),
-                (409, "Bind on a bound or pending meter, or unbind on an unbound one."),
+                (Forbidden, "The customer's AcctStatus is not active."),
+                (UnknownIdentifier, "Unknown hemProfileId, or the meter is not on that customer."),
+                (Conflict, "Bind on a bound or pending meter, or unbind on an unbound one."),
             ),
         ),
     ]

@@ -1,56 +1,93 @@
-"""HTTP errors as aiohttp exceptions carrying RFC 9457 problem bodies (or none, for PowerBox).
+"""The ingress's one error path: every `Refusal` raised by a route, and every bug, is rendered
+here, by `render_errors`, the app's only middleware.
 
-Details are written by gridhook, never copied from the request, so no secret, token, signature
-or personal data is echoed back.
+A route's `ErrorStyle` decides how: RFC 9457 problem bodies (`application/problem+json`) by
+default, or PowerBox's contract, 4xx with no body and 400 for a schema violation. Details are
+written by gridhook, never copied from the request, so no secret, token, signature or personal
+datum is echoed back. The OpenAPI document derives each route's statuses from the same style.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from gridhook.contract.errors import Refusal, SchemaViolation
+
+log = logging.getLogger("gridhook.ingress")
+
 PROBLEM_JSON = "application/problem+json"
 
-_CLASSES: dict[int, type[web.HTTPException]] = {
-    400: web.HTTPBadRequest,
-    401: web.HTTPUnauthorized,
-    403: web.HTTPForbidden,
-    404: web.HTTPNotFound,
-    409: web.HTTPConflict,
-    415: web.HTTPUnsupportedMediaType,
-    422: web.HTTPUnprocessableEntity,
-    500: web.HTTPInternalServerError,
-    503: web.HTTPServiceUnavailable,
-}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def problem(
-    status: int,
-    title: str,
-    detail: str | None = None,
-    *,
-    with_body: bool = True,
-    headers: dict[str, str] | None = None,
-    **extensions: Any,
-) -> web.HTTPException:
-    """An aiohttp HTTP exception for `status` with a problem body (when `with_body`)."""
-    if status == 413:
-        error: web.HTTPException = web.HTTPRequestEntityTooLarge(
-            max_size=extensions.pop("max_size", 0),
-            actual_size=extensions.pop("actual_size", 0),
-            headers=headers,
+@dataclass(frozen=True)
+class ErrorStyle:
+    """How a route answers a refusal: with a problem body or none, and which refusal classes
+    answer another status than their own."""
+
+    bodies: bool = True
+    statuses: Mapping[type[Refusal], int] = field(default_factory=dict)
+
+    def status_of(self, refusal: type[Refusal]) -> int:
+        """The HTTP status this route answers `refusal` with."""
+        for cls in refusal.__mro__:
+            if cls in self.statuses:
+                return self.statuses[cls]
+        return refusal.status
+
+
+PROBLEM_BODIES = ErrorStyle()
+POWERBOX = ErrorStyle(bodies=False, statuses={SchemaViolation: 400})
+
+STYLES = web.AppKey("error_styles", dict[str, ErrorStyle])
+"""Each route's style, by its path; routes not listed use `PROBLEM_BODIES`."""
+
+
+def render(refusal: Refusal, style: ErrorStyle) -> web.Response:
+    """The answer to `refusal` in `style`."""
+    status = style.status_of(type(refusal))
+    body = {"detail": refusal.detail} if refusal.detail else {}
+    return _answer(status, refusal.title, style, refusal.headers, body | refusal.extensions())
+
+
+def _answer(
+    status: int, title: str, style: ErrorStyle, headers: dict[str, str], members: dict[str, Any]
+) -> web.Response:
+    if not style.bodies:
+        return web.Response(status=status, headers=headers)
+    body = {"type": "about:blank", "title": title, "status": status, **members}
+    return web.Response(
+        status=status, body=orjson.dumps(body), content_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def style_of(request: web.Request) -> ErrorStyle:
+    """The error style of the route `request` matched."""
+    resource = request.match_info.route.resource
+    path = resource.canonical if resource is not None else ""
+    return request.app[STYLES].get(path, PROBLEM_BODIES)
+
+
+@web.middleware
+async def render_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refusals become their answers; any other exception is a bug, answered 500."""
+    try:
+        return await handler(request)
+    except Refusal as refusal:
+        return render(refusal, style_of(request))
+    except web.HTTPException:
+        raise  # aiohttp's own: unknown route, wrong method
+    except Exception as error:
+        # The body and headers are not logged: they may hold personal data or credentials.
+        log.exception(
+            "unexpected error",
+            extra={"fields": {"path": request.path, "error": type(error).__name__}},
         )
-    else:
-        error = _CLASSES[status](headers=headers)
-    if with_body:
-        body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
-        if detail:
-            body["detail"] = detail
-        body.update(extensions)
-        error.body = orjson.dumps(body)
-        error.content_type = PROBLEM_JSON
-    else:
-        error.body = None
-    return error
+        detail = {"detail": "an internal error occurred"}
+        return _answer(500, "Internal server error", style_of(request), {}, detail)

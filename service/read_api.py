@@ -7,9 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
-from consumers.facts import Fact, Facts
-from consumers.store import Entity, Store
-from consumers.transitions import (
+from gridhook.contract.errors import (
+    GridhookError,
+    Refusal,
+    Unauthenticated,
+    Unavailable,
+    UnknownIdentifier,
+)
+from gridhook.state.facts import Fact, Facts
+from gridhook.state.kinds import (
     BRIGHT_ACCOUNT,
     LIGHT_ACCOUNT,
     LIGHT_LOCATION,
@@ -17,11 +23,8 @@ from consumers.transitions import (
     POWERBOX_METER,
     WATTSHIFT_HOME,
 )
-from gridhook.errors import GridhookError
+from gridhook.state.store import Entity
 from service import keys
-from service.problems import problem
-
-STORE = web.AppKey("store", Store)
 
 
 def _authorize(request: web.Request) -> None:
@@ -33,9 +36,7 @@ def _authorize(request: web.Request) -> None:
         or scheme.lower() != "bearer"
         or not hmac.compare_digest(credential.strip().encode(), token.encode())
     ):
-        raise problem(
-            401,
-            "Unauthorized",
+        raise Unauthenticated(
             "send Authorization: Bearer <GRIDHOOK_ADMIN_TOKEN>",
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -44,11 +45,11 @@ def _authorize(request: web.Request) -> None:
 async def _load(request: web.Request, kind: str, entity_id: str) -> Entity:
     _authorize(request)
     try:
-        entity = await request.app[STORE].entity(kind, entity_id)
+        entity = await request.app[keys.STORE].entity(kind, entity_id)
     except GridhookError:
-        raise problem(503, "Service unavailable", "the state store is not reachable") from None
+        raise Unavailable("the state store is not reachable") from None
     if entity is None:
-        raise problem(404, "Not found", f"no {kind} with that id")
+        raise UnknownIdentifier(f"no {kind} with that id")
     return entity
 
 
@@ -65,7 +66,7 @@ def _at(fact: Fact | None) -> str | None:
 async def account(request: web.Request) -> web.Response:
     """GET /v1/accounts/{account_uuid}: enrollment progress, payments, locations."""
     entity = await _load(request, LIGHT_ACCOUNT, request.match_info["account_uuid"])
-    locations = await request.app[STORE].children(LIGHT_LOCATION, entity.entity_id)
+    locations = await request.app[keys.STORE].children(LIGHT_LOCATION, entity.entity_id)
     return web.json_response(
         {
             "accountUuid": entity.entity_id,
@@ -81,7 +82,7 @@ async def account(request: web.Request) -> web.Response:
 async def customer(request: web.Request) -> web.Response:
     """GET /v1/powerbox/customers/{clientId}: status, profile id, meters."""
     entity = await _load(request, POWERBOX_CUSTOMER, request.match_info["client_id"])
-    meters = await request.app[STORE].children(POWERBOX_METER, entity.entity_id)
+    meters = await request.app[keys.STORE].children(POWERBOX_METER, entity.entity_id)
     return web.json_response(
         {
             "clientId": entity.entity_id,
@@ -154,4 +155,10 @@ READ_ROUTES = (
     ("/v1/powerbox/meters/{meterId}", "A meter's bind state, device and last change."),
     ("/v1/wattshift/homes/{homeId}/price-signal", "The latest WattShift price signal."),
     ("/v1/bright/accounts/{accountId}", "A Bright account: created, deleted, last seen."),
+)
+
+READ_REFUSALS: tuple[tuple[type[Refusal], str], ...] = (
+    (Unauthenticated, "Missing or wrong admin token."),
+    (UnknownIdentifier, "Unknown id."),
+    (Unavailable, "The state store is not reachable."),
 )

@@ -11,10 +11,10 @@ import time
 import uvloop
 from aiohttp import web
 
-from consumers.store import Store
-from gridhook import embedded_kafka
-from gridhook.settings import Settings
-from producers.publisher import KafkaPublisher
+from gridhook.contract.settings import Settings
+from gridhook.kafka import embedded
+from gridhook.kafka.publisher import KafkaPublisher
+from gridhook.state.store import Store
 from service import keys
 from service.app import create_app
 
@@ -29,7 +29,7 @@ def serve(settings: Settings, *, worker: bool = False) -> int:
     """
     if settings.http.workers > 1 and not worker:
         return _supervise(settings.http.workers)
-    bootstrap = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
     if not settings.light.secrets:
         log.warning("GRIDHOOK_LIGHT_SECRETS is empty: every Light webhook will be refused (401)")
 

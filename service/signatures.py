@@ -2,7 +2,7 @@
 
 Each `verify_*` function checks the signature over the raw body, in constant time, against every
 configured secret (so a secret can be rotated without downtime) and returns what the signature
-vouches for; otherwise it raises `SignatureInvalid` with a reason that never contains a secret or
+vouches for; otherwise it raises `Unauthenticated` with a reason that never contains a secret or
 a signature. The matching `sign_*` functions produce headers for the developer helper and tests.
 
 - Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>` (several,
@@ -21,7 +21,8 @@ import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from gridhook.settings import SignatureScheme
+from gridhook.contract.errors import Unauthenticated
+from gridhook.contract.settings import SignatureScheme
 
 STANDARD_ID = "webhook-id"
 STANDARD_TIMESTAMP = "webhook-timestamp"
@@ -30,14 +31,6 @@ STRIPE_SIGNATURE = "light-signature"
 GITHUB_SIGNATURE = "x-hub-signature-256"
 
 _WHSEC_PREFIX = "whsec_"
-
-
-class SignatureInvalid(Exception):
-    """The request is not signed by any configured secret; `reason` is safe to show a client."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -67,15 +60,15 @@ def _hmac(key: bytes, *parts: bytes) -> bytes:
 
 def _check_timestamp(raw: str | None, now: float, tolerance: int) -> int:
     if not raw:
-        raise SignatureInvalid("missing signature timestamp")
+        raise Unauthenticated("missing signature timestamp")
     try:
         timestamp = int(raw)
     except ValueError:
-        raise SignatureInvalid("malformed signature timestamp") from None
+        raise Unauthenticated("malformed signature timestamp") from None
     if timestamp < now - tolerance:
-        raise SignatureInvalid("signature timestamp is too old")
+        raise Unauthenticated("signature timestamp is too old")
     if timestamp > now + tolerance:
-        raise SignatureInvalid("signature timestamp is in the future")
+        raise Unauthenticated("signature timestamp is in the future")
     return timestamp
 
 
@@ -95,9 +88,9 @@ def verify_standard(
     message_id = headers.get(STANDARD_ID, "")
     signatures = headers.get(STANDARD_SIGNATURE, "")
     if not message_id or not signatures:
-        raise SignatureInvalid("missing webhook-id or webhook-signature header")
+        raise Unauthenticated("missing webhook-id or webhook-signature header")
     if len(message_id) > 200:
-        raise SignatureInvalid("webhook-id is too long")
+        raise Unauthenticated("webhook-id is too long")
     timestamp = _check_timestamp(headers.get(STANDARD_TIMESTAMP), now, tolerance)
     offered = []
     for item in signatures.split():
@@ -109,11 +102,11 @@ def verify_standard(
         except binascii.Error:
             continue
     if not offered:
-        raise SignatureInvalid("no v1 signature in webhook-signature")
+        raise Unauthenticated("no v1 signature in webhook-signature")
     signed_prefix = f"{message_id}.{timestamp}.".encode()
     expected = [_hmac(key, signed_prefix, body) for key in keys]
     if not _any_matches(expected, offered):
-        raise SignatureInvalid("signature does not match")
+        raise Unauthenticated("signature does not match")
     return Verified(message_id=message_id, timestamp=timestamp)
 
 
@@ -123,7 +116,7 @@ def verify_stripe(
     """Verify a Stripe-style `t=…,v1=<hex>` signature."""
     raw = headers.get(STRIPE_SIGNATURE, "")
     if not raw:
-        raise SignatureInvalid(f"missing {STRIPE_SIGNATURE} header")
+        raise Unauthenticated(f"missing {STRIPE_SIGNATURE} header")
     fields = [item.partition("=") for item in raw.split(",")]
     stamp = next((value.strip() for name, _, value in fields if name.strip() == "t"), None)
     timestamp = _check_timestamp(stamp, now, tolerance)
@@ -135,10 +128,10 @@ def verify_stripe(
             except ValueError:
                 continue
     if not offered:
-        raise SignatureInvalid(f"no v1 signature in {STRIPE_SIGNATURE}")
+        raise Unauthenticated(f"no v1 signature in {STRIPE_SIGNATURE}")
     expected = [_hmac(key, f"{timestamp}.".encode(), body) for key in keys]
     if not _any_matches(expected, offered):
-        raise SignatureInvalid("signature does not match")
+        raise Unauthenticated("signature does not match")
     return Verified(message_id=None, timestamp=timestamp)
 
 
@@ -149,14 +142,14 @@ def verify_github(
     raw = headers.get(GITHUB_SIGNATURE, "")
     algorithm, _, digest = raw.partition("=")
     if algorithm != "sha256" or not digest:
-        raise SignatureInvalid(f"missing or malformed {GITHUB_SIGNATURE} header")
+        raise Unauthenticated(f"missing or malformed {GITHUB_SIGNATURE} header")
     try:
         offered = [bytes.fromhex(digest)]
     except ValueError:
-        raise SignatureInvalid(f"malformed {GITHUB_SIGNATURE} header") from None
+        raise Unauthenticated(f"malformed {GITHUB_SIGNATURE} header") from None
     expected = [_hmac(key, body) for key in keys]
     if not _any_matches(expected, offered):
-        raise SignatureInvalid("signature does not match")
+        raise Unauthenticated("signature does not match")
     return Verified(message_id=None, timestamp=None)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import aiohttp
 
-from gridhook.errors import ConfigError
-from gridhook.settings import Settings, SignatureScheme
+from gridhook.contract.errors import ConfigError
+from gridhook.contract.settings import Settings, SignatureScheme
 from service.signatures import sign
 
 

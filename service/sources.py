@@ -15,29 +15,21 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from gridhook.settings import LightSettings, PartnerSettings
+from gridhook.contract import topics
+from gridhook.contract.errors import Refusal
+from gridhook.contract.event_types import (
+    BRIGHT_EVENT_TYPES,
+    LIGHT_EVENT_TYPES,
+    WATTSHIFT_PRICE_SIGNAL,
+)
+from gridhook.contract.settings import LightSettings, PartnerSettings
 from service.auth import ApiKeyAuthenticator, Authenticator, SignatureAuthenticator
+from service.problems import PROBLEM_BODIES, ErrorStyle
 from service.signatures import Verified
 from service.validation import Checked, TypedSchemas
 
-LIGHT_EVENT_TYPES = (
-    "enrollment.plan_requested",
-    "enrollment.plan_accepted",
-    "enrollment.identity_updated",
-    "enrollment.finalized",
-    "account.payment_method_added",
-    "account.billing_address_updated",
-    "account.payment_failed",
-    "account.payment_successful",
-    "location.service_active",
-    "location.service_canceled",
-    "location.usage_history_available",
-)
-
 
 class Schemas(Protocol):
-    known_types: tuple[str, ...]
-
     def check(self, document: Any) -> Checked: ...
 
 
@@ -57,11 +49,11 @@ Reply = Callable[[Any, Identity, bool], dict[str, Any]]
 class Source:
     """One partner route on the shared pipeline.
 
-    Optional hooks: `admit` runs after validation and before publishing; it may raise an HTTP
-    error (403/404/409 from the store's state) or return True when the document is already
-    current (answered as a duplicate, nothing published). `reply` builds the 200 body.
-    PowerBox answers errors with no body (`problem_bodies=False`) and schema violations
-    with 400 (`invalid_status`).
+    Optional hooks: `admit` runs after validation and before publishing; it may raise a
+    `Refusal` (403/404/409 from the store's state, each listed in `refusals` for the OpenAPI
+    document) or return True when the document is already current (answered as a duplicate,
+    nothing published). `reply` builds the 200 body. `style` says how refusals are answered:
+    PowerBox's are 4xx with no body, and 400 for a schema violation.
     """
 
     name: str
@@ -72,11 +64,10 @@ class Source:
     schemas: Schemas
     identify: Callable[[Any, Verified], Identity]
     schema_paths: tuple[str, ...] = field(default=())
-    problem_bodies: bool = True
-    invalid_status: int = 422
+    style: ErrorStyle = PROBLEM_BODIES
     admit: Admit | None = None
     reply: Reply | None = None
-    refusals: tuple[tuple[int, str], ...] = ()
+    refusals: tuple[tuple[type[Refusal], str], ...] = ()
 
 
 def _identify_light(document: Any, verified: Verified) -> Identity:
@@ -92,7 +83,7 @@ def light(settings: LightSettings) -> Source:
     return Source(
         name="light",
         path="/webhooks/light",
-        topic="light.events",
+        topic=topics.LIGHT_EVENTS,
         summary="Light webhooks (enrollment, account and location events)",
         authenticator=SignatureAuthenticator(settings),
         schemas=TypedSchemas("light/envelope.json", event_schemas, type_field="type"),
@@ -111,16 +102,13 @@ def wattshift(settings: PartnerSettings) -> Source:
     return Source(
         name="wattshift",
         path="/webhooks/wattshift",
-        topic="wattshift.price-signals",
+        topic=topics.WATTSHIFT_PRICE_SIGNALS,
         summary="WattShift price-signal webhooks",
         authenticator=ApiKeyAuthenticator("x-ws-api-key", settings.wattshift_api_keys),
-        schemas=TypedSchemas(path, {"price_signal.updated": path}, type_field="type"),
+        schemas=TypedSchemas(path, {WATTSHIFT_PRICE_SIGNAL: path}, type_field="type"),
         identify=_identify_wattshift,
         schema_paths=(path,),
     )
-
-
-BRIGHT_EVENT_TYPES = ("lastSeen", "accountCreated", "accountDeleted")
 
 
 def content_id(document: Any) -> str:
@@ -142,7 +130,7 @@ def bright(settings: PartnerSettings) -> Source:
     return Source(
         name="bright",
         path="/webhooks/bright",
-        topic="bright.events",
+        topic=topics.BRIGHT_EVENTS,
         summary="Bright Energy report events (lastSeen, accountCreated, accountDeleted)",
         authenticator=ApiKeyAuthenticator("x-api-key", settings.bright_api_keys),
         schemas=TypedSchemas(path, dict.fromkeys(BRIGHT_EVENT_TYPES, path), type_field="type"),

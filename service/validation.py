@@ -13,25 +13,10 @@ from typing import Any
 
 import jsonschema_rs
 
-from gridhook import schemas
+from gridhook.contract import schemas
+from gridhook.contract.errors import SchemaViolation, Violation
 
 MAX_VIOLATIONS = 20
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One failed constraint: where (`pointer`) and what (`problem`)."""
-
-    pointer: str
-    problem: str
-
-
-class SchemaViolation(Exception):
-    """The document does not satisfy its schema."""
-
-    def __init__(self, violations: tuple[Violation, ...]) -> None:
-        super().__init__(", ".join(violation.pointer or "/" for violation in violations))
-        self.violations = violations
 
 
 def _pointer(path: list[str | int]) -> str:
@@ -82,7 +67,6 @@ class TypedSchemas:
         self._envelope = schemas.validator(envelope)
         self._by_type = {name: schemas.validator(path) for name, path in by_type.items()}
         self._type_field = type_field
-        self.known_types = tuple(sorted(by_type))
 
     def check(self, document: Any) -> Checked:
         """Validate `document`; raise `SchemaViolation` listing what is wrong."""
@@ -100,7 +84,6 @@ class SingleSchema:
     def __init__(self, path: str, event_type: str) -> None:
         self._validator = schemas.validator(path)
         self.event_type = event_type
-        self.known_types: tuple[str, ...] = (event_type,)
 
     def check(self, document: Any) -> Checked:
         """Validate `document`; raise `SchemaViolation` listing what is wrong."""

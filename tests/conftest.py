@@ -11,12 +11,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from consumers.store import Store
-from gridhook.embedded_kafka import EmbeddedKafka
-from gridhook.settings import KafkaSettings, Settings
-from producers.provision import ensure_topics
-from tests.postgres import HOW_TO_ENABLE, postgres_server
-from tests.postgres import available as postgres_available
+from gridhook.contract.settings import KafkaSettings, Settings
+from gridhook.kafka.embedded import EmbeddedKafka
+from gridhook.kafka.provision import ensure_topics
+from gridhook.state.store import Store
+from tests.support.postgres import HOW_TO_ENABLE, postgres_server
+from tests.support.postgres import available as postgres_available
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +80,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await opened.close()
 
 
+_POSTGRES_NOTE = pytest.StashKey[str]()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Without any PostgreSQL, its cases are deselected (not skipped) and the summary says how
     to enable them; CI installs PostgreSQL, so there they always run."""
@@ -90,12 +93,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
-        config._gridhook_postgres_note = (
-            f"{len(deselected)} PostgreSQL cases not run: {HOW_TO_ENABLE}"  # type: ignore[attr-defined]
+        config.stash[_POSTGRES_NOTE] = (
+            f"{len(deselected)} PostgreSQL cases not run: {HOW_TO_ENABLE}"
         )
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    note = getattr(config, "_gridhook_postgres_note", None)
+    note = config.stash.get(_POSTGRES_NOTE, None)
     if note:
         terminalreporter.write_line(note, yellow=True)

@@ -1,0 +1,46 @@
+"""The records the forwarder publishes to `powerbox.bind.results`: one per step of a request.
+
+Each result's id is `<bindId>:<outcome>`, so publishing a step again (after a crash) repeats the
+same event, which the state applier applies once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+
+from consumers.bind.requests import BindRequest
+from gridhook.contract.codec import CloudEvent, EncodedRecord, encode, format_time
+from gridhook.contract.event_types import powerbox_bind_result
+
+RESULT_SOURCE = "gridhook-bind"
+
+
+def result_record(
+    request: BindRequest, *, outcome: str, state: str | None, reason: str | None
+) -> EncodedRecord:
+    """The result record of `request` reaching `outcome` (`pending`, `bound`, `unbound`,
+    `failed` or `rejected`); `state` is the meter's bind state after it (None: unchanged)."""
+    now = datetime.now(UTC)
+    body = {
+        "bindId": request.bind_id,
+        "meterId": request.meter_id,
+        "hemProfileId": request.hem_profile_id,
+        "macAddress": request.mac,
+        "action": request.action,
+        "outcome": outcome,
+        "state": state,
+        "reason": reason,
+        "occurredAt": format_time(now),
+    }
+    return encode(
+        CloudEvent(
+            id=f"{request.bind_id}:{outcome}",
+            source=RESULT_SOURCE,
+            type=powerbox_bind_result(outcome),
+            time=now,
+            key=request.meter_id.encode(),
+            data=orjson.dumps(body),
+        )
+    )

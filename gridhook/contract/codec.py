@@ -1,0 +1,115 @@
+"""CloudEvents Kafka protocol binding, binary content mode.
+
+A record's value is the event data exactly as received (bytes, never re-serialised), its key is
+the partition key, and its headers carry the CloudEvents attributes as `ce_<name>` plus
+`content-type`. `encode` and `decode` are inverse: `decode(*encode(event)) == event`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from gridhook.contract.errors import InvalidRecord
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE_JSON = "application/json"
+
+Headers = list[tuple[str, bytes]]
+
+REPLAYED_FROM = "gridhook_replayed_from"
+"""Extension header `gridhook replay` adds: `topic/partition/offset` of the record it copied."""
+DLQ_HEADER_PREFIX = "dlq_"
+"""Prefix of the headers a dead-letter record gains: `dlq_topic`, `dlq_partition`, ..."""
+
+_REQUIRED = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time")
+
+
+@dataclass(frozen=True)
+class CloudEvent:
+    """One event as gridhook carries it on Kafka.
+
+    `extensions` holds extra headers (for example `gridhook_origin` added by replay) in order;
+    they round-trip untouched.
+    """
+
+    id: str
+    source: str
+    type: str
+    time: datetime
+    key: bytes
+    data: bytes
+    content_type: str = CONTENT_TYPE_JSON
+    extensions: tuple[tuple[str, bytes], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class EncodedRecord:
+    """What is handed to the Kafka producer."""
+
+    key: bytes
+    value: bytes
+    headers: Headers
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with microseconds, as CloudEvents' `time` wants it."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def encode(event: CloudEvent) -> EncodedRecord:
+    """The Kafka key, value and headers of `event`."""
+    headers: Headers = [
+        ("ce_specversion", SPEC_VERSION.encode()),
+        ("ce_id", event.id.encode()),
+        ("ce_source", event.source.encode()),
+        ("ce_type", event.type.encode()),
+        ("ce_time", format_time(event.time).encode()),
+        ("content-type", event.content_type.encode()),
+    ]
+    headers.extend(event.extensions)
+    return EncodedRecord(key=event.key, value=event.data, headers=headers)
+
+
+def decode(
+    key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]
+) -> CloudEvent:
+    """The event carried by a Kafka record; `InvalidRecord` when a required part is missing."""
+    attributes: dict[str, bytes] = {}
+    extensions: list[tuple[str, bytes]] = []
+    for name, raw in headers:
+        if name in _REQUIRED or name == "content-type":
+            attributes[name] = raw
+        else:
+            extensions.append((name, raw))
+    missing = [name for name in _REQUIRED if name not in attributes]
+    if missing:
+        raise InvalidRecord(f"record lacks CloudEvents headers: {', '.join(missing)}")
+    if key is None:
+        raise InvalidRecord("record has no key")
+    try:
+        text = {name: raw.decode() for name, raw in attributes.items()}
+        moment = datetime.fromisoformat(text["ce_time"])
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRecord(f"record has malformed CloudEvents headers: {exc}") from None
+    if text["ce_specversion"] != SPEC_VERSION:
+        raise InvalidRecord(f"unsupported CloudEvents specversion {text['ce_specversion']!r}")
+    return CloudEvent(
+        id=text["ce_id"],
+        source=text["ce_source"],
+        type=text["ce_type"],
+        time=moment,
+        key=key,
+        data=value or b"",
+        content_type=text.get("content-type", CONTENT_TYPE_JSON),
+        extensions=tuple(extensions),
+    )
+
+
+def header(headers: Iterable[tuple[str, bytes]], name: str) -> bytes | None:
+    """The first header called `name`, or None."""
+    for candidate, raw in headers:
+        if candidate == name:
+            return raw
+    return None

@@ -1,0 +1,141 @@
+"""The topic catalogue: every topic gridhook writes or reads, its key and its configuration.
+
+This module is the single source of truth for topics: every module names a topic through the
+constants below. Provisioning (`gridhook topics ensure`), the AsyncAPI document and the README
+table are all derived from `CATALOGUE`. The consumer groups of gridhook's own consumers are
+named here too, since operators and `state rebuild` refer to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DLQ_SUFFIX = ".dlq"
+
+LIGHT_EVENTS = "light.events"
+POWERBOX_CUSTOMERS = "powerbox.customers"
+POWERBOX_BIND_REQUESTS = "powerbox.bind.requests"
+POWERBOX_BIND_RESULTS = "powerbox.bind.results"
+WATTSHIFT_PRICE_SIGNALS = "wattshift.price-signals"
+BRIGHT_EVENTS = "bright.events"
+
+STATE_GROUP = "gridhook-state"
+BIND_GROUP = "gridhook-bind"
+
+_MONTH_MS = str(30 * 24 * 3600 * 1000)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One Kafka topic and its contract.
+
+    `key` names the field the partition key is taken from, `messages` are globs under `schemas/`
+    matching the JSON Schemas of the record values, `consumed` marks topics a gridhook consumer
+    reads (each of those has a dead-letter topic).
+    """
+
+    name: str
+    key: str
+    description: str
+    partitions: int
+    messages: tuple[str, ...]
+    consumed: bool
+    config: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dlq(self) -> str:
+        """The dead-letter topic of this topic."""
+        return self.name + DLQ_SUFFIX
+
+
+_DURABLE = {"min.insync.replicas": "1", "retention.ms": _MONTH_MS, "cleanup.policy": "delete"}
+
+CATALOGUE: tuple[Topic, ...] = (
+    Topic(
+        name=LIGHT_EVENTS,
+        key="Light account uuid (`data.account.uuid`)",
+        description="Light webhooks: enrollment, account and location events.",
+        partitions=6,
+        messages=("light/events/*.json",),
+        consumed=True,
+        config=_DURABLE,
+    ),
+    Topic(
+        name=POWERBOX_CUSTOMERS,
+        key="`clientId`",
+        description="PowerBox customer sync payloads, one record per new version of a customer.",
+        partitions=6,
+        messages=("powerbox/customer.json",),
+        consumed=True,
+        config=_DURABLE,
+    ),
+    Topic(
+        name=POWERBOX_BIND_REQUESTS,
+        key="`meterId`",
+        description="Accepted PowerBox bind and unbind requests, each with its bind id.",
+        partitions=6,
+        messages=("powerbox/bind-request.json",),
+        consumed=True,
+        config=_DURABLE,
+    ),
+    Topic(
+        name=POWERBOX_BIND_RESULTS,
+        key="`meterId`",
+        description="Outcomes of bind requests from the AMI/HAN gateway.",
+        partitions=6,
+        messages=("powerbox/bind-result.json",),
+        consumed=True,
+        config=_DURABLE,
+    ),
+    Topic(
+        name=WATTSHIFT_PRICE_SIGNALS,
+        key="`homeId`",
+        description="WattShift price-signal webhooks.",
+        partitions=6,
+        messages=("wattshift/price-signal.json",),
+        consumed=True,
+        config=_DURABLE,
+    ),
+    Topic(
+        name=BRIGHT_EVENTS,
+        key="`accountId`",
+        description="Bright Energy report events (lastSeen, accountCreated, accountDeleted).",
+        partitions=6,
+        messages=("bright/report-event.json",),
+        consumed=True,
+        config=_DURABLE,
+    ),
+)
+
+_DLQ_CONFIG = {"min.insync.replicas": "1", "retention.ms": _MONTH_MS, "cleanup.policy": "delete"}
+
+
+def dead_letter_topics() -> tuple[Topic, ...]:
+    """One dead-letter topic per consumed topic, with the same key and one partition per source
+    partition count (so a DLQ record keeps its key's partition)."""
+    return tuple(
+        Topic(
+            name=topic.dlq,
+            key=topic.key,
+            description=f"Records of `{topic.name}` a consumer could not apply, with their origin.",
+            partitions=topic.partitions,
+            messages=topic.messages,
+            consumed=False,
+            config=_DLQ_CONFIG,
+        )
+        for topic in CATALOGUE
+        if topic.consumed
+    )
+
+
+def all_topics() -> tuple[Topic, ...]:
+    """Every topic gridhook provisions: the catalogue and its dead-letter topics."""
+    return CATALOGUE + dead_letter_topics()
+
+
+def by_name(name: str) -> Topic:
+    """The topic called `name`; `KeyError` when gridhook does not know it."""
+    for topic in all_topics():
+        if topic.name == name:
+            return topic
+    raise KeyError(name)

@@ -1,0 +1,222 @@
+"""Writing records to Kafka behind a narrow interface.
+
+`Publisher` is what the ingress, the consumers and replay depend on. `KafkaPublisher` is the
+aiokafka implementation (idempotent producer, `acks=all`, compression, batching);
+`InMemoryPublisher` keeps records in a list for unit tests. Both raise only gridhook errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+
+from gridhook.contract.codec import EncodedRecord
+from gridhook.contract.errors import BrokerUnavailable, GridhookError, PublishTimeout
+from gridhook.contract.settings import KafkaSettings
+from gridhook.kafka.errors import translate
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where Kafka stored an acknowledged record."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class Publisher(Protocol):
+    """Publishes records; `publish` returns only once Kafka has acknowledged the record."""
+
+    @property
+    def ready(self) -> bool:
+        """True once connected and able to publish."""
+        ...
+
+    async def start(self) -> None:
+        """Connect; raise a `GridhookError` (retriable when Kafka is unreachable) on failure."""
+        ...
+
+    async def stop(self) -> None:
+        """Flush what is in flight and disconnect."""
+        ...
+
+    async def publish(self, topic: str, record: EncodedRecord) -> Delivery:
+        """Publish one record and wait for its acknowledgement."""
+        ...
+
+    async def send(self, topic: str, record: EncodedRecord) -> asyncio.Future[Delivery]:
+        """Hand one record to the producer; the future resolves on Kafka's acknowledgement
+        (or fails with a gridhook error), whether or not anyone still awaits it."""
+        ...
+
+    async def send_many(self, topic: str, records: Sequence[EncodedRecord]) -> int:
+        """Publish many records at once; return how many Kafka acknowledged."""
+        ...
+
+
+def _settled(source: asyncio.Future[Any], target: asyncio.Future[Delivery]) -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.set_exception(PublishTimeout("the publish was cancelled"))
+    elif (error := source.exception()) is not None:
+        target.set_exception(translate(error))
+    else:
+        metadata = source.result()
+        target.set_result(Delivery(metadata.topic, metadata.partition, metadata.offset))
+
+
+class KafkaPublisher:
+    """The aiokafka `Publisher`: idempotent, `acks=all`, compressed, batched."""
+
+    def __init__(self, settings: KafkaSettings, bootstrap_servers: str) -> None:
+        self._settings = settings
+        self._bootstrap_servers = bootstrap_servers
+        self._producer: AIOKafkaProducer | None = None
+        self._partitioner = DefaultPartitioner()
+
+    @property
+    def ready(self) -> bool:
+        return self._producer is not None
+
+    async def start(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=self._settings.client_id,
+            acks="all",
+            enable_idempotence=True,
+            compression_type=None
+            if self._settings.compression == "none"
+            else self._settings.compression,
+            linger_ms=self._settings.linger_ms,
+            max_batch_size=256 * 1024,
+            max_request_size=2 * 1024 * 1024,
+            request_timeout_ms=30_000,
+        )
+        try:
+            await producer.start()
+        except Exception as exc:
+            await producer.stop()
+            raise translate(exc) from exc
+        self._producer = producer
+
+    async def stop(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def publish(self, topic: str, record: EncodedRecord) -> Delivery:
+        return await (await self.send(topic, record))
+
+    async def send_many(self, topic: str, records: Sequence[EncodedRecord]) -> int:
+        """Publish many records in per-partition batches (for bulk work such as replay); return
+        how many Kafka acknowledged. Keys go to the partitions `send` would choose."""
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailable("the Kafka producer is not connected")
+        try:
+            partitions = sorted(await producer.partitions_for(topic))
+            by_partition: dict[int, list[EncodedRecord]] = {}
+            for record in records:
+                partition = self._partitioner(record.key, partitions, partitions)
+                by_partition.setdefault(partition, []).append(record)
+            acknowledgements = []
+            for partition, batch_records in by_partition.items():
+                batch = producer.create_batch()
+                for record in batch_records:
+                    if (
+                        batch.append(
+                            key=record.key,
+                            value=record.value,
+                            timestamp=None,
+                            headers=record.headers,
+                        )
+                        is None
+                    ):
+                        acknowledgements.append(
+                            await producer.send_batch(batch, topic, partition=partition)
+                        )
+                        batch = producer.create_batch()
+                        batch.append(
+                            key=record.key,
+                            value=record.value,
+                            timestamp=None,
+                            headers=record.headers,
+                        )
+                acknowledgements.append(
+                    await producer.send_batch(batch, topic, partition=partition)
+                )
+            await asyncio.gather(*acknowledgements)
+        except Exception as exc:
+            raise translate(exc) from exc
+        return len(records)
+
+    async def send(self, topic: str, record: EncodedRecord) -> asyncio.Future[Delivery]:
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailable("the Kafka producer is not connected")
+        try:
+            acknowledged = await producer.send(
+                topic, value=record.value, key=record.key, headers=record.headers
+            )
+        except Exception as exc:
+            raise translate(exc) from exc
+        delivery: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+        acknowledged.add_done_callback(lambda done: _settled(done, delivery))
+        return delivery
+
+
+@dataclass
+class InMemoryPublisher:
+    """A `Publisher` for unit tests: keeps what it published; can be told to fail or stall."""
+
+    records: list[tuple[str, EncodedRecord]] = field(default_factory=list)
+    failure: GridhookError | None = None
+    stall: asyncio.Event | None = None
+    started: bool = False
+    _acknowledging: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def ready(self) -> bool:
+        return self.started
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.started = False
+
+    async def publish(self, topic: str, record: EncodedRecord) -> Delivery:
+        return await (await self.send(topic, record))
+
+    async def send(self, topic: str, record: EncodedRecord) -> asyncio.Future[Delivery]:
+        delivery: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+
+        async def acknowledge() -> None:
+            if self.stall is not None:
+                await self.stall.wait()
+            if self.failure is not None:
+                delivery.set_exception(self.failure)
+                return
+            self.records.append((topic, record))
+            offset = sum(1 for published, _ in self.records if published == topic) - 1
+            delivery.set_result(Delivery(topic=topic, partition=0, offset=offset))
+
+        self._acknowledging.add(task := asyncio.create_task(acknowledge()))
+        task.add_done_callback(self._acknowledging.discard)
+        return delivery
+
+    async def send_many(self, topic: str, records: Sequence[EncodedRecord]) -> int:
+        for record in records:
+            await self.publish(topic, record)
+        return len(records)
+
+    def published(self, topic: str) -> list[EncodedRecord]:
+        """The records published to `topic`, in order."""
+        return [record for published, record in self.records if published == topic]

@@ -1,0 +1,10 @@
+"""The kinds of entity the state store holds, as stored in its `kind` column."""
+
+from __future__ import annotations
+
+LIGHT_ACCOUNT = "light.account"
+LIGHT_LOCATION = "light.location"
+POWERBOX_CUSTOMER = "powerbox.customer"
+POWERBOX_METER = "powerbox.meter"
+WATTSHIFT_HOME = "wattshift.home"
+BRIGHT_ACCOUNT = "bright.account"

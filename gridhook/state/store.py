@@ -1,0 +1,307 @@
+"""The state store: entities as fact maps, and the ids of the events already applied.
+
+`Store.apply` applies a batch in one transaction: the events' ids are recorded in the same
+transaction as their effects, so a redelivered event changes nothing (effectively once). SQLite
+(default) and PostgreSQL are both supported through SQLAlchemy's async engine; database errors
+are translated into the retriable `StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Select, delete, event, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from gridhook.contract.codec import format_time
+from gridhook.contract.errors import ConfigError, StoreUnavailable
+from gridhook.state.facts import (
+    ALIAS,
+    PARENT,
+    EntityUpdate,
+    Facts,
+    facts_from_json,
+    facts_to_json,
+    merge,
+)
+from gridhook.state.tables import applied_events, entities, migrate
+
+
+@dataclass(frozen=True)
+class Application:
+    """One event to apply: its unique key, where it was read, and the updates it makes."""
+
+    event_key: str
+    topic: str
+    partition: int
+    offset: int
+    updates: Sequence[EntityUpdate]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    applied: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class Entity:
+    kind: str
+    entity_id: str
+    parent_id: str | None
+    alias: str | None
+    facts: Facts
+
+
+def database_url(url: str) -> str:
+    """`url` with the async driver gridhook uses (aiosqlite, asyncpg) filled in."""
+    try:
+        parsed = make_url(url)
+    except SQLAlchemyError:
+        raise ConfigError("GRIDHOOK_DATABASE_URL: not a database URL") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise ConfigError("GRIDHOOK_DATABASE_URL: only sqlite and postgresql are supported")
+
+
+class Store:
+    """Entities and applied event ids in SQL. `writer=True` for the state applier."""
+
+    def __init__(self, url: str, *, writer: bool = False) -> None:
+        self.url = database_url(url)
+        self._sqlite = self.url.startswith("sqlite")
+        self._engine: AsyncEngine = create_async_engine(
+            self.url,
+            pool_pre_ping=not self._sqlite,
+            json_serializer=_json_text,
+            json_deserializer=orjson.loads,
+        )
+        if self._sqlite:
+            self._configure_sqlite(writer)
+
+    def _configure_sqlite(self, writer: bool) -> None:
+        sync_engine = self._engine.sync_engine
+
+        @event.listens_for(sync_engine, "connect")
+        def _pragmas(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+            # Let SQLAlchemy, not the driver, decide when transactions begin (pysqlite recipe).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+        @event.listens_for(sync_engine, "begin")
+        def _begin(connection: Any) -> None:
+            # A writer takes the write lock up front, so read-then-write never deadlocks.
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self._sqlite
+
+    async def migrate(self) -> int:
+        """Create or upgrade the schema; return its version."""
+        if self._sqlite:
+            path = make_url(self.url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        async with self.translated():
+            return await migrate(self._engine)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def translated(self) -> AsyncIterator[None]:
+        """Database errors inside become `StoreUnavailable`."""
+        try:
+            yield
+        except SQLAlchemyError as error:
+            raise StoreUnavailable(f"database error: {type(error).__name__}") from error
+        except OSError as error:
+            raise StoreUnavailable(f"database unreachable: {type(error).__name__}") from error
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def apply(self, batch: Sequence[Application]) -> Outcome:
+        """Apply every event of `batch` not applied before, in one transaction."""
+        if not batch:
+            return Outcome(0, 0)
+        async with self.translated(), self._engine.begin() as connection:
+            keys = list(dict.fromkeys(item.event_key for item in batch))
+            seen = set(
+                (
+                    await connection.execute(
+                        select(applied_events.c.event_key).where(
+                            applied_events.c.event_key.in_(keys)
+                        )
+                    )
+                ).scalars()
+            )
+            fresh: list[Application] = []
+            for item in batch:
+                if item.event_key not in seen:
+                    seen.add(item.event_key)
+                    fresh.append(item)
+            if fresh:
+                await self._merge(connection, fresh)
+            return Outcome(applied=len(fresh), duplicates=len(batch) - len(fresh))
+
+    async def _merge(self, connection: AsyncConnection, fresh: list[Application]) -> None:
+        now = format_time(datetime.now(UTC))
+        wanted = {(u.kind, u.entity_id) for item in fresh for u in item.updates}
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        if wanted:
+            query: Select[Any] = select(entities).where(
+                tuple_(entities.c.kind, entities.c.entity_id).in_(sorted(wanted))
+            )
+            if not self._sqlite:
+                query = query.with_for_update()
+            for stored in await connection.execute(query):
+                rows[(stored.kind, stored.entity_id)] = {
+                    "kind": stored.kind,
+                    "entity_id": stored.entity_id,
+                    "parent_id": stored.parent_id,
+                    "alias": stored.alias,
+                    "facts": facts_from_json(stored.facts),
+                }
+        changed: set[tuple[str, str]] = set()
+        for item in fresh:
+            for update in item.updates:
+                key = (update.kind, update.entity_id)
+                row = rows.setdefault(
+                    key,
+                    {
+                        "kind": update.kind,
+                        "entity_id": update.entity_id,
+                        "parent_id": None,
+                        "alias": None,
+                        "facts": {},
+                    },
+                )
+                row["facts"] = merge(row["facts"], update.facts)
+                changed.add(key)
+        if changed:
+            values = [
+                {
+                    **rows[key],
+                    "parent_id": _lookup(rows[key]["facts"], PARENT),
+                    "alias": _lookup(rows[key]["facts"], ALIAS),
+                    "facts": facts_to_json(rows[key]["facts"]),
+                    "updated_at": now,
+                }
+                for key in sorted(changed)
+            ]
+            dialect = sqlite if self._sqlite else postgresql
+            insert = dialect.insert(entities)
+            upsert = insert.on_conflict_do_update(
+                index_elements=[entities.c.kind, entities.c.entity_id],
+                set_={
+                    "parent_id": insert.excluded.parent_id,
+                    "alias": insert.excluded.alias,
+                    "facts": insert.excluded.facts,
+                    "updated_at": insert.excluded.updated_at,
+                },
+            )
+            await connection.execute(upsert, values)
+        await connection.execute(
+            applied_events.insert(),
+            [
+                {
+                    "event_key": item.event_key,
+                    "topic": item.topic,
+                    "partition": item.partition,
+                    "offset": item.offset,
+                    "applied_at": now,
+                }
+                for item in fresh
+            ],
+        )
+
+    async def clear(self) -> None:
+        """Delete every entity and applied event id (for `gridhook state rebuild`)."""
+        async with self.translated(), self._engine.begin() as connection:
+            await connection.execute(delete(entities))
+            await connection.execute(delete(applied_events))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def entity(self, kind: str, entity_id: str) -> Entity | None:
+        async with self.translated(), self._engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(entities).where(
+                        entities.c.kind == kind, entities.c.entity_id == entity_id
+                    )
+                )
+            ).first()
+        return None if row is None else _entity(row)
+
+    async def by_alias(self, kind: str, alias: str) -> Entity | None:
+        async with self.translated(), self._engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(entities).where(entities.c.kind == kind, entities.c.alias == alias)
+                )
+            ).first()
+        return None if row is None else _entity(row)
+
+    async def children(self, kind: str, parent_id: str) -> list[Entity]:
+        async with self.translated(), self._engine.connect() as connection:
+            result = await connection.execute(
+                select(entities)
+                .where(entities.c.kind == kind, entities.c.parent_id == parent_id)
+                .order_by(entities.c.entity_id)
+            )
+            return [_entity(row) for row in result]
+
+    async def snapshot(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every entity as plain data (for tests and `state rebuild` checks)."""
+        async with self.translated(), self._engine.connect() as connection:
+            result = await connection.execute(select(entities))
+            return {
+                (row.kind, row.entity_id): {
+                    "parent_id": row.parent_id,
+                    "alias": row.alias,
+                    "facts": row.facts,
+                }
+                for row in result
+            }
+
+    async def applied_count(self) -> int:
+        async with self.translated(), self._engine.connect() as connection:
+            return int(
+                await connection.scalar(select(func.count()).select_from(applied_events)) or 0
+            )
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _lookup(facts: Facts, name: str) -> str | None:
+    fact = facts.get(name)
+    return None if fact is None or fact.value is None else str(fact.value)
+
+
+def _entity(row: Any) -> Entity:
+    return Entity(row.kind, row.entity_id, row.parent_id, row.alias, facts_from_json(row.facts))

@@ -1,0 +1,224 @@
+"""State transitions: what each event says about which entities, as pure functions.
+
+`updates_for(event)` turns one CloudEvent into `EntityUpdate`s; the store merges them with
+`gridhook.state.facts.merge`. Nothing here does I/O. A record that cannot be understood raises
+`UnapplicableEvent`, a permanent error: the runtime dead-letters it and goes on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from gridhook.contract import topics
+from gridhook.contract.codec import CloudEvent, format_time
+from gridhook.contract.errors import UnapplicableEvent
+from gridhook.contract.identifiers import hem_profile_id
+from gridhook.state.bind_rules import BIND_STATES
+from gridhook.state.facts import ALIAS, PARENT, EntityUpdate, Fact
+from gridhook.state.kinds import (
+    BRIGHT_ACCOUNT,
+    LIGHT_ACCOUNT,
+    LIGHT_LOCATION,
+    POWERBOX_CUSTOMER,
+    POWERBOX_METER,
+    WATTSHIFT_HOME,
+)
+
+_EXCESS_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def event_time(raw: Any) -> str:
+    """An RFC 3339 timestamp normalised to UTC with microseconds (comparable as text).
+
+    Any fraction is accepted (partners send nanoseconds); digits past microseconds are dropped.
+    """
+    if not isinstance(raw, str):
+        raise UnapplicableEvent("event time is missing")
+    try:
+        moment = datetime.fromisoformat(_EXCESS_FRACTION.sub(r"\1", raw, count=1))
+    except ValueError:
+        raise UnapplicableEvent("event time is not RFC 3339") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return format_time(moment)
+
+
+def _document(event: CloudEvent) -> dict[str, Any]:
+    try:
+        document = orjson.loads(event.data)
+    except orjson.JSONDecodeError:
+        raise UnapplicableEvent("record value is not JSON") from None
+    if not isinstance(document, dict):
+        raise UnapplicableEvent("record value is not a JSON object")
+    return document
+
+
+def _light(event: CloudEvent, document: dict[str, Any]) -> list[EntityUpdate]:
+    try:
+        account = document["data"]["account"]
+        account_uuid = str(account["uuid"])
+    except (KeyError, TypeError):
+        raise UnapplicableEvent("Light event has no data.account.uuid") from None
+    at = event_time(document.get("created_at"))
+
+    def fact(value: Any) -> Fact:
+        return Fact(value, at, event.id)
+
+    account_facts = {"last_event": fact(event.type)}
+    location_facts: dict[str, Fact] = {}
+    match event.type:
+        case "enrollment.plan_requested":
+            account_facts["plan_requested"] = fact(True)
+        case "enrollment.plan_accepted":
+            account_facts["plan_accepted"] = fact(True)
+        case "enrollment.identity_updated":
+            enrollment = account.get("enrollment") or {}
+            account_facts["identity_verified"] = fact(
+                bool(enrollment.get("is_identity_verified", True))
+            )
+        case "account.payment_method_added":
+            account_facts["payment_method_added"] = fact(True)
+        case "account.billing_address_updated":
+            account_facts["billing_address_confirmed"] = fact(True)
+        case "enrollment.finalized":
+            account_facts["enrollment_finalized"] = fact(True)
+        case "account.payment_failed":
+            account_facts["last_payment"] = fact("failed")
+        case "account.payment_successful":
+            account_facts["last_payment"] = fact("successful")
+        case "location.service_active":
+            location_facts["service_status"] = fact("active")
+        case "location.service_canceled":
+            location_facts["service_status"] = fact("canceled")
+        case "location.usage_history_available":
+            location_facts["usage_history_available"] = fact(True)
+    updates = [EntityUpdate(LIGHT_ACCOUNT, account_uuid, account_facts)]
+    location = document["data"].get("location")
+    if isinstance(location, dict) and location.get("uuid"):
+        if location.get("esi_id"):
+            location_facts["esi_id"] = fact(location["esi_id"])
+        location_facts[PARENT] = fact(account_uuid)
+        updates.append(EntityUpdate(LIGHT_LOCATION, str(location["uuid"]), location_facts))
+    return updates
+
+
+def _powerbox_customer(event: CloudEvent, document: dict[str, Any]) -> list[EntityUpdate]:
+    try:
+        client_id = str(document["clientId"])
+        sites = document.get("customerSites") or []
+    except (KeyError, TypeError):
+        raise UnapplicableEvent("customer sync has no clientId") from None
+    at = format_time(event.time)
+
+    def fact(value: Any) -> Fact:
+        return Fact(value, at, event.id)
+
+    status = document.get("AcctStatus")
+    profile = hem_profile_id(client_id)
+    updates = [
+        EntityUpdate(
+            POWERBOX_CUSTOMER,
+            client_id,
+            {
+                "acct_status": fact(status),
+                "hem_profile_id": fact(profile),
+                "site_ids": fact([str(site.get("externalSiteId")) for site in sites]),
+                "version": fact(event.id),
+                ALIAS: fact(profile),
+            },
+        )
+    ]
+    for site in sites:
+        for meter in site.get("meters") or []:
+            updates.append(
+                EntityUpdate(
+                    POWERBOX_METER,
+                    str(meter["meterId"]),
+                    {
+                        "client_id": fact(client_id),
+                        "site_id": fact(str(site.get("externalSiteId"))),
+                        "meter_type": fact(meter.get("meterType")),
+                        "is_ami": fact(meter.get("isAMI")),
+                        "acct_status": fact(status),
+                        PARENT: fact(client_id),
+                    },
+                )
+            )
+    return updates
+
+
+def _powerbox_bind_result(event: CloudEvent, document: dict[str, Any]) -> list[EntityUpdate]:
+    try:
+        meter_id = str(document["meterId"])
+        state = document["state"]
+    except KeyError:
+        raise UnapplicableEvent("bind result has no meterId or state") from None
+    at = event_time(document.get("occurredAt"))
+    if state is None:
+        # A request the forwarder rejected leaves the meter's bind state as it was.
+        rejection = {"bind_id": document.get("bindId"), "reason": document.get("reason")}
+        return [
+            EntityUpdate(
+                POWERBOX_METER, meter_id, {"last_rejection": Fact(rejection, at, event.id)}
+            )
+        ]
+    if state not in BIND_STATES:
+        raise UnapplicableEvent("bind result has an unknown state")
+    bind = {
+        "state": state,
+        "bind_id": document.get("bindId"),
+        "device_mac": document.get("macAddress") if state in ("bound", "unbind_pending") else None,
+        "reason": document.get("reason"),
+    }
+    return [EntityUpdate(POWERBOX_METER, meter_id, {"bind": Fact(bind, at, event.id)})]
+
+
+def _wattshift(event: CloudEvent, document: dict[str, Any]) -> list[EntityUpdate]:
+    try:
+        signal = document["data"]
+        home_id = str(signal["homeId"])
+    except (KeyError, TypeError):
+        raise UnapplicableEvent("price signal has no data.homeId") from None
+    at = event_time(document.get("createdAt") or format_time(event.time))
+    return [EntityUpdate(WATTSHIFT_HOME, home_id, {"price_signal": Fact(signal, at, event.id)})]
+
+
+_BRIGHT_FACTS = {"accountCreated": "created", "accountDeleted": "deleted", "lastSeen": "last_seen"}
+
+
+def _bright(event: CloudEvent, document: dict[str, Any]) -> list[EntityUpdate]:
+    try:
+        account_id = str(document["accountId"])
+    except KeyError:
+        raise UnapplicableEvent("Bright event has no accountId") from None
+    at = event_time(document.get("occurredAt") or format_time(event.time))
+    facts = {"last_event": Fact(event.type, at, event.id)}
+    name = _BRIGHT_FACTS.get(event.type)
+    if name is not None:
+        # The time is the fact: when the account was created, deleted, or last seen.
+        facts[name] = Fact(at, at, event.id)
+    return [EntityUpdate(BRIGHT_ACCOUNT, account_id, facts)]
+
+
+_BY_TOPIC: dict[str, Callable[[CloudEvent, dict[str, Any]], list[EntityUpdate]]] = {
+    topics.LIGHT_EVENTS: _light,
+    topics.POWERBOX_CUSTOMERS: _powerbox_customer,
+    topics.POWERBOX_BIND_RESULTS: _powerbox_bind_result,
+    topics.WATTSHIFT_PRICE_SIGNALS: _wattshift,
+    topics.BRIGHT_EVENTS: _bright,
+}
+
+APPLIED_TOPICS = tuple(_BY_TOPIC)
+
+
+def updates_for(topic: str, event: CloudEvent) -> list[EntityUpdate]:
+    """The entity updates one record of `topic` makes."""
+    transition = _BY_TOPIC.get(topic)
+    if transition is None:
+        raise UnapplicableEvent(f"no state transition for topic {topic}")
+    return transition(event, _document(event))

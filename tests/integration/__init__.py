@@ -1,0 +1,1 @@
+"""Tests against the real Kafka broker, PostgreSQL and real gridhook processes."""

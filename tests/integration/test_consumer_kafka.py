@@ -1,0 +1,201 @@
+"""The state applier as a real process against the real broker."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+from gridhook.contract.codec import CloudEvent, decode, encode, header
+from gridhook.contract.event_types import LIGHT_EVENT_TYPES
+from gridhook.contract.settings import KafkaSettings
+from gridhook.kafka.publisher import KafkaPublisher
+from gridhook.state.kinds import LIGHT_ACCOUNT
+from gridhook.state.store import Store
+from gridhook.state.transitions import APPLIED_TOPICS
+from tests.support.kafka import (
+    all_end_offsets,
+    end_offsets,
+    group_caught_up,
+    publish_all,
+    read_records,
+)
+from tests.support.light_payloads import SECRET, light_event, light_record, signed
+from tests.support.processes import free_port, gridhook_process, http_ok
+from tests.support.waiting import eventually
+
+TOKEN = "admin-token-for-tests-0123456789"
+
+
+def consumer_environment(kafka: str, database: Path) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "GRIDHOOK_DATABASE_URL": f"sqlite:///{database}",
+        "GRIDHOOK_LOG_FORMAT": "json",
+    }
+
+
+async def test_webhooks_posted_to_the_ingress_appear_in_the_read_api(
+    kafka: str, tmp_path: Path
+) -> None:
+    """Ingress, broker, state applier and read API, each a real process or server."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    environment = consumer_environment(kafka, tmp_path / "state.db") | {
+        "GRIDHOOK_HTTP_PORT": str(port),
+        "GRIDHOOK_LIGHT_SECRETS": SECRET,
+        "GRIDHOOK_ADMIN_TOKEN": TOKEN,
+    }
+    account = f"acct-{uuid.uuid4().hex[:8]}"
+    async with (
+        gridhook_process(["ingress"], environment, tmp_path / "ingress.log"),
+        gridhook_process(
+            ["consume", "state", "--group", f"t-{uuid.uuid4().hex[:8]}"],
+            environment,
+            tmp_path / "consumer.log",
+        ),
+        aiohttp.ClientSession() as session,
+    ):
+        await eventually(lambda: http_ok(f"{base}/readyz"), 30, "the ingress")
+        for event_type in (
+            "enrollment.plan_requested",
+            "enrollment.plan_accepted",
+            "location.service_active",
+        ):
+            body, headers = signed(light_event(event_type, account), now=time.time())
+            async with session.post(f"{base}/webhooks/light", data=body, headers=headers) as r:
+                assert r.status == 200
+
+        async def shows_service_active() -> bool:
+            url = f"{base}/v1/accounts/{account}"
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            async with session.get(url, headers=auth) as response:
+                if response.status != 200:
+                    return False
+                state = await response.json()
+            locations = state["locations"]
+            return (
+                state["facts"].get("plan_accepted", {}).get("value") is True
+                and len(locations) == 1
+                and locations[0]["facts"].get("service_status", {}).get("value") == "active"
+            )
+
+        await eventually(shows_service_active, 30, "the account state in the read API")
+
+
+async def test_sigkill_mid_run_then_restart_equals_an_uninterrupted_run(
+    kafka: str, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """A consumer killed with SIGKILL while applying, then restarted, ends with exactly the
+    state and the applied events of a consumer that was never interrupted."""
+    accounts = [f"acct-kill-{n}" for n in range(200)]
+    events = [
+        light_record(accounts[n % len(accounts)], LIGHT_EVENT_TYPES[n % len(LIGHT_EVENT_TYPES)])
+        for n in range(20_000)
+    ]
+    await publish_all(kafka, kafka_settings, "light.events", events)
+    ends = await all_end_offsets(kafka, list(APPLIED_TOPICS))
+
+    killed_group, steady_group = f"kill-{uuid.uuid4().hex[:8]}", f"steady-{uuid.uuid4().hex[:8]}"
+    killed_db, steady_db = tmp_path / "killed.db", tmp_path / "steady.db"
+    killed_store = Store(f"sqlite:///{killed_db}")
+    try:
+        async with gridhook_process(
+            ["consume", "state", "--group", killed_group],
+            consumer_environment(kafka, killed_db),
+            tmp_path / "killed-1.log",
+        ) as first:
+
+            async def applying() -> bool:
+                try:
+                    return await killed_store.applied_count() > 2000
+                except Exception:
+                    return False
+
+            await eventually(applying, 60, "the first consumer to apply some records")
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        assert await killed_store.applied_count() < 20_000, "killed before the end"
+        async with (
+            gridhook_process(
+                ["consume", "state", "--group", killed_group],
+                consumer_environment(kafka, killed_db),
+                tmp_path / "killed-2.log",
+            ),
+            gridhook_process(
+                ["consume", "state", "--group", steady_group],
+                consumer_environment(kafka, steady_db),
+                tmp_path / "steady.log",
+            ),
+        ):
+            await eventually(lambda: group_caught_up(kafka, killed_group, ends), 120, "restart")
+            await eventually(lambda: group_caught_up(kafka, steady_group, ends), 120, "steady run")
+        steady_store = Store(f"sqlite:///{steady_db}")
+        try:
+            assert await killed_store.snapshot() == await steady_store.snapshot()
+            assert await killed_store.applied_count() == await steady_store.applied_count()
+            assert await killed_store.applied_count() >= 20_000
+        finally:
+            await steady_store.close()
+    finally:
+        await killed_store.close()
+
+
+async def test_poison_record_is_dead_lettered_and_later_records_applied(
+    kafka: str, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """A record the applier cannot understand lands in light.events.dlq with its origin
+    headers, and the records after it (same key) are applied."""
+    account = f"acct-dlq-{uuid.uuid4().hex[:8]}"
+    good = light_record(account)
+    poison = CloudEvent(
+        id=f"msg_{uuid.uuid4().hex}",
+        source="light",
+        type="enrollment.finalized",
+        time=datetime.now(UTC),
+        key=account.encode(),
+        data=b"this is not json",
+    )
+    dlq_since = await end_offsets(kafka, "light.events.dlq")
+    publisher = KafkaPublisher(kafka_settings, kafka)
+    await publisher.start()
+    try:
+        poisoned = await publisher.publish("light.events", encode(poison))
+        await publisher.publish("light.events", encode(good))
+    finally:
+        await publisher.stop()
+    database = tmp_path / "state.db"
+    store = Store(f"sqlite:///{database}")
+    try:
+        async with gridhook_process(
+            ["consume", "state", "--group", f"dlq-{uuid.uuid4().hex[:8]}"],
+            consumer_environment(kafka, database),
+            tmp_path / "consumer.log",
+        ):
+
+            async def applied() -> bool:
+                try:
+                    return await store.entity(LIGHT_ACCOUNT, account) is not None
+                except Exception:
+                    return False
+
+            await eventually(applied, 60, "the good record after the poison one")
+    finally:
+        await store.close()
+
+    def found(records: list[object]) -> bool:
+        return any(getattr(r, "key", None) == account.encode() for r in records)
+
+    records = await read_records(kafka, "light.events.dlq", dlq_since, until=found)
+    (dead,) = [r for r in records if r.key == account.encode()]
+    assert dead.value == b"this is not json"
+    assert header(dead.headers, "dlq_topic") == b"light.events"
+    assert header(dead.headers, "dlq_partition") == str(poisoned.partition).encode()
+    assert header(dead.headers, "dlq_offset") == str(poisoned.offset).encode()
+    assert header(dead.headers, "dlq_error_class") == b"UnapplicableEvent"
+    assert b"JSON" in (header(dead.headers, "dlq_error_message") or b"")
+    assert decode(dead.key, dead.value, dead.headers).id == poison.id

@@ -1,0 +1,85 @@
+"""The SQL store, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from gridhook.contract.errors import ConfigError
+from gridhook.contract.identifiers import hem_profile_id
+from gridhook.state.facts import facts_to_json
+from gridhook.state.kinds import LIGHT_ACCOUNT, POWERBOX_CUSTOMER, POWERBOX_METER
+from gridhook.state.store import Store, database_url
+from tests.support.state_events import ACCOUNT, CLIENT, EXPECTED, METER, applications, history
+
+
+def expected_snapshot() -> dict[tuple[str, str], Any]:
+    return {key: facts_to_json(facts) for key, facts in EXPECTED.items()}
+
+
+async def facts_snapshot(store: Store) -> dict[tuple[str, str], Any]:
+    return {key: row["facts"] for key, row in (await store.snapshot()).items()}
+
+
+async def test_applying_in_order_reaches_the_expected_state(store: Store) -> None:
+    """One batch of the whole history gives the same state as the pure fold."""
+    outcome = await store.apply(applications(history()))
+    assert outcome.duplicates == 0
+    assert await facts_snapshot(store) == expected_snapshot()
+
+
+async def test_redelivered_events_change_nothing(store: Store) -> None:
+    """Applying the same events again (another batch, or twice in one) counts duplicates only."""
+    batch = applications(history())
+    first = await store.apply(batch)
+    before = await store.snapshot()
+    again = await store.apply(batch + batch[:3])
+    assert again.applied == 0
+    assert again.duplicates == len(batch) + 3
+    assert await store.snapshot() == before
+    assert await store.applied_count() == first.applied
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_shuffled_batches_reach_the_in_order_state(store: Store, seed: int) -> None:
+    """Events split into random batches in random order, some repeated, end in the same state."""
+    rng = random.Random(seed)
+    events = history()
+    shuffled = events + rng.sample(events, 5)
+    rng.shuffle(shuffled)
+    items = applications(shuffled)
+    while items:
+        size = rng.randint(1, 6)
+        await store.apply(items[:size])
+        items = items[size:]
+    assert await facts_snapshot(store) == expected_snapshot()
+
+
+async def test_lookups_by_alias_and_parent(store: Store) -> None:
+    """A customer is found by hemProfileId; its meters are its children."""
+    await store.apply(applications(history()))
+    customer = await store.by_alias(POWERBOX_CUSTOMER, hem_profile_id(CLIENT))
+    assert customer is not None
+    assert customer.entity_id == CLIENT
+    meters = await store.children(POWERBOX_METER, CLIENT)
+    assert [meter.entity_id for meter in meters] == [METER]
+    assert await store.entity(LIGHT_ACCOUNT, "nobody") is None
+
+
+async def test_clear_empties_the_store(store: Store) -> None:
+    await store.apply(applications(history()))
+    await store.clear()
+    assert await store.snapshot() == {}
+    assert await store.applied_count() == 0
+    assert (await store.apply(applications(history()))).duplicates == 0
+    assert (await store.entity(LIGHT_ACCOUNT, ACCOUNT)) is not None
+
+
+def test_database_urls_get_async_drivers() -> None:
+    """Plain sqlite/postgresql URLs are accepted; other databases are a configuration error."""
+    assert database_url("sqlite:///x.db").startswith("sqlite+aiosqlite:///")
+    assert database_url("postgresql://u:p@h/db") == "postgresql+asyncpg://u:p@h/db"
+    with pytest.raises(ConfigError, match="GRIDHOOK_DATABASE_URL"):
+        database_url("mysql://h/db")

@@ -1,0 +1,133 @@
+"""Event sequences for one Light account and one PowerBox meter, for the state tests."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from gridhook.contract.codec import CloudEvent, format_time
+from gridhook.contract.event_types import LIGHT_EVENT_TYPES
+from gridhook.state.facts import Facts, merge
+from gridhook.state.store import Application
+from gridhook.state.transitions import updates_for
+from tests.support.light_payloads import light_event
+
+ACCOUNT = "acct-7f3a"
+METER = "mtr-100200"
+CLIENT = "client-1"
+START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def light(event_type: str, minute: int) -> tuple[str, CloudEvent]:
+    body = light_event(
+        event_type,
+        ACCOUNT,
+        rng=random.Random(minute),
+        created_at=START + timedelta(minutes=minute),
+    )
+    body["data"].get("location", {})["uuid"] = "loc-1"
+    body["data"]["account"]["enrollment"]["is_identity_verified"] = True
+    return "light.events", CloudEvent(
+        id=f"msg_{event_type}_{minute}",
+        source="light",
+        type=event_type,
+        time=START + timedelta(minutes=minute, seconds=5),
+        key=ACCOUNT.encode(),
+        data=orjson.dumps(body),
+    )
+
+
+def customer(status: str, minute: int) -> tuple[str, CloudEvent]:
+    body = {
+        "clientId": CLIENT,
+        "AcctStatus": status,
+        "customerSites": [
+            {
+                "externalSiteId": "site-1",
+                "isPrimary": True,
+                "address1": "1 Main St",
+                "city": "Detroit",
+                "state": "MI",
+                "postalCode": "48067",
+                "meters": [
+                    {
+                        "meterId": METER,
+                        "meterType": "Electric",
+                        "isPrimary": True,
+                        "isAMI": True,
+                        "rateCode": "R1",
+                        "billingCycleId": 1,
+                    }
+                ],
+            }
+        ],
+    }
+    return "powerbox.customers", CloudEvent(
+        id=f"{CLIENT}:{status}:{minute}",
+        source="powerbox",
+        type="powerbox.customer.synced",
+        time=START + timedelta(minutes=minute),
+        key=CLIENT.encode(),
+        data=orjson.dumps(body),
+    )
+
+
+def bind_result(state: str, minute: int, reason: str | None = None) -> tuple[str, CloudEvent]:
+    body = {
+        "bindId": f"bind-{minute}",
+        "meterId": METER,
+        "state": state,
+        "macAddress": "00:1B:C5:00:00:AA:BB:CC",
+        "reason": reason,
+        "occurredAt": format_time(START + timedelta(minutes=minute)),
+    }
+    return "powerbox.bind.results", CloudEvent(
+        id=f"result-{minute}-{state}",
+        source="gridhook-bind",
+        type=f"powerbox.bind.{state}",
+        time=START + timedelta(minutes=minute),
+        key=METER.encode(),
+        data=orjson.dumps(body),
+    )
+
+
+def history() -> list[tuple[str, CloudEvent]]:
+    """A plausible in-order history: every Light type, customer versions, a bind cycle."""
+    events = [light(event_type, minute) for minute, event_type in enumerate(LIGHT_EVENT_TYPES)]
+    events.append(light("account.payment_successful", 30))
+    events += [
+        customer("A", 0),
+        bind_result("bind_pending", 1),
+        bind_result("bind_failed", 2, "meter_unreachable"),
+        bind_result("bind_pending", 3),
+        bind_result("bound", 4),
+        customer("S", 5),
+        bind_result("unbind_pending", 6),
+        bind_result("unbound", 7),
+        customer("A", 8),
+    ]
+    return events
+
+
+State = dict[tuple[str, str], Facts]
+
+
+def apply_all(events: list[tuple[str, CloudEvent]]) -> State:
+    state: State = {}
+    for topic, event in events:
+        for update in updates_for(topic, event):
+            key = (update.kind, update.entity_id)
+            state[key] = merge(state.get(key, {}), update.facts)
+    return state
+
+
+def applications(events: list[tuple[str, CloudEvent]]) -> list[Application]:
+    return [
+        Application(f"{event.source}:{event.id}", topic, 0, offset, updates_for(topic, event))
+        for offset, (topic, event) in enumerate(events)
+    ]
+
+
+EXPECTED = apply_all(history())

@@ -1,0 +1,1 @@
+"""Tests of pure code and in-process servers: no broker, no child process."""

@@ -1,0 +1,179 @@
+"""The bind forwarder's logic against the in-memory head-end and publisher, on SQLite."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from consumers.bind.driver import BindDriver
+from consumers.bind.forwarder import BindForwarder
+from consumers.bind.gateway import FAILED, GatewayStatus, InMemoryGateway
+from consumers.runtime import InboundRecord
+from gridhook.contract.codec import CloudEvent, decode, encode, header
+from gridhook.contract.settings import BindSettings
+from gridhook.contract.topics import POWERBOX_BIND_REQUESTS, POWERBOX_BIND_RESULTS
+from gridhook.kafka.publisher import InMemoryPublisher
+from gridhook.state.store import Store
+from tests.support.waiting import eventually
+
+MAC = "00:1B:C5:00:00:AA:BB:CC"
+SETTINGS = BindSettings(
+    gateway_url="memory:", gateway_timeout=1, max_attempts=3, max_seconds=10, backoff_max=0.01
+)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = Store(f"sqlite:///{tmp_path / 'state.db'}", writer=True)
+    await opened.migrate()
+    yield opened
+    await opened.close()
+
+
+def forwarder(
+    store: Store, gateway: InMemoryGateway, publisher: InMemoryPublisher
+) -> BindForwarder:
+    driver = BindDriver(gateway, SETTINGS, poll_first=0.001, poll_max=0.001)
+    return BindForwarder(store, gateway, publisher, SETTINGS, driver=driver)
+
+
+def request(meter: str, action: int = 1, mac: str = MAC, offset: int = 0) -> InboundRecord:
+    body = {"hemProfileId": "p", "macAddress": mac, "installCode": "00", "meterId": meter}
+    event = CloudEvent(
+        id=str(uuid.uuid4()),
+        source="powerbox",
+        type="powerbox.bind.requested",
+        time=datetime.now(UTC),
+        key=meter.encode(),
+        data=orjson.dumps(body | {"actionCode": action}),
+    )
+    encoded = encode(event)
+    return InboundRecord(
+        POWERBOX_BIND_REQUESTS, 0, offset, encoded.key, encoded.value, tuple(encoded.headers), 0
+    )
+
+
+def outcomes(publisher: InMemoryPublisher, meter: str) -> list[tuple[str, Any]]:
+    found = []
+    for record in publisher.published(POWERBOX_BIND_RESULTS):
+        body = orjson.loads(record.value)
+        if body["meterId"] == meter:
+            found.append((body["outcome"], body["reason"]))
+    return found
+
+
+async def finished(publisher: InMemoryPublisher, meter: str, count: int) -> list[tuple[str, Any]]:
+    async def enough() -> list[tuple[str, Any]]:
+        seen = outcomes(publisher, meter)
+        return seen if len(seen) >= count else []
+
+    return await eventually(enough, 5, f"{count} results for {meter}")
+
+
+async def test_an_accepted_bind_is_announced_driven_and_joined_once(store: Store) -> None:
+    """pending, then bound: the head-end joined the device once."""
+    gateway, publisher = InMemoryGateway(), InMemoryPublisher()
+    bind = forwarder(store, gateway, publisher)
+    counts = await bind.handle([request("m1")])
+    assert counts.applied == 1
+    assert await finished(publisher, "m1", 2) == [("pending", None), ("bound", None)]
+    assert gateway.joins == {("m1", MAC): 1}
+    await bind.close()
+
+
+async def test_a_bind_on_a_pending_meter_is_rejected_without_calling_the_head_end(
+    store: Store,
+) -> None:
+    """The second bind of a meter whose first is in flight: `rejected`, reason
+    rejected_conflict, and never submitted."""
+    gateway, publisher = InMemoryGateway(polls=10_000), InMemoryPublisher()
+    bind = forwarder(store, gateway, publisher)
+    first, second = request("m1"), request("m1", mac="00:1B:C5:00:00:AA:BB:DD")
+    await bind.handle([first, second])
+    assert outcomes(publisher, "m1") == [("pending", None), ("rejected", "rejected_conflict")]
+    second_id = decode(second.key, second.value, second.headers).id
+    assert second_id not in gateway.submissions
+    await bind.close()
+
+
+async def test_a_redelivered_request_is_a_duplicate(store: Store) -> None:
+    """The same record twice (a redelivery after a crash) is admitted once."""
+    gateway, publisher = InMemoryGateway(), InMemoryPublisher()
+    bind = forwarder(store, gateway, publisher)
+    record = request("m1")
+    await bind.handle([record])
+    await finished(publisher, "m1", 2)
+    counts = await bind.handle([record])
+    assert (counts.applied, counts.duplicates) == (0, 1)
+    assert gateway.joins == {("m1", MAC): 1}
+    await bind.close()
+
+
+async def test_transient_head_end_failures_are_retried(store: Store) -> None:
+    """Two 503s in a row are retried; the bind still ends bound, joined once."""
+    gateway, publisher = InMemoryGateway(unavailable=2), InMemoryPublisher()
+    bind = forwarder(store, gateway, publisher)
+    await bind.handle([request("m1")])
+    assert (await finished(publisher, "m1", 2))[-1] == ("bound", None)
+    assert gateway.joins == {("m1", MAC): 1}
+    await bind.close()
+
+
+async def test_exhausted_retries_fail_the_request_and_dead_letter_it(store: Store) -> None:
+    """An unreachable radio on every attempt: failed with its reason, record in the DLQ."""
+    unreachable = GatewayStatus(FAILED, "meter_unreachable", transient=True)
+    gateway, publisher = InMemoryGateway(outcome=lambda r: unreachable), InMemoryPublisher()
+    bind = forwarder(store, gateway, publisher)
+    record = request("m1")
+    await bind.handle([record])
+    assert (await finished(publisher, "m1", 2))[-1] == ("failed", "meter_unreachable")
+    (dead,) = publisher.published(POWERBOX_BIND_REQUESTS + ".dlq")
+    assert dead.value == record.value
+    assert dict(dead.headers)["dlq_error_class"] == b"BindExhausted"
+    await bind.close()
+
+
+async def test_a_request_in_flight_at_close_is_resumed_by_the_next_forwarder(
+    store: Store,
+) -> None:
+    """Closed while joining (a restart): the next forwarder resumes it; one join in all."""
+    gateway, publisher = InMemoryGateway(polls=10_000), InMemoryPublisher()
+    first = forwarder(store, gateway, publisher)
+    await first.handle([request("m1")])
+    await first.close()
+    assert outcomes(publisher, "m1") == [("pending", None)]
+    gateway.release()
+    second = forwarder(store, gateway, publisher)
+    assert await second.resume() == 1
+    assert (await finished(publisher, "m1", 2))[-1] == ("bound", None)
+    assert gateway.joins == {("m1", MAC): 1}
+    await second.close()
+
+
+async def test_unbind_after_bind_ends_unbound(store: Store) -> None:
+    gateway, publisher = InMemoryGateway(), InMemoryPublisher()
+    bind = forwarder(store, gateway, publisher)
+    await bind.handle([request("m1")])
+    await finished(publisher, "m1", 2)
+    await bind.handle([request("m1", action=0, offset=1)])
+    assert (await finished(publisher, "m1", 4))[2:] == [("pending", None), ("unbound", None)]
+    assert gateway.devices["m1"] == set()
+    await bind.close()
+
+
+def test_results_name_their_request() -> None:
+    """A result's id is `<bindId>:<outcome>`, so publishing a step again repeats the event."""
+    from consumers.bind.requests import BindRequest
+    from consumers.bind.results import result_record
+
+    record = request("m1")
+    parsed = BindRequest.of_record(record)
+    result = result_record(parsed, outcome="bound", state="bound", reason=None)
+    assert header(result.headers, "ce_id") == f"{parsed.bind_id}:bound".encode()
+    assert result.key == b"m1"
