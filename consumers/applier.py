@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from consumers.runtime import Counts, InboundRecord
-from gridhook.contract.codec import decode
+from gridhook.contract.codec import Position, decode, first_position
 from gridhook.contract.errors import PermanentError
 from gridhook.state.store import Application, Store
 from gridhook.state.transitions import updates_for
@@ -13,6 +13,9 @@ from gridhook.state.transitions import updates_for
 
 class StateApplier:
     """Decodes each record, derives its updates (pure), applies the batch in one transaction.
+
+    Facts ordered by their record's position use the position the record was first published
+    at, so a replayed or re-driven old record never passes a newer one.
 
     A record that cannot be decoded or understood is rejected (dead-lettered); the rest of the
     batch is applied.
@@ -27,7 +30,9 @@ class StateApplier:
         for record in records:
             try:
                 event = decode(record.key, record.value, record.headers)
-                updates = updates_for(record.topic, event)
+                here = Position(record.topic, record.partition, record.offset)
+                seq = first_position(here, record.headers).offset
+                updates = updates_for(record.topic, event, seq)
             except PermanentError as error:
                 rejected.append((record, error))
                 continue
@@ -40,5 +45,17 @@ class StateApplier:
                     updates=updates,
                 )
             )
-        outcome = await self._store.apply(applications)
+        read = [(record.topic, record.partition, record.offset) for record, _ in rejected]
+        outcome = await self._store.apply(applications, read)
         return Counts(applied=outcome.applied, duplicates=outcome.duplicates, rejected=rejected)
+
+    async def assigned(self, starts: dict[tuple[str, int], int]) -> None:
+        """Record where reading starts on new partitions: everything before is applied (or was
+        skipped on purpose, as by `state rebuild --since`), so readers waiting for the applier
+        to reach the end of a partition do not wait for records it will never read."""
+        await self._store.apply(
+            [], [(topic, p, offset - 1) for (topic, p), offset in starts.items()]
+        )
+
+    async def revoked(self, partitions: list[tuple[str, int]]) -> None:
+        return None

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -68,6 +68,21 @@ class BatchHandler(Protocol):
     async def handle(self, records: Sequence[InboundRecord]) -> Counts: ...
 
 
+@runtime_checkable
+class RebalanceAware(Protocol):
+    """A handler that wants to know which partitions it holds.
+
+    `assigned` is called before the first batch of newly assigned partitions (and even when
+    they hold no record), with the offset reading starts at on each: everything before it was
+    handled by this group. `revoked` is called once the batch in hand is committed, before
+    the partitions move to another member.
+    """
+
+    async def assigned(self, starts: dict[tuple[str, int], int]) -> None: ...
+
+    async def revoked(self, partitions: list[tuple[str, int]]) -> None: ...
+
+
 @dataclass
 class Summary:
     """Totals of one `run`, logged as one line when the consumer stops."""
@@ -91,16 +106,22 @@ def _is_retriable(error: BaseException) -> bool:
 
 
 class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Makes a rebalance wait for the batch in hand to be applied and committed."""
+    """Makes a rebalance wait for the batch in hand to be applied and committed, then tells a
+    `RebalanceAware` handler; remembers newly assigned partitions for the runtime to announce."""
 
-    def __init__(self, lock: asyncio.Lock) -> None:
+    def __init__(self, lock: asyncio.Lock, handler: BatchHandler) -> None:
         self._lock = lock
+        self._handler = handler
+        self.fresh: set[TopicPartition] = set()
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:
-            pass
+            self.fresh.difference_update(revoked)
+            if isinstance(self._handler, RebalanceAware) and revoked:
+                await self._handler.revoked([(tp.topic, tp.partition) for tp in revoked])
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.fresh.update(assigned)
         log.info("partitions assigned", extra={"fields": {"count": len(assigned)}})
 
 
@@ -130,10 +151,11 @@ class ConsumerRuntime:
 
     async def run(self, stop: asyncio.Event) -> Summary:
         """Consume until `stop` is set; return the totals."""
+        listener = _FinishBeforeRevoke(self._in_hand, self._handler)
         async with clients.consumer(
             self._bootstrap,
             self._topics,
-            _FinishBeforeRevoke(self._in_hand),
+            listener,
             client_id=f"{self._kafka.client_id}-{self._group_id}",
             group_id=self._group_id,
             auto_offset_reset="earliest",
@@ -151,11 +173,37 @@ class ConsumerRuntime:
                     fetch.cancel()
                     break
                 batches = fetch.result()
+                if listener.fresh:
+                    async with self._in_hand:
+                        await self._announce(consumer, listener, batches, stop)
                 if batches:
                     async with self._in_hand:
                         if not await self._process(consumer, batches, stop):
                             break
         return self.summary
+
+    async def _announce(
+        self,
+        consumer: AIOKafkaConsumer,
+        listener: _FinishBeforeRevoke,
+        batches: dict[TopicPartition, list[Any]],
+        stop: asyncio.Event,
+    ) -> None:
+        """Tell a `RebalanceAware` handler where reading starts on its new partitions: the
+        first record fetched, or the consumer's position where none was."""
+        fresh, listener.fresh = set(listener.fresh), set()
+        handler = self._handler
+        if not isinstance(handler, RebalanceAware):
+            return
+        starts = {}
+        for tp in fresh:
+            records = batches.get(tp)
+            if records:
+                starts[(tp.topic, tp.partition)] = records[0].offset
+            else:
+                async with clients.translated():
+                    starts[(tp.topic, tp.partition)] = await consumer.position(tp)
+        await self._retrying(lambda: handler.assigned(starts), stop)
 
     async def _process(
         self,

@@ -9,7 +9,9 @@ API (JSON):
   ever joined.
 - `GET /healthz`.
 
-Joining takes a random time in `GRIDHOOK_EMULATOR_JOIN_SECONDS`. Outcomes: a wrong install code
+Joining takes a random time: by default as long as a real HAN takes (`emulator.latency`),
+or uniformly within `GRIDHOOK_EMULATOR_JOIN_SECONDS`, run `GRIDHOOK_EMULATOR_TIME_SCALE` times
+faster than real time. Outcomes: a wrong install code
 (length or CRC) fails with `invalid_install_code`, a full HAN with `han_full` (both
 permanent); the meter's radio is unreachable at `GRIDHOOK_EMULATOR_UNREACHABLE_RATE`
 (transient). API calls fail with 503 at `GRIDHOOK_EMULATOR_ERROR_RATE` and hang at
@@ -29,8 +31,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from emulator.install_codes import is_valid
+from emulator.latency import join_delay
 from emulator.state import FAILED, PENDING, EmulatorState, Request
+from gridhook.contract.install_codes import is_valid
 from gridhook.contract.settings import EmulatorSettings
 
 log = logging.getLogger("gridhook.emulator")
@@ -53,8 +56,8 @@ class Joiner:
         self._lock = asyncio.Lock()
 
     def latency(self) -> float:
-        low, high = self._settings.join_seconds
-        return self._random.uniform(low, high)
+        settings = self._settings
+        return join_delay(self._random, settings.join_seconds, settings.time_scale)
 
     def schedule(self, request: Request) -> None:
         if request.bind_id not in self._tasks and request.status == PENDING:

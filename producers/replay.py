@@ -3,7 +3,8 @@
 Replay reads a fixed snapshot: each partition's end offset when it starts. Records published
 while it runs, its own included, are never read, so replaying a topic into itself terminates.
 It reads without a consumer group, so no service's committed offsets move. Each republished
-record keeps its key, value and headers and gains `gridhook_replayed_from: topic/partition/offset`.
+record keeps its key, value and headers and gains `gridhook_replayed_from: topic/partition/offset`
+and, unless it has one, `gridhook_first_published_at` (for a dead letter: its origin).
 From a dead-letter topic (`dlq=True`), records go back to the topic named in their `dlq_topic`
 header, without the `dlq_*` headers.
 """
@@ -21,7 +22,14 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import ConsumerRecord
 
-from gridhook.contract.codec import DLQ_HEADER_PREFIX, REPLAYED_FROM, EncodedRecord, header
+from gridhook.contract.codec import (
+    DLQ_HEADER_PREFIX,
+    FIRST_PUBLISHED_AT,
+    REPLAYED_FROM,
+    EncodedRecord,
+    Position,
+    header,
+)
 from gridhook.contract.errors import ConfigError
 from gridhook.contract.topics import DLQ_SUFFIX
 from gridhook.kafka import clients, snapshot
@@ -146,14 +154,18 @@ def terminal_progress(done: int, total: int, elapsed: float) -> None:
 def redirected(
     record: ConsumerRecord, from_dlq: bool, to_topic: str | None
 ) -> tuple[str, EncodedRecord]:
-    """Where a record goes and what is sent: same key, value and headers, plus its origin."""
+    """Where a record goes and what is sent: same key, value and headers, plus where it was
+    read (`REPLAYED_FROM`) and, once, where it was first published (`FIRST_PUBLISHED_AT`)."""
     headers = [
         (name, value)
         for name, value in record.headers
         if name != REPLAYED_FROM and not (from_dlq and name.startswith(DLQ_HEADER_PREFIX))
     ]
-    origin = f"{record.topic}/{record.partition}/{record.offset}".encode()
-    headers.append((REPLAYED_FROM, origin))
+    here = Position(record.topic, record.partition, record.offset)
+    headers.append((REPLAYED_FROM, str(here).encode()))
+    if header(record.headers, FIRST_PUBLISHED_AT) is None:
+        first = _dead_letter_origin(record) if from_dlq else here
+        headers.append((FIRST_PUBLISHED_AT, str(first or here).encode()))
     if from_dlq:
         target = header(record.headers, "dlq_topic")
         destination = to_topic or (
@@ -164,6 +176,16 @@ def redirected(
     return destination, EncodedRecord(
         key=record.key or b"", value=record.value or b"", headers=headers
     )
+
+
+def _dead_letter_origin(record: ConsumerRecord) -> Position | None:
+    """The position a dead letter's headers name, or None when they name none."""
+    topic = header(record.headers, "dlq_topic")
+    partition = header(record.headers, "dlq_partition")
+    offset = header(record.headers, "dlq_offset")
+    if topic is None or partition is None or offset is None:
+        return None
+    return Position.parse(b"/".join((topic, partition, offset)))
 
 
 async def replay(

@@ -13,9 +13,11 @@ from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
 from gridhook.contract.errors import GridhookError
 from gridhook.contract.settings import Settings
+from gridhook.kafka.offsets import EndOffsets, InMemoryEndOffsets
 from gridhook.kafka.publisher import Delivery, Publisher
 from gridhook.state.store import Store
 from service import health, keys, openapi, powerbox, problems, read_api, sources
+from service.consistency import AcknowledgedSyncs, ApplierProgress
 from service.dedup import Deduplicator
 from service.metrics import IngressMetrics
 from service.pipeline import make_handler
@@ -28,11 +30,14 @@ def create_app(
     publisher: Publisher,
     *,
     store: Store | None = None,
+    end_offsets: EndOffsets | None = None,
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """The ingress: every source's route, the read API, health, metrics and OpenAPI.
 
     `store` defaults to a reader on GRIDHOOK_DATABASE_URL; the app migrates and closes it.
+    `end_offsets` tell binds which customer syncs to wait for (`gridhook ingress` passes
+    Kafka's); without them no sync is known, and binds never wait.
     """
     app = web.Application(
         client_max_size=settings.http.max_body_bytes, middlewares=[problems.render_errors]
@@ -50,6 +55,11 @@ def create_app(
     app[keys.SOURCES] = all_sources
     app[problems.STYLES] = {source.path: source.style for source in all_sources}
     app[keys.STORE] = store or Store(settings.store.database_url)
+    app[keys.END_OFFSETS] = end_offsets or InMemoryEndOffsets()
+    app[keys.APPLIER_PROGRESS] = ApplierProgress(
+        app[keys.STORE], app[keys.END_OFFSETS], settings.http.read_your_writes_wait
+    )
+    app[keys.ACKNOWLEDGED_SYNCS] = AcknowledgedSyncs(settings.http.dedup_max_ids)
     app[keys.DEDUPLICATOR] = Deduplicator[Delivery](
         settings.http.dedup_window, settings.http.dedup_max_ids
     )
@@ -63,6 +73,7 @@ def create_app(
     app[openapi.DOCUMENT] = openapi.build(all_sources)
     app.router.add_get("/openapi.json", openapi.serve)
     app.cleanup_ctx.append(_publisher_connection)
+    app.cleanup_ctx.append(_offsets_connection)
     app.cleanup_ctx.append(_store_lifecycle)
     return app
 
@@ -85,7 +96,7 @@ async def _publisher_connection(app: web.Application) -> AsyncIterator[None]:
     publisher is connected.
     """
     publisher = app[keys.PUBLISHER]
-    connecting = asyncio.create_task(_connect(publisher))
+    connecting = asyncio.create_task(_connect(publisher, "kafka producer"))
     yield
     connecting.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -93,7 +104,18 @@ async def _publisher_connection(app: web.Application) -> AsyncIterator[None]:
     await publisher.stop()
 
 
-async def _connect(publisher: Publisher) -> None:
+async def _offsets_connection(app: web.Application) -> AsyncIterator[None]:
+    """Connect the end-offsets client in the background; binds answer 503 until it is."""
+    offsets = app[keys.END_OFFSETS]
+    connecting = asyncio.create_task(_connect(offsets, "kafka offsets client"))
+    yield
+    connecting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await connecting
+    await offsets.stop()
+
+
+async def _connect(client: Publisher | EndOffsets, name: str) -> None:
     attempt = 0
     async for retry in AsyncRetrying(
         retry=retry_if_exception(
@@ -105,11 +127,11 @@ async def _connect(publisher: Publisher) -> None:
         with retry:
             attempt += 1
             try:
-                await publisher.start()
+                await client.start()
             except GridhookError as error:
                 log.warning(
                     "kafka not reachable; retrying",
-                    extra={"fields": {"attempt": attempt, "error": str(error)}},
+                    extra={"fields": {"client": name, "attempt": attempt, "error": str(error)}},
                 )
                 raise
-    log.info("kafka producer connected")
+    log.info(f"{name} connected")

@@ -43,28 +43,34 @@ class Deduplicator(Generic[Result]):
         return accepted_at is not None and self._clock() - accepted_at < self._window
 
     async def publish_once(
-        self, message_id: str, send: Callable[[], Awaitable[asyncio.Future[Result]]]
+        self,
+        message_id: str,
+        send: Callable[[], Awaitable[asyncio.Future[Result]]],
+        *,
+        remember: bool = True,
     ) -> tuple[Result | None, bool]:
         """`(result, duplicate)`: `duplicate` is True when this call published nothing new
         (the id was accepted before: result None; or it joined a publish in flight).
 
         `send` hands the record over and returns the future of its acknowledgement. Raises what
         that future raises. When the caller stops waiting (a timeout cancels this call), the
-        publish goes on, and a later delivery of the same id joins it.
+        publish goes on, and a later delivery of the same id joins it. With `remember` False
+        only publishes in flight are joined: the id is not remembered once acknowledged (the
+        caller decides what is a duplicate, as for PowerBox customer versions).
         """
-        if self.seen(message_id):
+        if remember and self.seen(message_id):
             return None, True
         future = self._in_flight.get(message_id)
         joined = future is not None
         if future is None:
             future = await send()
             self._in_flight[message_id] = future
-            future.add_done_callback(lambda done: self._settle(message_id, done))
+            future.add_done_callback(lambda done: self._settle(message_id, done, remember))
         return await asyncio.shield(future), joined
 
-    def _settle(self, message_id: str, future: asyncio.Future[Result]) -> None:
+    def _settle(self, message_id: str, future: asyncio.Future[Result], remember: bool) -> None:
         self._in_flight.pop(message_id, None)
-        if future.cancelled() or future.exception() is not None:
+        if not remember or future.cancelled() or future.exception() is not None:
             return
         now = self._clock()
         accepted = self._accepted

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from aiohttp import web
 
 from gridhook.contract.settings import Settings
+from gridhook.kafka.offsets import EndOffsets
 from gridhook.kafka.publisher import Delivery, Publisher
 from gridhook.state.store import Store
+from service.consistency import AcknowledgedSyncs, ApplierProgress
 from service.dedup import Deduplicator
 from service.metrics import IngressMetrics
 from service.sources import Source
@@ -20,3 +22,6 @@ METRICS = web.AppKey("metrics", IngressMetrics)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 SOURCES = web.AppKey("sources", list[Source])
 STORE = web.AppKey("store", Store)
+END_OFFSETS = web.AppKey("end_offsets", EndOffsets)
+APPLIER_PROGRESS = web.AppKey("applier_progress", ApplierProgress)
+ACKNOWLEDGED_SYNCS = web.AppKey("acknowledged_syncs", AcknowledgedSyncs)

@@ -99,6 +99,8 @@ def make_handler(source: Source) -> Handler:
         except orjson.JSONDecodeError:
             raise MalformedJson("the body is not valid JSON") from None
         checked = source.schemas.check(document)
+        if source.refine is not None:
+            source.refine(document)
         identity = source.identify(document, verified)
         if source.admit is not None and await source.admit(app, document, identity):
             metrics.duplicates.labels(source.name).inc()
@@ -126,8 +128,10 @@ def make_handler(source: Source) -> Handler:
 
         try:
             async with asyncio.timeout(settings.http.publish_timeout):
-                _, duplicate = await app[keys.DEDUPLICATOR].publish_once(
-                    f"{source.name}:{identity.message_id}", send
+                delivery, duplicate = await app[keys.DEDUPLICATOR].publish_once(
+                    f"{source.name}:{identity.dedup_key or identity.message_id}",
+                    send,
+                    remember=identity.within_window,
                 )
         except TimeoutError:
             log.warning(
@@ -143,6 +147,8 @@ def make_handler(source: Source) -> Handler:
             raise unavailable("Kafka is not available") from None
         if duplicate:
             metrics.duplicates.labels(source.name).inc()
+        if delivery is not None and source.published is not None:
+            source.published(app, document, identity, delivery)
         return _reply(source, document, identity, checked.event_type, duplicate=duplicate)
 
     return handle

@@ -2,24 +2,48 @@
 
 Errors are 4xx with no body, as PowerBox's contract says; schema violations are 400 (the
 `POWERBOX` error style).
+
+- Customer sync is idempotent on clientId: a sync equal to the customer's current content
+  (what this ingress last acknowledged, or the store) publishes nothing; any other is a new
+  version with an id of its own, ordered by where Kafka put it (`gridhook.state.powerbox`).
+- Bind is answered from state that includes every sync acknowledged before it
+  (`service.consistency`), and checks what the head-end would refuse later: the install code's
+  CRC (400), a meter that is not AMI (400), an unknown or removed meter (404), an account that
+  is not active (403), a meter whose bind state or device does not allow the request (409).
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from gridhook.contract import topics
-from gridhook.contract.errors import Conflict, Forbidden, GridhookError, UnknownIdentifier
+from gridhook.contract.errors import (
+    Conflict,
+    Forbidden,
+    GridhookError,
+    Refusal,
+    SchemaViolation,
+    Unbindable,
+    UnknownIdentifier,
+    Violation,
+)
 from gridhook.contract.event_types import POWERBOX_BIND_REQUESTED, POWERBOX_CUSTOMER_SYNCED
-from gridhook.contract.identifiers import hem_profile_id
+from gridhook.contract.identifiers import content_hash, hem_profile_id
+from gridhook.contract.install_codes import is_valid
 from gridhook.contract.settings import PartnerSettings
+from gridhook.kafka.publisher import Delivery
 from gridhook.state import bind_rules
 from gridhook.state.kinds import POWERBOX_CUSTOMER, POWERBOX_METER
+from gridhook.state.powerbox import (
+    ACTIVE,
+    CONTENT_HASH,
+    bind_state,
+    meter_listing,
+    same_device,
+)
 from service import keys
 from service.auth import JwksKeys, JwtAuthenticator
 from service.pipeline import unavailable
@@ -28,7 +52,6 @@ from service.signatures import Verified
 from service.sources import Identity, Source
 from service.validation import SingleSchema
 
-ACTIVE = "A"
 _ACTIONS = {1: bind_rules.BIND, 0: bind_rules.UNBIND}
 
 
@@ -37,24 +60,34 @@ def authenticator(settings: PartnerSettings) -> JwtAuthenticator:
     return JwtAuthenticator(jwks, settings.powerbox_issuer, settings.powerbox_audience)
 
 
-def customer_version(document: Any) -> str:
-    """The message id of a customer sync: its clientId and the hash of its canonical JSON, so
-    the same payload is the same version and a changed one is a new version."""
-    canonical = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
-    return f"{document['clientId']}:{hashlib.sha256(canonical).hexdigest()[:32]}"
-
-
 def _identify_customer(document: Any, verified: Verified) -> Identity:
-    return Identity(message_id=customer_version(document), key=document["clientId"])
+    # Every version gets an id of its own: A, then S, then A again are three versions.
+    client_id, digest = document["clientId"], content_hash(document)
+    return Identity(
+        message_id=f"{client_id}:{digest[:16]}:{uuid.uuid4().hex[:12]}",
+        key=client_id,
+        dedup_key=f"{client_id}:{digest}",
+        within_window=False,
+    )
 
 
 async def _customer_is_current(app: web.Application, document: Any, identity: Identity) -> bool:
+    """True when the sync equals the customer's latest version, as this ingress acknowledged it
+    or the store holds it (whichever Kafka put later)."""
+    digest = content_hash(document)
+    acknowledged = app[keys.ACKNOWLEDGED_SYNCS].latest(identity.key)
     try:
         customer = await app[keys.STORE].entity(POWERBOX_CUSTOMER, identity.key)
     except GridhookError:
-        return False  # the in-process deduplication and the consumer's ce_id check remain
-    version = customer.facts.get("version") if customer else None
-    return version is not None and version.value == identity.message_id
+        customer = None  # the consumer applies an equal version as no change
+    stored = customer.facts.get(CONTENT_HASH) if customer else None
+    if acknowledged is not None and (stored is None or acknowledged.offset >= (stored.seq or -1)):
+        return acknowledged.content_hash == digest
+    return stored is not None and stored.value == digest
+
+
+def _sync_published(app: web.Application, document: Any, identity: Identity, at: Delivery) -> None:
+    app[keys.ACKNOWLEDGED_SYNCS].record(identity.key, at.offset, content_hash(document))
 
 
 def _customer_reply(document: Any, identity: Identity, duplicate: bool) -> dict[str, Any]:
@@ -65,27 +98,58 @@ def _identify_bind(document: Any, verified: Verified) -> Identity:
     return Identity(message_id=str(uuid.uuid4()), key=document["meterId"])
 
 
-async def _guard_meter(app: web.Application, document: Any, identity: Identity) -> bool:
-    """404 unknown profile or meter not on it, 403 account not active, 409 conflicting state.
+def _check_install_code(document: Any) -> None:
+    """A wrong install code is refused up front, as the head-end would refuse it later."""
+    if document["actionCode"] == 1 and not is_valid(document["installCode"]):
+        raise SchemaViolation((Violation("/installCode", "fails its CRC-16/X-25 check"),))
 
-    A fast path only: the bind forwarder arbitrates requests that race past it.
+
+async def _guard_meter(app: web.Application, document: Any, identity: Identity) -> bool:
+    """Refuse what the meter's state does not allow, from state that includes every customer
+    sync accepted before this request; 503 when the applier has not caught up in time.
+
+    A fast path only for bind states: the bind forwarder arbitrates requests that race past it.
     """
-    store = app[keys.STORE]
     try:
-        customer = await store.by_alias(POWERBOX_CUSTOMER, document["hemProfileId"].lower())
-        meter = await store.entity(POWERBOX_METER, document["meterId"])
-    except GridhookError:
-        raise unavailable("the state store is not reachable") from None
-    if customer is None or meter is None or meter.parent_id != customer.entity_id:
-        raise UnknownIdentifier("unknown hemProfileId, or the meter is not on that customer")
+        if not await app[keys.APPLIER_PROGRESS].caught_up(topics.POWERBOX_CUSTOMERS):
+            raise unavailable("the customer syncs accepted before this request are not applied yet")
+        refusal = await _bind_refusal(app, document)
+    except GridhookError as error:
+        if isinstance(error, Refusal):
+            raise
+        raise unavailable("the state store or Kafka is not reachable") from None
+    if refusal is not None:
+        raise refusal
+    return False
+
+
+async def _bind_refusal(app: web.Application, document: Any) -> Refusal | None:
+    store = app[keys.STORE]
+    customer = await store.by_alias(POWERBOX_CUSTOMER, document["hemProfileId"].lower())
+    meter = await store.entity(POWERBOX_METER, document["meterId"])
+    if customer is None:
+        return UnknownIdentifier("unknown hemProfileId")
+    listing = meter_listing(
+        customer.entity_id, customer.facts, document["meterId"], meter.facts if meter else {}
+    )
+    if listing is None:
+        return UnknownIdentifier("the meter is not on that customer")
+    action = _ACTIONS[document["actionCode"]]
+    bound = bind_state(meter.facts if meter else {})
+    if not listing.present and not (action == bind_rules.UNBIND and bound["state"] == "bound"):
+        return UnknownIdentifier("the meter was removed from that customer")
     status = customer.facts.get("acct_status")
     if status is None or status.value != ACTIVE:
-        raise Forbidden("the customer's account is not active")
-    bind = meter.facts.get("bind")
-    state = bind.value["state"] if bind is not None else "unbound"
-    if bind_rules.conflicts(_ACTIONS[document["actionCode"]], state):
-        raise Conflict("the meter's bind state does not allow this request")
-    return False
+        return Forbidden("the customer's account is not active")
+    if action == bind_rules.BIND and listing.attributes.get("isAMI") is False:
+        return Unbindable("the meter is not an AMI meter")
+    if bind_rules.conflicts(action, bound["state"]):
+        return Conflict("the meter's bind state does not allow this request")
+    if action == bind_rules.UNBIND and not same_device(
+        bound.get("device_mac"), document["macAddress"]
+    ):
+        return Conflict("the unbind names another device than the one bound")
+    return None
 
 
 def _bind_reply(document: Any, identity: Identity, duplicate: bool) -> dict[str, Any]:
@@ -107,6 +171,7 @@ def sources(settings: PartnerSettings) -> list[Source]:
             schema_paths=("powerbox/customer.json",),
             style=POWERBOX,
             admit=_customer_is_current,
+            published=_sync_published,
             reply=_customer_reply,
         ),
         Source(
@@ -119,12 +184,21 @@ def sources(settings: PartnerSettings) -> list[Source]:
             identify=_identify_bind,
             schema_paths=("powerbox/bind-request.json",),
             style=POWERBOX,
+            refine=_check_install_code,
             admit=_guard_meter,
             reply=_bind_reply,
             refusals=(
+                (Unbindable, "The meter is not an AMI meter."),
                 (Forbidden, "The customer's AcctStatus is not active."),
-                (UnknownIdentifier, "Unknown hemProfileId, or the meter is not on that customer."),
-                (Conflict, "Bind on a bound or pending meter, or unbind on an unbound one."),
+                (
+                    UnknownIdentifier,
+                    "Unknown hemProfileId, or the meter is not (or no longer) on that customer.",
+                ),
+                (
+                    Conflict,
+                    "Bind on a bound or pending meter, unbind on an unbound one, or an unbind "
+                    "naming another device than the one bound.",
+                ),
             ),
         ),
     ]

@@ -19,9 +19,20 @@ from gridhook.state.kinds import (
     BRIGHT_ACCOUNT,
     LIGHT_ACCOUNT,
     LIGHT_LOCATION,
+    POWERBOX_BIND,
     POWERBOX_CUSTOMER,
     POWERBOX_METER,
     WATTSHIFT_HOME,
+)
+from gridhook.state.powerbox import (
+    METER,
+    SITE,
+    SITE_INFO,
+    Listing,
+    bind_state,
+    current_listing,
+    meter_listing,
+    owners_of,
 )
 from gridhook.state.store import Entity
 from service import keys
@@ -80,39 +91,128 @@ async def account(request: web.Request) -> web.Response:
 
 
 async def customer(request: web.Request) -> web.Response:
-    """GET /v1/powerbox/customers/{clientId}: status, profile id, meters."""
+    """GET /v1/powerbox/customers/{clientId}: status, profile id, version, sites and meters
+    (those the latest sync left out marked removed, with the sync that removed them)."""
     entity = await _load(request, POWERBOX_CUSTOMER, request.match_info["client_id"])
-    meters = await request.app[keys.STORE].children(POWERBOX_METER, entity.entity_id)
+    facts = entity.facts
+    meter_ids = sorted(name.removeprefix(METER) for name in facts if name.startswith(METER))
+    meters = await request.app[keys.STORE].entities(POWERBOX_METER, meter_ids)
+    sites = []
+    for name in sorted(name for name in facts if name.startswith(SITE)):
+        site_id = name.removeprefix(SITE)
+        info = facts.get(SITE_INFO + site_id)
+        sites.append(
+            {
+                "siteId": site_id,
+                "removed": not facts[name].value,
+                "since": _provenance(facts[name]),
+                **(info.value if info is not None else {}),
+            }
+        )
+    version = facts.get("version")
     return web.json_response(
         {
             "clientId": entity.entity_id,
             "hemProfileId": entity.alias,
-            "facts": _facts(entity.facts),
-            "meters": [meter_view(meter) for meter in meters],
+            "acctStatus": _value(facts.get("acct_status")),
+            "version": None if version is None else _provenance(version),
+            "sites": sites,
+            "meters": [
+                meter_view(
+                    meters.get(meter_id) or Entity(POWERBOX_METER, meter_id, None, None, {}),
+                    [meter_listing(entity.entity_id, facts, meter_id, _facts_of(meters, meter_id))],
+                )
+                for meter_id in meter_ids
+            ],
+            "facts": _facts(facts),
         }
     )
 
 
-def meter_view(meter: Entity) -> dict[str, Any]:
+def _facts_of(entities: dict[str, Entity], entity_id: str) -> Facts:
+    found = entities.get(entity_id)
+    return found.facts if found is not None else {}
+
+
+def meter_view(meter: Entity, listings: list[Listing | None]) -> dict[str, Any]:
+    """A meter as the read API shows it: its owner (or the customer that removed it), what
+    that customer says of it, and its bind state."""
     bind = meter.facts.get("bind")
-    state: dict[str, Any] = bind.value if bind is not None else {}
-    return {
+    state = bind_state(meter.facts)
+    current = current_listing([listing for listing in listings if listing is not None])
+    removed = current is not None and not current.present
+    view: dict[str, Any] = {
         "meterId": meter.entity_id,
-        "clientId": meter.parent_id,
-        "bindState": state.get("state", "unbound"),
+        "clientId": current.client_id if current else meter.parent_id,
+        "removed": removed,
+        "removedBy": _provenance(current.since) if current and removed else None,
+        "siteId": current.attributes.get("siteId") if current else None,
+        "meterType": current.attributes.get("meterType") if current else None,
+        "isAMI": current.attributes.get("isAMI") if current else None,
+        "bindState": state["state"],
         "deviceMac": state.get("device_mac"),
         "bindId": state.get("bind_id"),
         "reason": state.get("reason"),
         "lastChange": _at(bind),
         "facts": _facts(meter.facts),
     }
+    if removed and state["state"] in ("bound", "unbind_pending"):
+        view["note"] = (
+            "removed from its customer while a device is bound: the device stays joined "
+            "until an unbind"
+        )
+    return view
 
 
 async def meter(request: web.Request) -> web.Response:
-    """GET /v1/powerbox/meters/{meterId}: bind state, device, last change."""
-    return web.json_response(
-        meter_view(await _load(request, POWERBOX_METER, request.match_info["meter_id"]))
+    """GET /v1/powerbox/meters/{meterId}: owner, removal, bind state, device, last change."""
+    entity = await _load(request, POWERBOX_METER, request.match_info["meter_id"])
+    owners = await request.app[keys.STORE].entities(POWERBOX_CUSTOMER, owners_of(entity.facts))
+    listings = [
+        meter_listing(client_id, customer.facts, entity.entity_id, entity.facts)
+        for client_id, customer in owners.items()
+    ]
+    return web.json_response(meter_view(entity, listings))
+
+
+async def bind(request: web.Request) -> web.Response:
+    """GET /v1/powerbox/binds/{bindId}: a bind request's current state and its steps."""
+    entity = await _load(request, POWERBOX_BIND, request.match_info["bind_id"])
+    facts = entity.facts
+    submitted = facts.get("request")
+    result = facts.get("result")
+    steps = sorted(
+        (
+            {"outcome": fact.value["outcome"], "reason": fact.value["reason"], "at": fact.at}
+            for name, fact in facts.items()
+            if name.startswith("step:")
+        ),
+        key=lambda step: step["at"],
     )
+    described = submitted.value if submitted is not None else {}
+    return web.json_response(
+        {
+            "bindId": entity.entity_id,
+            "meterId": described.get("meterId") or _value(facts.get("meter_id")),
+            "action": described.get("action"),
+            "macAddress": described.get("macAddress"),
+            "status": result.value["outcome"] if result is not None else "submitted",
+            "state": result.value["state"] if result is not None else None,
+            "reason": result.value["reason"] if result is not None else None,
+            "round": result.value.get("round", 1) if result is not None else 1,
+            "submittedAt": _at(submitted),
+            "updatedAt": _at(result) or _at(submitted),
+            "steps": steps,
+        }
+    )
+
+
+def _value(fact: Fact | None) -> Any:
+    return None if fact is None else fact.value
+
+
+def _provenance(fact: Fact) -> dict[str, Any]:
+    return {"eventId": fact.event_id, "at": fact.at}
 
 
 async def price_signal(request: web.Request) -> web.Response:
@@ -145,14 +245,16 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/accounts/{account_uuid}", account)
     app.router.add_get("/v1/powerbox/customers/{client_id}", customer)
     app.router.add_get("/v1/powerbox/meters/{meter_id}", meter)
+    app.router.add_get("/v1/powerbox/binds/{bind_id}", bind)
     app.router.add_get("/v1/wattshift/homes/{home_id}/price-signal", price_signal)
     app.router.add_get("/v1/bright/accounts/{account_id}", bright_account)
 
 
 READ_ROUTES = (
     ("/v1/accounts/{account_uuid}", "A Light account: enrollment, payments, locations."),
-    ("/v1/powerbox/customers/{clientId}", "A PowerBox customer and its meters."),
-    ("/v1/powerbox/meters/{meterId}", "A meter's bind state, device and last change."),
+    ("/v1/powerbox/customers/{clientId}", "A PowerBox customer: version, sites and meters."),
+    ("/v1/powerbox/meters/{meterId}", "A meter's owner, removal, bind state and device."),
+    ("/v1/powerbox/binds/{bindId}", "A bind request's current state and its steps."),
     ("/v1/wattshift/homes/{homeId}/price-signal", "The latest WattShift price signal."),
     ("/v1/bright/accounts/{accountId}", "A Bright account: created, deleted, last seen."),
 )

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gridhook.contract.settings import Settings
 from gridhook.kafka import embedded
+from gridhook.kafka.offsets import KafkaEndOffsets
 from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.state.store import Store
 from service import keys
@@ -38,6 +39,7 @@ def serve(settings: Settings, *, worker: bool = False) -> int:
             settings,
             KafkaPublisher(settings.kafka, bootstrap),
             store=Store(settings.store.database_url),
+            end_offsets=KafkaEndOffsets(bootstrap, settings.kafka.client_id),
         )
         app.on_shutdown.append(_log_summary)
         return app

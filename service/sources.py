@@ -7,12 +7,10 @@ publishes to and how the message id and partition key are found. The pipeline
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
 from aiohttp import web
 
 from gridhook.contract import topics
@@ -22,7 +20,9 @@ from gridhook.contract.event_types import (
     LIGHT_EVENT_TYPES,
     WATTSHIFT_PRICE_SIGNAL,
 )
+from gridhook.contract.identifiers import content_hash
 from gridhook.contract.settings import LightSettings, PartnerSettings
+from gridhook.kafka.publisher import Delivery
 from service.auth import ApiKeyAuthenticator, Authenticator, SignatureAuthenticator
 from service.problems import PROBLEM_BODIES, ErrorStyle
 from service.signatures import Verified
@@ -35,25 +35,33 @@ class Schemas(Protocol):
 
 @dataclass(frozen=True)
 class Identity:
-    """The message id (deduplication, `ce_id`) and partition key of an accepted document."""
+    """The message id (`ce_id`) and partition key of an accepted document, and how it is
+    deduplicated: by `dedup_key` (the message id unless given), remembered for the dedup
+    window unless `within_window` is False (then only a publish in flight is joined)."""
 
     message_id: str
     key: str
+    dedup_key: str | None = None
+    within_window: bool = True
 
 
 Admit = Callable[[web.Application, Any, Identity], Awaitable[bool]]
 Reply = Callable[[Any, Identity, bool], dict[str, Any]]
+Refine = Callable[[Any], None]
+Published = Callable[[web.Application, Any, Identity, Delivery], None]
 
 
 @dataclass(frozen=True)
 class Source:
     """One partner route on the shared pipeline.
 
-    Optional hooks: `admit` runs after validation and before publishing; it may raise a
+    Optional hooks: `refine` checks what a schema cannot (an install code's CRC) and raises
+    `SchemaViolation`; `admit` runs after validation and before publishing; it may raise a
     `Refusal` (403/404/409 from the store's state, each listed in `refusals` for the OpenAPI
     document) or return True when the document is already current (answered as a duplicate,
-    nothing published). `reply` builds the 200 body. `style` says how refusals are answered:
-    PowerBox's are 4xx with no body, and 400 for a schema violation.
+    nothing published); `published` learns where Kafka put an accepted document. `reply`
+    builds the 200 body. `style` says how refusals are answered: PowerBox's are 4xx with no
+    body, and 400 for a schema violation.
     """
 
     name: str
@@ -65,7 +73,9 @@ class Source:
     identify: Callable[[Any, Verified], Identity]
     schema_paths: tuple[str, ...] = field(default=())
     style: ErrorStyle = PROBLEM_BODIES
+    refine: Refine | None = None
     admit: Admit | None = None
+    published: Published | None = None
     reply: Reply | None = None
     refusals: tuple[tuple[type[Refusal], str], ...] = ()
 
@@ -113,8 +123,7 @@ def wattshift(settings: PartnerSettings) -> Source:
 
 def content_id(document: Any) -> str:
     """An id for a document that carries none: the hash of its canonical JSON."""
-    canonical = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
-    return "sha256:" + hashlib.sha256(canonical).hexdigest()[:40]
+    return "sha256:" + content_hash(document)
 
 
 def _identify_bright(document: Any, verified: Verified) -> Identity:

@@ -1,11 +1,14 @@
 """The bind forwarder: the `BatchHandler` of `powerbox.bind.requests`, and the only caller of
 the head-end.
 
-For each record (in meter order) the arbiter decides in one transaction: a conflicting request
-is rejected, any other marks its meter pending. Then, without blocking other meters, a task per
+For each record (in meter order) the arbiter decides in one transaction: a request that
+conflicts with the meter's state, or an unbind naming another device than the one bound, is
+rejected; any other marks its meter pending. Then, without blocking other meters, a task per
 meter drives the request to its outcome (`consumers.bind.driver`) and publishes each step to
-`powerbox.bind.results`. A request that exhausts its retries is published as failed and its
-record sent to `powerbox.bind.requests.dlq`.
+`powerbox.bind.results`. A request that exhausts its attempts, or passes its deadline, is
+published as failed and its record sent to `powerbox.bind.requests.dlq`, from which
+`gridhook replay powerbox.bind.requests --dlq` re-drives it as a new round; past the deadline
+the head-end is still asked, and a late join published.
 
 Every step is durable before the next: after a crash, `resume()` drives the requests still in
 flight again (submitting again is safe: the head-end never joins a device twice for one bind
@@ -17,16 +20,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from consumers.bind.arbiter import DUPLICATE, REJECTED, BindArbiter
-from consumers.bind.driver import BindDriver
+from consumers.bind.arbiter import DUPLICATE, REJECTED, BindArbiter, Job
+from consumers.bind.driver import BindDriver, Outcome, final_outcome
 from consumers.bind.gateway import Gateway
-from consumers.bind.requests import BindRequest, record_from_json
+from consumers.bind.requests import BindRequest
 from consumers.bind.results import result_record
 from consumers.runtime import Counts, InboundRecord, dead_letter
+from gridhook.contract.bind_results import PENDING
+from gridhook.contract.codec import REPLAYED_FROM, header
 from gridhook.contract.errors import BindExhausted, GridhookError, PermanentError
 from gridhook.contract.settings import BindSettings
 from gridhook.contract.topics import DLQ_SUFFIX, POWERBOX_BIND_RESULTS
@@ -35,6 +41,12 @@ from gridhook.state.bind_rules import pending_state
 from gridhook.state.store import Store
 
 log = logging.getLogger("gridhook.bind")
+
+
+def is_redrive(record: InboundRecord) -> bool:
+    """True for a record `gridhook replay --dlq` sent back from the dead-letter topic."""
+    origin = header(record.headers, REPLAYED_FROM) or b""
+    return (record.topic + DLQ_SUFFIX + "/").encode() in origin
 
 
 class BindForwarder:
@@ -47,10 +59,13 @@ class BindForwarder:
         publisher: Publisher,
         settings: BindSettings,
         driver: BindDriver | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._arbiter = BindArbiter(store)
-        self._driver = driver or BindDriver(gateway, settings)
+        self._driver = driver or BindDriver(gateway, settings, clock)
         self._publisher = publisher
+        self._deadline = settings.deadline
+        self._clock = clock
         self._driving: dict[str, asyncio.Task[None]] = {}
 
     async def handle(self, records: Sequence[InboundRecord]) -> Counts:
@@ -61,33 +76,37 @@ class BindForwarder:
             except PermanentError as error:
                 counts.rejected.append((record, error))
                 continue
-            admission = await self._arbiter.admit(request, record)
+            admission = await self._arbiter.admit(
+                request,
+                record,
+                redrive=is_redrive(record),
+                deadline_at=self._clock() + self._deadline,
+            )
             if admission.decision == DUPLICATE:
                 counts.duplicates += 1
             else:
                 counts.applied += 1
             if admission.decision == REJECTED:
-                await self._publish(request, "rejected", None, "rejected_conflict")
+                await self._publish(request, "rejected", None, admission.reason, admission.round)
             elif admission.drive:
                 # New, or redelivered while still in flight (e.g. the pending result was not
                 # published before a failure): make sure it is announced and driven.
-                await self._publish(request, "pending", pending_state(request.action), None)
-                self._drive(request, record)
+                state = pending_state(request.action)
+                await self._publish(request, PENDING, state, None, admission.round)
+                job = await self._arbiter.job(request.meter_id)
+                if job is not None:
+                    self._drive(job)
         return counts
 
     async def resume(self) -> int:
-        """Drive the requests left in flight by a previous run; publish unpublished outcomes."""
-        rows = await self._arbiter.unpublished()
-        for row in rows:
-            record = record_from_json(row.request)
-            request = BindRequest.of_record(record)
-            if row.finished:
-                await self._announce_final(request, row.state, row.reason)
-            else:
-                self._drive(request, record)
-        if rows:
-            log.info("resumed bind requests", extra={"fields": {"requests": len(rows)}})
-        return len(rows)
+        """Drive the requests left in flight by a previous run, publish their unpublished
+        outcomes, and reconcile those past their deadline."""
+        jobs = await self._arbiter.unfinished()
+        for job in jobs:
+            self._drive(job)
+        if jobs:
+            log.info("resumed bind requests", extra={"fields": {"requests": len(jobs)}})
+        return len(jobs)
 
     async def close(self) -> None:
         """Stop driving; what is unfinished is resumed by the next run."""
@@ -98,44 +117,80 @@ class BindForwarder:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def _drive(self, request: BindRequest, record: InboundRecord) -> None:
-        if request.meter_id in self._driving:
-            return
-        task = asyncio.create_task(self._complete(request, record))
-        self._driving[request.meter_id] = task
-        task.add_done_callback(lambda _: self._driving.pop(request.meter_id, None))
+    def _drive(self, job: Job) -> None:
+        meter, name = job.request.meter_id, f"{job.request.bind_id}:{job.round}"
+        running = self._driving.get(meter)
+        if running is not None:
+            if running.get_name() == name:
+                return
+            running.cancel()  # the meter's row belongs to a newer request or round now
+        task = asyncio.create_task(self._complete(job), name=name)
+        self._driving[meter] = task
+        task.add_done_callback(lambda done: self._forget(meter, done))
 
-    async def _complete(self, request: BindRequest, record: InboundRecord) -> None:
+    def _forget(self, meter: str, task: asyncio.Task[None]) -> None:
+        if self._driving.get(meter) is task:
+            del self._driving[meter]
+
+    async def _complete(self, job: Job) -> None:
+        request = job.request
         try:
-            outcome = await self._driver.outcome(request)
+            state, reason, reconciling = job.state, job.reason, job.reconciling
+            if not job.finished:
+                outcome = await self._driver.drive(
+                    job, lambda attempts: self._arbiter.count_attempt(request, attempts)
+                )
+                if outcome.exhausted:
+                    await self._dead_letter(job, outcome)
+                await self._arbiter.finish(
+                    request, outcome.state, outcome.reason, reconciling=outcome.reconcile
+                )
+                state, reason, reconciling = outcome.state, outcome.reason, outcome.reconcile
+            if not (job.finished and job.published):
+                await self._announce_final(job, state, reason)
+            if reconciling:
+                late = await self._driver.reconcile(job)
+                if late is None:
+                    await self._arbiter.stop_reconciling(request)
+                else:
+                    await self._arbiter.finish(request, late.state, late.reason)
+                    await self._announce_final(job, late.state, late.reason)
+                    log.info(
+                        "bind reconciled after its deadline",
+                        extra={"fields": {"bind_id": request.bind_id, "state": late.state}},
+                    )
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("bind driving failed", extra={"fields": {"bind_id": request.bind_id}})
-            return
-        await self._arbiter.finish(request, outcome.state, outcome.reason)
-        if outcome.exhausted:
-            error = BindExhausted(f"gave up after retries: {outcome.reason}")
-            await _until_published(
-                lambda: self._publisher.publish(
-                    record.topic + DLQ_SUFFIX, dead_letter(record, error)
-                )
-            )
-        await self._announce_final(request, outcome.state, outcome.reason)
 
-    async def _announce_final(self, request: BindRequest, state: str, reason: str | None) -> None:
-        outcome = {"bound": "bound", "unbound": "unbound"}.get(state, "failed")
-        await _until_published(lambda: self._publish(request, outcome, state, reason))
-        await self._arbiter.mark_published(request)
+    async def _dead_letter(self, job: Job, outcome: Outcome) -> None:
+        error = BindExhausted(f"gave up: {outcome.reason}")
+        record = dead_letter(job.record, error)
+        await _until_published(
+            lambda: self._publisher.publish(job.record.topic + DLQ_SUFFIX, record)
+        )
+
+    async def _announce_final(self, job: Job, state: str, reason: str | None) -> None:
+        outcome = final_outcome(job.request.action, state)
+        await _until_published(
+            lambda: self._publish(job.request, outcome, state, reason, job.round)
+        )
+        await self._arbiter.mark_published(job.request)
         log.info(
             "bind request finished",
-            extra={"fields": {"bind_id": request.bind_id, "state": state, "reason": reason}},
+            extra={"fields": {"bind_id": job.request.bind_id, "state": state, "reason": reason}},
         )
 
     async def _publish(
-        self, request: BindRequest, outcome: str, state: str | None, reason: str | None
+        self,
+        request: BindRequest,
+        outcome: str,
+        state: str | None,
+        reason: str | None,
+        round_: int,
     ) -> None:
-        record = result_record(request, outcome=outcome, state=state, reason=reason)
+        record = result_record(request, outcome=outcome, state=state, reason=reason, round_=round_)
         await self._publisher.publish(POWERBOX_BIND_RESULTS, record)
 
 

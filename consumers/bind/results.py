@@ -1,7 +1,9 @@
 """The records the forwarder publishes to `powerbox.bind.results`: one per step of a request.
 
-Each result's id is `<bindId>:<outcome>`, so publishing a step again (after a crash) repeats the
-same event, which the state applier applies once.
+Each result's id is `<bindId>:<outcome>` (`<bindId>:r<round>:<outcome>` for a request re-driven
+from the DLQ), so publishing a step again (after a crash) repeats the same event, which the
+state applier applies once. The body names the bind id, the meter, the device, the outcome and,
+for a failure or rejection, a reason from `gridhook.contract.bind_results.REASONS`.
 """
 
 from __future__ import annotations
@@ -18,11 +20,17 @@ RESULT_SOURCE = "gridhook-bind"
 
 
 def result_record(
-    request: BindRequest, *, outcome: str, state: str | None, reason: str | None
+    request: BindRequest,
+    *,
+    outcome: str,
+    state: str | None,
+    reason: str | None,
+    round_: int = 1,
 ) -> EncodedRecord:
     """The result record of `request` reaching `outcome` (`pending`, `bound`, `unbound`,
     `failed` or `rejected`); `state` is the meter's bind state after it (None: unchanged)."""
     now = datetime.now(UTC)
+    step = outcome if round_ == 1 else f"r{round_}:{outcome}"
     body = {
         "bindId": request.bind_id,
         "meterId": request.meter_id,
@@ -32,11 +40,12 @@ def result_record(
         "outcome": outcome,
         "state": state,
         "reason": reason,
+        "round": round_,
         "occurredAt": format_time(now),
     }
     return encode(
         CloudEvent(
-            id=f"{request.bind_id}:{outcome}",
+            id=f"{request.bind_id}:{step}",
             source=RESULT_SOURCE,
             type=powerbox_bind_result(outcome),
             time=now,

@@ -20,6 +20,10 @@ Headers = list[tuple[str, bytes]]
 
 REPLAYED_FROM = "gridhook_replayed_from"
 """Extension header `gridhook replay` adds: `topic/partition/offset` of the record it copied."""
+FIRST_PUBLISHED_AT = "gridhook_first_published_at"
+"""Extension header `gridhook replay` adds, once: `topic/partition/offset` where the record was
+first published (a dead letter's origin, not the DLQ). Consumers order by it, so a replayed old
+record never passes a newer one."""
 DLQ_HEADER_PREFIX = "dlq_"
 """Prefix of the headers a dead-letter record gains: `dlq_topic`, `dlq_partition`, ..."""
 
@@ -113,3 +117,33 @@ def header(headers: Iterable[tuple[str, bytes]], name: str) -> bytes | None:
         if candidate == name:
             return raw
     return None
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a record stands: its topic, partition and offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Position | None:
+        """`topic/partition/offset`, or None when malformed."""
+        topic, _, rest = raw.decode(errors="replace").rpartition("/")
+        topic, _, partition = topic.rpartition("/")
+        try:
+            return cls(topic, int(partition), int(rest))
+        except ValueError:
+            return None
+
+
+def first_position(position: Position, headers: Iterable[tuple[str, bytes]]) -> Position:
+    """Where the record at `position` was first published: its `FIRST_PUBLISHED_AT` header
+    (a replayed or re-driven record), else `position` itself."""
+    raw = header(headers, FIRST_PUBLISHED_AT)
+    first = Position.parse(raw) if raw is not None else None
+    return first if first is not None and first.topic == position.topic else position

@@ -31,6 +31,7 @@ dead-letter) decide on. Messages never quote a secret, a token, a signature or r
         ├── Unauthenticated         401
         ├── MalformedJson           400
         ├── SchemaViolation         422 (PowerBox: 400); `violations` are JSON pointers
+        ├── Unbindable              400: the meter cannot host a HAN (not AMI)
         ├── Forbidden               403
         ├── UnknownIdentifier       404
         ├── Conflict                409
@@ -198,6 +199,13 @@ class SchemaViolation(Refusal):
 
     def extensions(self) -> dict[str, Any]:
         return {"errors": [{"pointer": v.pointer, "detail": v.problem} for v in self.violations]}
+
+
+class Unbindable(Refusal):
+    """The meter a bind names cannot host a Home Area Network (it is not an AMI meter)."""
+
+    status = 400
+    title = "Meter cannot host a HAN"
 
 
 class Forbidden(Refusal):

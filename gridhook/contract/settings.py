@@ -64,6 +64,12 @@ VARIABLES: tuple[Variable, ...] = (
         "Seconds a webhook id is remembered to drop Light's retries.",
     ),
     Variable("GRIDHOOK_DEDUP_MAX_IDS", "100000", "Most webhook ids remembered at once."),
+    Variable(
+        "GRIDHOOK_READ_YOUR_WRITES_WAIT",
+        "3",
+        "Most seconds a bind waits for the state applier to apply the customer syncs accepted "
+        "before it, rather than refuse it on stale state; past it, 503.",
+    ),
     Variable("GRIDHOOK_KAFKA_CLIENT_ID", "gridhook", "Client id sent to Kafka."),
     Variable(
         "GRIDHOOK_KAFKA_COMPRESSION",
@@ -153,9 +159,15 @@ VARIABLES += (
     ),
     Variable(
         "GRIDHOOK_EMULATOR_JOIN_SECONDS",
-        "1-3",
-        "How long a HAN join or leave takes, uniformly in `min-max` seconds "
-        "(a real network takes minutes to hours).",
+        "realistic",
+        "How long a HAN join or leave takes: `realistic` (most within 15 min, a tail to 48 h) "
+        "or uniformly `min-max` seconds; divided by GRIDHOOK_EMULATOR_TIME_SCALE.",
+    ),
+    Variable(
+        "GRIDHOOK_EMULATOR_TIME_SCALE",
+        "1",
+        "How much faster than real time the emulated HAN runs (`make run` sets 600: 15 min "
+        "in 1.5 s).",
     ),
     Variable(
         "GRIDHOOK_EMULATOR_UNREACHABLE_RATE",
@@ -187,7 +199,8 @@ VARIABLES += (
     Variable(
         "GRIDHOOK_BIND_MAX_ATTEMPTS",
         "10",
-        "Most attempts the bind forwarder makes for one request before it fails it.",
+        "Most times the forwarder submits one request whose join failed transiently (meter "
+        "unreachable) before it fails it.",
     ),
     Variable(
         "GRIDHOOK_BIND_BACKOFF_MAX",
@@ -195,9 +208,16 @@ VARIABLES += (
         "Longest wait, in seconds, between two attempts at one request (exponential with jitter).",
     ),
     Variable(
-        "GRIDHOOK_BIND_MAX_SECONDS",
-        "600",
-        "Most seconds the forwarder spends on one request (attempts and waiting for the join).",
+        "GRIDHOOK_BIND_POLL_MAX",
+        "300",
+        "Longest wait, in seconds, between two status reads of a join in progress (the wait "
+        "grows from 1 s).",
+    ),
+    Variable(
+        "GRIDHOOK_BIND_DEADLINE",
+        "172800",
+        "Seconds a request may stay pending (48 h, as a HAN join may take) before it is "
+        "published as failed (`deadline_passed`); a later join is still reconciled.",
     ),
 )
 
@@ -226,6 +246,7 @@ class HttpSettings:
     publish_timeout: float
     dedup_window: float
     dedup_max_ids: int
+    read_your_writes_wait: float
 
 
 @dataclass(frozen=True)
@@ -259,12 +280,14 @@ class PartnerSettings:
 
 @dataclass(frozen=True)
 class EmulatorSettings:
-    """The AMI/HAN gateway emulator: where it listens and how it misbehaves."""
+    """The AMI/HAN gateway emulator: where it listens and how it misbehaves. `join_seconds` None
+    is the realistic distribution of join latencies."""
 
     host: str
     port: int
     database: Path
-    join_seconds: tuple[float, float]
+    join_seconds: tuple[float, float] | None
+    time_scale: float
     unreachable_rate: float
     error_rate: float
     timeout_rate: float
@@ -279,8 +302,9 @@ class BindSettings:
     gateway_url: str
     gateway_timeout: float
     max_attempts: int
-    max_seconds: float
     backoff_max: float
+    poll_max: float
+    deadline: float
 
 
 @dataclass(frozen=True)
@@ -330,6 +354,7 @@ class Settings:
                 publish_timeout=env.seconds("GRIDHOOK_PUBLISH_TIMEOUT"),
                 dedup_window=env.seconds("GRIDHOOK_DEDUP_WINDOW"),
                 dedup_max_ids=env.integer("GRIDHOOK_DEDUP_MAX_IDS", minimum=1),
+                read_your_writes_wait=env.seconds("GRIDHOOK_READ_YOUR_WRITES_WAIT"),
             ),
             store=StoreSettings(
                 database_url=env.text("GRIDHOOK_DATABASE_URL") or f"sqlite:///{home / 'state.db'}",
@@ -352,7 +377,8 @@ class Settings:
                 host=env.text("GRIDHOOK_EMULATOR_HOST"),
                 port=env.integer("GRIDHOOK_EMULATOR_PORT", minimum=0, maximum=65_535),
                 database=Path(env.text("GRIDHOOK_EMULATOR_DB") or home / "emulator.db"),
-                join_seconds=env.seconds_range("GRIDHOOK_EMULATOR_JOIN_SECONDS"),
+                join_seconds=env.seconds_range("GRIDHOOK_EMULATOR_JOIN_SECONDS", "realistic"),
+                time_scale=env.seconds("GRIDHOOK_EMULATOR_TIME_SCALE"),
                 unreachable_rate=env.rate("GRIDHOOK_EMULATOR_UNREACHABLE_RATE"),
                 error_rate=env.rate("GRIDHOOK_EMULATOR_ERROR_RATE"),
                 timeout_rate=env.rate("GRIDHOOK_EMULATOR_TIMEOUT_RATE"),
@@ -363,8 +389,9 @@ class Settings:
                 gateway_url=env.text("GRIDHOOK_GATEWAY_URL").rstrip("/"),
                 gateway_timeout=env.seconds("GRIDHOOK_GATEWAY_TIMEOUT"),
                 max_attempts=env.integer("GRIDHOOK_BIND_MAX_ATTEMPTS", minimum=1),
-                max_seconds=env.seconds("GRIDHOOK_BIND_MAX_SECONDS"),
                 backoff_max=env.seconds("GRIDHOOK_BIND_BACKOFF_MAX"),
+                poll_max=env.seconds("GRIDHOOK_BIND_POLL_MAX"),
+                deadline=env.seconds("GRIDHOOK_BIND_DEADLINE"),
             ),
         )
 
@@ -409,13 +436,18 @@ class _Reader:
             raise ConfigError(f"{name}: must be between 0 and 1, got {raw!r}")
         return value
 
-    def seconds_range(self, name: str) -> tuple[float, float]:
+    def seconds_range(self, name: str, keyword: str) -> tuple[float, float] | None:
+        """`min-max` seconds, or None for the `keyword` that names a built-in distribution."""
         raw = self.text(name)
+        if raw.lower() == keyword:
+            return None
         low, _, high = raw.partition("-")
         try:
             bounds = (float(low), float(high or low))
         except ValueError:
-            raise ConfigError(f"{name}: expected `min-max` seconds, got {raw!r}") from None
+            raise ConfigError(
+                f"{name}: expected {keyword} or `min-max` seconds, got {raw!r}"
+            ) from None
         if not 0 <= bounds[0] <= bounds[1]:
             raise ConfigError(f"{name}: expected 0 <= min <= max, got {raw!r}")
         return bounds

@@ -1,10 +1,17 @@
 """Entity state as last-writer-wins facts: a pure, order-independent merge.
 
 An entity (a Light account, a PowerBox meter, ...) is a map of named facts. Each fact holds a
-value, the time of the event that set it and that event's id. Merging keeps, per fact, the one
-with the greater `(at, event_id)`, then value, for a total order. That merge is commutative,
-associative and idempotent, so the state reached from a set of events does not depend on the
-order they arrive in, nor on redeliveries: an older fact never overwrites a newer one.
+value, the time of the event that set it and that event's id, and, for facts whose order is
+the order Kafka accepted them in, `seq`: the record's offset in its partition. Merging keeps,
+per fact, the one with the greater `(seq, at, event_id)`, then value, for a total order. That
+merge is commutative, associative and idempotent, so the state reached from a set of events does
+not depend on the order they arrive in, nor on redeliveries: an older fact never overwrites a
+newer one.
+
+Which facts carry `seq`: those a partner sets without a clock of its own, where gridhook would
+otherwise order them by the receipt times of different replicas (PowerBox customer syncs, keyed
+by clientId, and bind results, keyed by meterId: one partition each). Facts with a partner's
+own event time (Light's `created_at`, Bright's `occurredAt`) are ordered by that time.
 """
 
 from __future__ import annotations
@@ -26,20 +33,23 @@ class Fact:
     value: JsonValue
     at: str
     event_id: str
+    seq: int | None = None
 
     def newer_than(self, other: Fact) -> bool:
-        """Ordered by time, then event id, then value, so merging is a total order."""
-        mine, theirs = (self.at, self.event_id), (other.at, other.event_id)
+        """Ordered by sequence, time, event id, then value, so merging is a total order."""
+        mine = (-1 if self.seq is None else self.seq, self.at, self.event_id)
+        theirs = (-1 if other.seq is None else other.seq, other.at, other.event_id)
         if mine != theirs:
             return mine > theirs
         return _canonical(self.value) > _canonical(other.value)
 
     def to_json(self) -> dict[str, JsonValue]:
-        return {"value": self.value, "at": self.at, "event_id": self.event_id}
+        raw = {"value": self.value, "at": self.at, "event_id": self.event_id}
+        return raw if self.seq is None else raw | {"seq": self.seq}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, JsonValue]) -> Fact:
-        return cls(raw["value"], raw["at"], raw["event_id"])
+        return cls(raw["value"], raw["at"], raw["event_id"], raw.get("seq"))
 
 
 Facts = dict[str, Fact]

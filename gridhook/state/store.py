@@ -34,7 +34,8 @@ from gridhook.state.facts import (
     facts_to_json,
     merge,
 )
-from gridhook.state.tables import applied_events, entities, migrate
+from gridhook.state.tables import applied_events, applied_offsets, entities, migrate
+from gridhook.state.transitions import reconciled
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,14 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------
 
-    async def apply(self, batch: Sequence[Application]) -> Outcome:
-        """Apply every event of `batch` not applied before, in one transaction."""
-        if not batch:
+    async def apply(
+        self, batch: Sequence[Application], read: Sequence[tuple[str, int, int]] = ()
+    ) -> Outcome:
+        """Apply every event of `batch` not applied before, in one transaction, and record how
+        far each partition has been applied (`applied_through`): past every record of `batch`
+        and every `(topic, partition, offset)` of `read` (records read but not applied, such as
+        dead letters)."""
+        if not batch and not read:
             return Outcome(0, 0)
         async with self.translated(), self._engine.begin() as connection:
             keys = list(dict.fromkeys(item.event_key for item in batch))
@@ -164,53 +170,39 @@ class Store:
                     fresh.append(item)
             if fresh:
                 await self._merge(connection, fresh)
+            through: dict[tuple[str, int], int] = {}
+            for topic, partition, offset in [
+                *((item.topic, item.partition, item.offset) for item in batch),
+                *read,
+            ]:
+                through[(topic, partition)] = max(through.get((topic, partition), 0), offset + 1)
+            await self._advance(connection, through)
             return Outcome(applied=len(fresh), duplicates=len(batch) - len(fresh))
 
     async def _merge(self, connection: AsyncConnection, fresh: list[Application]) -> None:
         now = format_time(datetime.now(UTC))
-        wanted = {(u.kind, u.entity_id) for item in fresh for u in item.updates}
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
-        if wanted:
-            query: Select[Any] = select(entities).where(
-                tuple_(entities.c.kind, entities.c.entity_id).in_(sorted(wanted))
-            )
-            if not self._sqlite:
-                query = query.with_for_update()
-            for stored in await connection.execute(query):
-                rows[(stored.kind, stored.entity_id)] = {
-                    "kind": stored.kind,
-                    "entity_id": stored.entity_id,
-                    "parent_id": stored.parent_id,
-                    "alias": stored.alias,
-                    "facts": facts_from_json(stored.facts),
-                }
+        wanted = sorted({(u.kind, u.entity_id) for item in fresh for u in item.updates})
+        rows = await self._locked_rows(connection, wanted, now)
         changed: set[tuple[str, str]] = set()
         for item in fresh:
             for update in item.updates:
                 key = (update.kind, update.entity_id)
-                row = rows.setdefault(
-                    key,
-                    {
-                        "kind": update.kind,
-                        "entity_id": update.entity_id,
-                        "parent_id": None,
-                        "alias": None,
-                        "facts": {},
-                    },
-                )
+                row = rows.setdefault(key, _new_row(update.kind, update.entity_id))
                 row["facts"] = merge(row["facts"], update.facts)
                 changed.add(key)
         if changed:
-            values = [
-                {
-                    **rows[key],
-                    "parent_id": _lookup(rows[key]["facts"], PARENT),
-                    "alias": _lookup(rows[key]["facts"], ALIAS),
-                    "facts": facts_to_json(rows[key]["facts"]),
-                    "updated_at": now,
-                }
-                for key in sorted(changed)
-            ]
+            values = []
+            for key in sorted(changed):
+                facts = reconciled(key[0], rows[key]["facts"])
+                values.append(
+                    {
+                        **rows[key],
+                        "parent_id": _lookup(facts, PARENT),
+                        "alias": _lookup(facts, ALIAS),
+                        "facts": facts_to_json(facts),
+                        "updated_at": now,
+                    }
+                )
             dialect = sqlite if self._sqlite else postgresql
             insert = dialect.insert(entities)
             upsert = insert.on_conflict_do_update(
@@ -237,11 +229,77 @@ class Store:
             ],
         )
 
+    async def _locked_rows(
+        self, connection: AsyncConnection, wanted: list[tuple[str, str]], now: str
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The rows of `wanted`, locked until the transaction ends.
+
+        On PostgreSQL the missing rows are inserted empty first (in key order, as the locks
+        are then taken), so that every row exists to be locked: two appliers writing one row
+        from two topics (a meter, from customer syncs and from bind results) then wait for each
+        other instead of overwriting each other's facts. SQLite's writer holds the whole
+        database (BEGIN IMMEDIATE).
+        """
+        if not wanted:
+            return {}
+        if not self._sqlite:
+            placeholders = [
+                {"kind": kind, "entity_id": entity_id, "facts": {}, "updated_at": now}
+                for kind, entity_id in wanted
+            ]
+            await connection.execute(
+                postgresql.insert(entities).on_conflict_do_nothing(), placeholders
+            )
+        query: Select[Any] = select(entities).where(
+            tuple_(entities.c.kind, entities.c.entity_id).in_(wanted)
+        )
+        if not self._sqlite:
+            query = query.order_by(entities.c.kind, entities.c.entity_id).with_for_update()
+        rows = {}
+        for stored in await connection.execute(query):
+            rows[(stored.kind, stored.entity_id)] = {
+                "kind": stored.kind,
+                "entity_id": stored.entity_id,
+                "parent_id": stored.parent_id,
+                "alias": stored.alias,
+                "facts": facts_from_json(stored.facts),
+            }
+        return rows
+
+    async def reached(self, through: dict[tuple[str, int], int]) -> None:
+        """Record that every record before `through[(topic, partition)]` has been applied."""
+        if through:
+            async with self.translated(), self._engine.begin() as connection:
+                await self._advance(connection, through)
+
+    async def _advance(
+        self, connection: AsyncConnection, through: dict[tuple[str, int], int]
+    ) -> None:
+        """Move each partition's `applied_through` forward to `through` (never back)."""
+        dialect = sqlite if self._sqlite else postgresql
+        insert = dialect.insert(applied_offsets)
+        greatest = func.max if self._sqlite else func.greatest
+        await connection.execute(
+            insert.on_conflict_do_update(
+                index_elements=[applied_offsets.c.topic, applied_offsets.c.partition],
+                set_={
+                    "next_offset": greatest(
+                        applied_offsets.c.next_offset, insert.excluded.next_offset
+                    )
+                },
+            ),
+            [
+                {"topic": topic, "partition": partition, "next_offset": offset}
+                for (topic, partition), offset in sorted(through.items())
+            ],
+        )
+
     async def clear(self) -> None:
-        """Delete every entity and applied event id (for `gridhook state rebuild`)."""
+        """Delete every entity, applied event id and watermark (for `gridhook state rebuild`)."""
         async with self.translated(), self._engine.begin() as connection:
             await connection.execute(delete(entities))
             await connection.execute(delete(applied_events))
+            await connection.execute(delete(applied_offsets))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -255,6 +313,28 @@ class Store:
                 )
             ).first()
         return None if row is None else _entity(row)
+
+    async def entities(self, kind: str, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        """The entities of `kind` among `entity_ids` that exist, by id."""
+        if not entity_ids:
+            return {}
+        async with self.translated(), self._engine.connect() as connection:
+            result = await connection.execute(
+                select(entities).where(
+                    entities.c.kind == kind, entities.c.entity_id.in_(list(entity_ids))
+                )
+            )
+            return {row.entity_id: _entity(row) for row in result}
+
+    async def applied_through(self, topic: str) -> dict[int, int]:
+        """Per partition of `topic`, the offset after the last record the applier applied."""
+        async with self.translated(), self._engine.connect() as connection:
+            result = await connection.execute(
+                select(applied_offsets.c.partition, applied_offsets.c.next_offset).where(
+                    applied_offsets.c.topic == topic
+                )
+            )
+            return {int(partition): int(offset) for partition, offset in result}
 
     async def by_alias(self, kind: str, alias: str) -> Entity | None:
         async with self.translated(), self._engine.connect() as connection:
@@ -305,3 +385,7 @@ def _lookup(facts: Facts, name: str) -> str | None:
 
 def _entity(row: Any) -> Entity:
     return Entity(row.kind, row.entity_id, row.parent_id, row.alias, facts_from_json(row.facts))
+
+
+def _new_row(kind: str, entity_id: str) -> dict[str, Any]:
+    return {"kind": kind, "entity_id": entity_id, "parent_id": None, "alias": None, "facts": {}}

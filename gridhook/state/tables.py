@@ -15,12 +15,15 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Float,
     Index,
     Integer,
     MetaData,
     String,
     Table,
+    false,
     select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -62,6 +65,14 @@ bind_arbiter = Table(
     Column("published", Boolean, nullable=False),
     Column("request", JSON, nullable=False),
     Column("updated_at", String(40), nullable=False),
+    # v4: 48-hour joins, reconciliation, re-drives, ownership by partition
+    Column("device_mac", String(40), nullable=True),
+    Column("deadline_at", Float, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("round", Integer, nullable=False, server_default="1"),
+    Column("reconciling", Boolean, nullable=False, server_default=false()),
+    Column("partition", Integer, nullable=True),
+    Index("bind_arbiter_by_partition", "partition"),
 )
 
 bind_requests_seen = Table(
@@ -70,6 +81,15 @@ bind_requests_seen = Table(
     Column("bind_id", String(100), primary_key=True),
     Column("meter_id", String(200), nullable=False),
     Column("seen_at", String(40), nullable=False),
+    Column("rounds", Integer, nullable=False, server_default="1"),  # v4
+)
+
+applied_offsets = Table(
+    "applied_offsets",
+    metadata,
+    Column("topic", String(200), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
 )
 
 schema_version = Table(
@@ -84,12 +104,65 @@ def _v1_entities_and_applied_events(connection: Connection) -> None:
 
 
 def _v2_bind_arbiter(connection: Connection) -> None:
-    metadata.create_all(connection, tables=[bind_arbiter, bind_requests_seen])
+    # The tables as they were at v2; v4 adds the columns that came later.
+    v2 = MetaData()
+    Table(
+        "bind_arbiter",
+        v2,
+        Column("meter_id", String(200), primary_key=True),
+        Column("bind_id", String(100), nullable=False),
+        Column("action", String(10), nullable=False),
+        Column("state", String(20), nullable=False),
+        Column("reason", String(100), nullable=True),
+        Column("finished", Boolean, nullable=False),
+        Column("published", Boolean, nullable=False),
+        Column("request", JSON, nullable=False),
+        Column("updated_at", String(40), nullable=False),
+    )
+    Table(
+        "bind_requests_seen",
+        v2,
+        Column("bind_id", String(100), primary_key=True),
+        Column("meter_id", String(200), nullable=False),
+        Column("seen_at", String(40), nullable=False),
+    )
+    v2.create_all(connection)
+
+
+def _v3_applied_offsets(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[applied_offsets])
+
+
+def _v4_long_joins(connection: Connection) -> None:
+    for column in ("device_mac", "deadline_at", "attempts", "round", "reconciling", "partition"):
+        _add_column(connection, bind_arbiter, column)
+    _add_column(connection, bind_requests_seen, "rounds")
+    Index("bind_arbiter_by_partition", bind_arbiter.c.partition).create(connection)
+
+
+def _add_column(connection: Connection, table: Table, name: str) -> None:
+    column = table.c[name]
+    kind = column.type.compile(dialect=connection.dialect)
+    server_default = getattr(column.server_default, "arg", None)
+    default = "" if server_default is None else f" DEFAULT {_sql(server_default, connection)}"
+    nullable = "" if column.nullable else " NOT NULL"
+    connection.execute(
+        text(f'ALTER TABLE {table.name} ADD COLUMN "{name}" {kind}{default}{nullable}')
+    )
+
+
+def _sql(default: object, connection: Connection) -> str:
+    """A server default as SQL text: a literal as it is, an expression compiled."""
+    if isinstance(default, str):
+        return default
+    return str(default.compile(dialect=connection.dialect))  # type: ignore[attr-defined]
 
 
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1_entities_and_applied_events,
     _v2_bind_arbiter,
+    _v3_applied_offsets,
+    _v4_long_joins,
 )
 
 

@@ -1,8 +1,9 @@
 """State transitions: what each event says about which entities, as pure functions.
 
-`updates_for(event)` turns one CloudEvent into `EntityUpdate`s; the store merges them with
-`gridhook.state.facts.merge`. Nothing here does I/O. A record that cannot be understood raises
-`UnapplicableEvent`, a permanent error: the runtime dead-letters it and goes on.
+`updates_for(topic, event, seq)` turns one CloudEvent into `EntityUpdate`s; the store merges them
+with `gridhook.state.facts.merge`, then `reconciled` makes what the merged facts imply explicit.
+Nothing here does I/O. A record that cannot be understood raises `UnapplicableEvent`, a
+permanent error: the runtime dead-letters it and goes on.
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ import orjson
 from gridhook.contract import topics
 from gridhook.contract.codec import CloudEvent, format_time
 from gridhook.contract.errors import UnapplicableEvent
-from gridhook.contract.identifiers import hem_profile_id
+from gridhook.state import powerbox
 from gridhook.state.bind_rules import BIND_STATES
-from gridhook.state.facts import ALIAS, PARENT, EntityUpdate, Fact
+from gridhook.state.facts import PARENT, EntityUpdate, Fact, Facts
 from gridhook.state.kinds import (
     BRIGHT_ACCOUNT,
     LIGHT_ACCOUNT,
     LIGHT_LOCATION,
     POWERBOX_CUSTOMER,
-    POWERBOX_METER,
     WATTSHIFT_HOME,
 )
 
@@ -58,7 +58,7 @@ def _document(event: CloudEvent) -> dict[str, Any]:
     return document
 
 
-def _light(event: CloudEvent, document: dict[str, Any]) -> list[EntityUpdate]:
+def _light(event: CloudEvent, document: dict[str, Any], seq: int) -> list[EntityUpdate]:
     try:
         account = document["data"]["account"]
         account_uuid = str(account["uuid"])
@@ -107,78 +107,33 @@ def _light(event: CloudEvent, document: dict[str, Any]) -> list[EntityUpdate]:
     return updates
 
 
-def _powerbox_customer(event: CloudEvent, document: dict[str, Any]) -> list[EntityUpdate]:
+def _powerbox_customer(event: CloudEvent, document: dict[str, Any], seq: int) -> list[EntityUpdate]:
     try:
-        client_id = str(document["clientId"])
-        sites = document.get("customerSites") or []
-    except (KeyError, TypeError):
-        raise UnapplicableEvent("customer sync has no clientId") from None
-    at = format_time(event.time)
-
-    def fact(value: Any) -> Fact:
-        return Fact(value, at, event.id)
-
-    status = document.get("AcctStatus")
-    profile = hem_profile_id(client_id)
-    updates = [
-        EntityUpdate(
-            POWERBOX_CUSTOMER,
-            client_id,
-            {
-                "acct_status": fact(status),
-                "hem_profile_id": fact(profile),
-                "site_ids": fact([str(site.get("externalSiteId")) for site in sites]),
-                "version": fact(event.id),
-                ALIAS: fact(profile),
-            },
-        )
-    ]
-    for site in sites:
-        for meter in site.get("meters") or []:
-            updates.append(
-                EntityUpdate(
-                    POWERBOX_METER,
-                    str(meter["meterId"]),
-                    {
-                        "client_id": fact(client_id),
-                        "site_id": fact(str(site.get("externalSiteId"))),
-                        "meter_type": fact(meter.get("meterType")),
-                        "is_ami": fact(meter.get("isAMI")),
-                        "acct_status": fact(status),
-                        PARENT: fact(client_id),
-                    },
-                )
-            )
-    return updates
+        return powerbox.customer_updates(event, document, seq)
+    except (KeyError, TypeError, AttributeError):
+        raise UnapplicableEvent("customer sync lacks clientId or a meterId") from None
 
 
-def _powerbox_bind_result(event: CloudEvent, document: dict[str, Any]) -> list[EntityUpdate]:
-    try:
-        meter_id = str(document["meterId"])
-        state = document["state"]
-    except KeyError:
-        raise UnapplicableEvent("bind result has no meterId or state") from None
-    at = event_time(document.get("occurredAt"))
-    if state is None:
-        # A request the forwarder rejected leaves the meter's bind state as it was.
-        rejection = {"bind_id": document.get("bindId"), "reason": document.get("reason")}
-        return [
-            EntityUpdate(
-                POWERBOX_METER, meter_id, {"last_rejection": Fact(rejection, at, event.id)}
-            )
-        ]
-    if state not in BIND_STATES:
+def _powerbox_bind_request(
+    event: CloudEvent, document: dict[str, Any], seq: int
+) -> list[EntityUpdate]:
+    if "meterId" not in document:
+        raise UnapplicableEvent("bind request has no meterId")
+    return powerbox.bind_request_updates(event, document, seq)
+
+
+def _powerbox_bind_result(
+    event: CloudEvent, document: dict[str, Any], seq: int
+) -> list[EntityUpdate]:
+    if "meterId" not in document or "state" not in document:
+        raise UnapplicableEvent("bind result has no meterId or state")
+    if document["state"] is not None and document["state"] not in BIND_STATES:
         raise UnapplicableEvent("bind result has an unknown state")
-    bind = {
-        "state": state,
-        "bind_id": document.get("bindId"),
-        "device_mac": document.get("macAddress") if state in ("bound", "unbind_pending") else None,
-        "reason": document.get("reason"),
-    }
-    return [EntityUpdate(POWERBOX_METER, meter_id, {"bind": Fact(bind, at, event.id)})]
+    at = event_time(document.get("occurredAt"))
+    return powerbox.bind_result_updates(event, document, at, seq)
 
 
-def _wattshift(event: CloudEvent, document: dict[str, Any]) -> list[EntityUpdate]:
+def _wattshift(event: CloudEvent, document: dict[str, Any], seq: int) -> list[EntityUpdate]:
     try:
         signal = document["data"]
         home_id = str(signal["homeId"])
@@ -191,7 +146,7 @@ def _wattshift(event: CloudEvent, document: dict[str, Any]) -> list[EntityUpdate
 _BRIGHT_FACTS = {"accountCreated": "created", "accountDeleted": "deleted", "lastSeen": "last_seen"}
 
 
-def _bright(event: CloudEvent, document: dict[str, Any]) -> list[EntityUpdate]:
+def _bright(event: CloudEvent, document: dict[str, Any], seq: int) -> list[EntityUpdate]:
     try:
         account_id = str(document["accountId"])
     except KeyError:
@@ -205,9 +160,12 @@ def _bright(event: CloudEvent, document: dict[str, Any]) -> list[EntityUpdate]:
     return [EntityUpdate(BRIGHT_ACCOUNT, account_id, facts)]
 
 
-_BY_TOPIC: dict[str, Callable[[CloudEvent, dict[str, Any]], list[EntityUpdate]]] = {
+Transition = Callable[[CloudEvent, dict[str, Any], int], list[EntityUpdate]]
+
+_BY_TOPIC: dict[str, Transition] = {
     topics.LIGHT_EVENTS: _light,
     topics.POWERBOX_CUSTOMERS: _powerbox_customer,
+    topics.POWERBOX_BIND_REQUESTS: _powerbox_bind_request,
     topics.POWERBOX_BIND_RESULTS: _powerbox_bind_result,
     topics.WATTSHIFT_PRICE_SIGNALS: _wattshift,
     topics.BRIGHT_EVENTS: _bright,
@@ -215,10 +173,22 @@ _BY_TOPIC: dict[str, Callable[[CloudEvent, dict[str, Any]], list[EntityUpdate]]]
 
 APPLIED_TOPICS = tuple(_BY_TOPIC)
 
+_RECONCILE: dict[str, Callable[[Facts], Facts]] = {
+    POWERBOX_CUSTOMER: powerbox.reconcile_customer,
+}
 
-def updates_for(topic: str, event: CloudEvent) -> list[EntityUpdate]:
-    """The entity updates one record of `topic` makes."""
+
+def updates_for(topic: str, event: CloudEvent, seq: int) -> list[EntityUpdate]:
+    """The entity updates one record of `topic` makes; `seq` is the offset it was first
+    published at in its partition (`gridhook.contract.codec.first_position`)."""
     transition = _BY_TOPIC.get(topic)
     if transition is None:
         raise UnapplicableEvent(f"no state transition for topic {topic}")
-    return transition(event, _document(event))
+    return transition(event, _document(event), seq)
+
+
+def reconciled(kind: str, facts: Facts) -> Facts:
+    """`facts` of an entity of `kind` after a merge, with what they imply made explicit (a
+    customer's removed meters); a pure function, so the merge stays order-independent."""
+    reconcile = _RECONCILE.get(kind)
+    return facts if reconcile is None else reconcile(facts)

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from consumers.applier import StateApplier
 from consumers.runtime import ConsumerRuntime, Counts, InboundRecord
-from gridhook.contract.codec import REPLAYED_FROM, CloudEvent, encode, header
+from gridhook.contract.codec import FIRST_PUBLISHED_AT, REPLAYED_FROM, CloudEvent, encode, header
 from gridhook.contract.errors import UnapplicableEvent
 from gridhook.contract.settings import KafkaSettings
 from gridhook.contract.topics import Topic
@@ -137,17 +137,16 @@ async def test_offset_selectors_are_per_partition_and_inclusive(kafka: str) -> N
 
 
 async def test_replayed_records_keep_key_value_headers_and_name_their_origin(kafka: str) -> None:
-    """Each copy has the original's key, value and headers, plus topic/partition/offset."""
+    """Each copy has the original's key, value and headers, plus topic/partition/offset where
+    it was read, and where it was first published."""
     source, _ = await source_topic(kafka, count=6)
     originals = {(header(r.headers, "ce_id") or b""): r for r in await everything(kafka, source, 6)}
     for copy in await replay_into_new_topic(kafka, source):
         original = originals[header(copy.headers, "ce_id") or b""]
         assert (copy.key, copy.value) == (original.key, original.value)
-        assert copy.headers[:-1] == original.headers
-        assert copy.headers[-1] == (
-            REPLAYED_FROM,
-            f"{source}/{original.partition}/{original.offset}".encode(),
-        )
+        assert copy.headers[:-2] == original.headers
+        position = f"{source}/{original.partition}/{original.offset}".encode()
+        assert copy.headers[-2:] == ((REPLAYED_FROM, position), (FIRST_PUBLISHED_AT, position))
 
 
 async def test_dry_run_prints_and_sends_nothing(kafka: str) -> None:

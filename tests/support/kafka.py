@@ -115,3 +115,23 @@ async def publish_all(
             await asyncio.gather(*(publisher.publish(topic, encode(event)) for event in chunk))
     finally:
         await publisher.stop()
+
+
+async def commit_at_end(bootstrap: str, group_id: str, topics: Sequence[str]) -> None:
+    """Commit `group_id` at the end of `topics`, as a group that has read everything so far:
+    a test's consumers then see only that test's records."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(partitions)
+        await consumer.commit(dict(await consumer.end_offsets(partitions)))
+    finally:
+        await consumer.stop()

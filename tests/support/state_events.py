@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import orjson
 
@@ -11,7 +12,7 @@ from gridhook.contract.codec import CloudEvent, format_time
 from gridhook.contract.event_types import LIGHT_EVENT_TYPES
 from gridhook.state.facts import Facts, merge
 from gridhook.state.store import Application
-from gridhook.state.transitions import updates_for
+from gridhook.state.transitions import reconciled, updates_for
 from tests.support.light_payloads import light_event
 
 ACCOUNT = "acct-7f3a"
@@ -20,7 +21,16 @@ CLIENT = "client-1"
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-def light(event_type: str, minute: int) -> tuple[str, CloudEvent]:
+class Recorded(NamedTuple):
+    """An event as a record of its topic: `seq` is its offset in its partition, fixed, so that
+    applying events in any order sees each at the same position."""
+
+    topic: str
+    event: CloudEvent
+    seq: int
+
+
+def light(event_type: str, minute: int) -> Recorded:
     body = light_event(
         event_type,
         ACCOUNT,
@@ -29,7 +39,7 @@ def light(event_type: str, minute: int) -> tuple[str, CloudEvent]:
     )
     body["data"].get("location", {})["uuid"] = "loc-1"
     body["data"]["account"]["enrollment"]["is_identity_verified"] = True
-    return "light.events", CloudEvent(
+    event = CloudEvent(
         id=f"msg_{event_type}_{minute}",
         source="light",
         type=event_type,
@@ -37,9 +47,13 @@ def light(event_type: str, minute: int) -> tuple[str, CloudEvent]:
         key=ACCOUNT.encode(),
         data=orjson.dumps(body),
     )
+    return Recorded("light.events", event, minute)
 
 
-def customer(status: str, minute: int) -> tuple[str, CloudEvent]:
+def customer(
+    status: str, minute: int, *, meters: list[str] | None = None, is_ami: bool = True
+) -> Recorded:
+    """A sync of CLIENT at offset `minute`, listing `meters` (METER unless given)."""
     body = {
         "clientId": CLIENT,
         "AcctStatus": status,
@@ -53,18 +67,19 @@ def customer(status: str, minute: int) -> tuple[str, CloudEvent]:
                 "postalCode": "48067",
                 "meters": [
                     {
-                        "meterId": METER,
+                        "meterId": meter,
                         "meterType": "Electric",
                         "isPrimary": True,
-                        "isAMI": True,
+                        "isAMI": is_ami,
                         "rateCode": "R1",
                         "billingCycleId": 1,
                     }
+                    for meter in ([METER] if meters is None else meters)
                 ],
             }
         ],
     }
-    return "powerbox.customers", CloudEvent(
+    event = CloudEvent(
         id=f"{CLIENT}:{status}:{minute}",
         source="powerbox",
         type="powerbox.customer.synced",
@@ -72,9 +87,10 @@ def customer(status: str, minute: int) -> tuple[str, CloudEvent]:
         key=CLIENT.encode(),
         data=orjson.dumps(body),
     )
+    return Recorded("powerbox.customers", event, minute)
 
 
-def bind_result(state: str, minute: int, reason: str | None = None) -> tuple[str, CloudEvent]:
+def bind_result(state: str, minute: int, reason: str | None = None) -> Recorded:
     body = {
         "bindId": f"bind-{minute}",
         "meterId": METER,
@@ -83,7 +99,7 @@ def bind_result(state: str, minute: int, reason: str | None = None) -> tuple[str
         "reason": reason,
         "occurredAt": format_time(START + timedelta(minutes=minute)),
     }
-    return "powerbox.bind.results", CloudEvent(
+    event = CloudEvent(
         id=f"result-{minute}-{state}",
         source="gridhook-bind",
         type=f"powerbox.bind.{state}",
@@ -91,9 +107,10 @@ def bind_result(state: str, minute: int, reason: str | None = None) -> tuple[str
         key=METER.encode(),
         data=orjson.dumps(body),
     )
+    return Recorded("powerbox.bind.results", event, minute)
 
 
-def history() -> list[tuple[str, CloudEvent]]:
+def history() -> list[Recorded]:
     """A plausible in-order history: every Light type, customer versions, a bind cycle."""
     events = [light(event_type, minute) for minute, event_type in enumerate(LIGHT_EVENT_TYPES)]
     events.append(light("account.payment_successful", 30))
@@ -114,19 +131,20 @@ def history() -> list[tuple[str, CloudEvent]]:
 State = dict[tuple[str, str], Facts]
 
 
-def apply_all(events: list[tuple[str, CloudEvent]]) -> State:
+def apply_all(events: list[Recorded]) -> State:
+    """The pure fold of `events`, as the store applies them one by one."""
     state: State = {}
-    for topic, event in events:
-        for update in updates_for(topic, event):
+    for topic, event, seq in events:
+        for update in updates_for(topic, event, seq):
             key = (update.kind, update.entity_id)
-            state[key] = merge(state.get(key, {}), update.facts)
+            state[key] = reconciled(update.kind, merge(state.get(key, {}), update.facts))
     return state
 
 
-def applications(events: list[tuple[str, CloudEvent]]) -> list[Application]:
+def applications(events: list[Recorded]) -> list[Application]:
     return [
-        Application(f"{event.source}:{event.id}", topic, 0, offset, updates_for(topic, event))
-        for offset, (topic, event) in enumerate(events)
+        Application(f"{event.source}:{event.id}", topic, 0, seq, updates_for(topic, event, seq))
+        for topic, event, seq in events
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -11,11 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
-from consumers.bind.driver import BindDriver
 from consumers.bind.forwarder import BindForwarder
 from consumers.bind.gateway import FAILED, GatewayStatus, InMemoryGateway
 from consumers.runtime import InboundRecord
-from gridhook.contract.codec import CloudEvent, decode, encode, header
+from gridhook.contract.codec import REPLAYED_FROM, CloudEvent, decode, encode, header
 from gridhook.contract.settings import BindSettings
 from gridhook.contract.topics import POWERBOX_BIND_REQUESTS, POWERBOX_BIND_RESULTS
 from gridhook.kafka.publisher import InMemoryPublisher
@@ -24,7 +24,12 @@ from tests.support.waiting import eventually
 
 MAC = "00:1B:C5:00:00:AA:BB:CC"
 SETTINGS = BindSettings(
-    gateway_url="memory:", gateway_timeout=1, max_attempts=3, max_seconds=10, backoff_max=0.01
+    gateway_url="memory:",
+    gateway_timeout=1,
+    max_attempts=3,
+    backoff_max=0.01,
+    poll_max=0.001,
+    deadline=10,
 )
 
 
@@ -37,13 +42,21 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 def forwarder(
-    store: Store, gateway: InMemoryGateway, publisher: InMemoryPublisher
+    store: Store,
+    gateway: InMemoryGateway,
+    publisher: InMemoryPublisher,
+    settings: BindSettings = SETTINGS,
 ) -> BindForwarder:
-    driver = BindDriver(gateway, SETTINGS, poll_first=0.001, poll_max=0.001)
-    return BindForwarder(store, gateway, publisher, SETTINGS, driver=driver)
+    return BindForwarder(store, gateway, publisher, settings)
 
 
-def request(meter: str, action: int = 1, mac: str = MAC, offset: int = 0) -> InboundRecord:
+def request(
+    meter: str,
+    action: int = 1,
+    mac: str = MAC,
+    offset: int = 0,
+    headers: tuple[tuple[str, bytes], ...] = (),
+) -> InboundRecord:
     body = {"hemProfileId": "p", "macAddress": mac, "installCode": "00", "meterId": meter}
     event = CloudEvent(
         id=str(uuid.uuid4()),
@@ -54,9 +67,14 @@ def request(meter: str, action: int = 1, mac: str = MAC, offset: int = 0) -> Inb
         data=orjson.dumps(body | {"actionCode": action}),
     )
     encoded = encode(event)
-    return InboundRecord(
-        POWERBOX_BIND_REQUESTS, 0, offset, encoded.key, encoded.value, tuple(encoded.headers), 0
-    )
+    every = (*encoded.headers, *headers)
+    return InboundRecord(POWERBOX_BIND_REQUESTS, 0, offset, encoded.key, encoded.value, every, 0)
+
+
+def redriven(record: InboundRecord, offset: int) -> InboundRecord:
+    """`record` as `gridhook replay powerbox.bind.requests --dlq` sends it back."""
+    origin = (REPLAYED_FROM, f"{POWERBOX_BIND_REQUESTS}.dlq/0/0".encode())
+    return dataclasses.replace(record, offset=offset, headers=(*record.headers, origin))
 
 
 def outcomes(publisher: InMemoryPublisher, meter: str) -> list[tuple[str, Any]]:
@@ -177,3 +195,69 @@ def test_results_name_their_request() -> None:
     result = result_record(parsed, outcome="bound", state="bound", reason=None)
     assert header(result.headers, "ce_id") == f"{parsed.bind_id}:bound".encode()
     assert result.key == b"m1"
+
+
+async def test_a_request_past_its_deadline_fails_and_a_late_join_is_reconciled(
+    store: Store,
+) -> None:
+    """No outcome before the deadline: failed (deadline_passed) and dead-lettered; when the
+    head-end joins the device after all, `bound` is published, so nothing contradicts it."""
+    gateway, publisher = InMemoryGateway(polls=10_000), InMemoryPublisher()
+    bind = forwarder(store, gateway, publisher, dataclasses.replace(SETTINGS, deadline=0.05))
+    await bind.handle([request("m1")])
+    failed = await finished(publisher, "m1", 2)
+    assert failed[-1] == ("failed", "deadline_passed")
+    assert len(publisher.published(POWERBOX_BIND_REQUESTS + ".dlq")) == 1
+    gateway.release()
+    assert (await finished(publisher, "m1", 3))[-1] == ("bound", None)
+    assert gateway.joins == {("m1", MAC): 1}
+    await bind.close()
+
+
+async def test_an_unbind_naming_another_device_is_rejected(store: Store) -> None:
+    """The meter stays bound to its device; the head-end is never asked."""
+    gateway, publisher = InMemoryGateway(), InMemoryPublisher()
+    bind = forwarder(store, gateway, publisher)
+    await bind.handle([request("m1")])
+    await finished(publisher, "m1", 2)
+    await bind.handle([request("m1", action=0, mac="00:1B:C5:00:00:AA:BB:00", offset=1)])
+    assert outcomes(publisher, "m1")[-1] == ("rejected", "rejected_wrong_device")
+    assert gateway.devices["m1"] == {MAC}
+    await bind.close()
+
+
+async def test_a_request_re_driven_from_the_dlq_is_driven_again(store: Store) -> None:
+    """Exhausted, dead-lettered, the cause fixed, re-driven: a new round, bound this time."""
+    unreachable = GatewayStatus(FAILED, "meter_unreachable", transient=True)
+    gateway = InMemoryGateway(outcome=lambda r: unreachable)
+    publisher = InMemoryPublisher()
+    bind = forwarder(store, gateway, publisher)
+    record = request("m1")
+    await bind.handle([record])
+    assert (await finished(publisher, "m1", 2))[-1] == ("failed", "meter_unreachable")
+    gateway.outcome = None  # the meter's radio is repaired
+    counts = await bind.handle([redriven(record, offset=5)])
+    assert counts.applied == 1
+    assert (await finished(publisher, "m1", 4))[2:] == [("pending", None), ("bound", None)]
+    ids = [header(r.headers, "ce_id") for r in publisher.published(POWERBOX_BIND_RESULTS)]
+    assert len(set(ids)) == 4, "each round's results are events of their own"
+    assert (await bind.handle([redriven(record, offset=6)])).duplicates == 1, "bound: done"
+    await bind.close()
+
+
+async def test_attempts_are_counted_across_restarts(store: Store) -> None:
+    """A forwarder that restarts goes on counting the attempts of a request: the head-end is
+    asked at most GRIDHOOK_BIND_MAX_ATTEMPTS times in all."""
+    unreachable = GatewayStatus(FAILED, "meter_unreachable", transient=True)
+    gateway = InMemoryGateway(outcome=lambda r: unreachable)
+    publisher = InMemoryPublisher()
+    settings = dataclasses.replace(SETTINGS, max_attempts=4)
+    first = forwarder(store, gateway, publisher, settings)
+    await first.handle([request("m1")])
+    await eventually(lambda: sum(gateway.submissions.values()) >= 2, 5, "two attempts")
+    await first.close()
+    second = forwarder(store, gateway, publisher, settings)
+    await second.resume()
+    assert (await finished(publisher, "m1", 2))[-1] == ("failed", "meter_unreachable")
+    assert sum(gateway.submissions.values()) <= 4
+    await second.close()

@@ -11,7 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from emulator.app import create_app
-from emulator.install_codes import crc16_x25, is_valid, with_crc
+from emulator.latency import join_delay, realistic_join_seconds
+from gridhook.contract.install_codes import crc16_x25, is_valid, with_crc
 from gridhook.contract.settings import Settings
 from tests.support.waiting import eventually
 
@@ -159,3 +160,18 @@ async def test_state_and_pending_requests_survive_a_restart(
     assert devices["joinCounts"] == {"00:11:22:33:44:55": 1}
     status = await (await restarted.get("/v1/requests/b2")).json()
     assert status["status"] == "pending"  # due in 30 s: resumed, not lost
+
+
+def test_realistic_joins_mostly_take_minutes_with_a_tail_to_two_days() -> None:
+    """Most joins finish within 15 minutes; some take hours; none more than 48 hours."""
+    rng = random.Random(42)
+    delays = sorted(realistic_join_seconds(rng) for _ in range(20_000))
+    within_fifteen_minutes = sum(1 for delay in delays if delay <= 15 * 60) / len(delays)
+    assert 0.8 < within_fifteen_minutes < 0.9
+    assert delays[-1] <= 48 * 3600
+    assert delays[int(len(delays) * 0.99)] > 6 * 3600
+
+
+def test_the_time_scale_divides_every_join() -> None:
+    rng = random.Random(1)
+    assert join_delay(rng, (900.0, 900.0), 600) == 1.5

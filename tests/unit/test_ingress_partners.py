@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import logging
 import time
 import uuid
@@ -17,11 +17,11 @@ from aiohttp.test_utils import TestClient
 from gridhook.contract.codec import decode
 from gridhook.contract.identifiers import hem_profile_id
 from gridhook.contract.settings import Settings
+from gridhook.kafka.offsets import InMemoryEndOffsets
 from gridhook.kafka.publisher import InMemoryPublisher
 from gridhook.state.store import Store
 from service import auth
 from service.app import create_app
-from service.powerbox import customer_version
 from tests.support.light_payloads import SECRET, light_event, signed
 from tests.support.partner_payloads import (
     bind_payload,
@@ -40,6 +40,7 @@ from tests.support.tokens import (
     unsigned_token,
     write_jwks,
 )
+from tests.support.waiting import eventually
 
 WATTSHIFT_KEYS = ("ws-key-old-0123456789", "ws-key-new-0123456789")
 BRIGHT_KEY = "bright-key-0123456789"
@@ -94,12 +95,19 @@ async def seed(url: str, *events: Any) -> None:
 
 
 @pytest.fixture
+def end_offsets() -> InMemoryEndOffsets:
+    """Kafka's end offsets as the ingress sees them; the seeded store has applied them."""
+    return InMemoryEndOffsets({"powerbox.customers": {0: 1}})
+
+
+@pytest.fixture
 async def client(
     aiohttp_client: ClientFactory,
     publisher: InMemoryPublisher,
     jwks_file: Path,
     store_url: str,
     clock: Clock,
+    end_offsets: InMemoryEndOffsets,
 ) -> TestClient[Any, Any]:
     settings = Settings.from_env(
         {
@@ -110,11 +118,13 @@ async def client(
             "GRIDHOOK_BRIGHT_API_KEYS": BRIGHT_KEY,
             "GRIDHOOK_LIGHT_SECRETS": SECRET,
             "GRIDHOOK_DATABASE_URL": store_url,
+            "GRIDHOOK_READ_YOUR_WRITES_WAIT": "0.5",
         }
     )
-    return await aiohttp_client(
-        create_app(settings, publisher, store=Store(store_url), clock=clock)
+    app = create_app(
+        settings, publisher, store=Store(store_url), end_offsets=end_offsets, clock=clock
     )
+    return await aiohttp_client(app)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -173,10 +183,9 @@ async def test_sync_already_in_the_store_is_not_published_again(
     client: TestClient[Any, Any], publisher: InMemoryPublisher, store_url: str
 ) -> None:
     """After a restart the in-memory window is empty; the store still knows the version."""
-    _, event = customer("A", 0)
-    document = orjson.loads(event.data)
-    stored = dataclasses.replace(event, id=customer_version(document))
-    await seed(store_url, ("powerbox.customers", stored))
+    stored = customer("A", 0)
+    await seed(store_url, stored)
+    document = orjson.loads(stored.event.data)
     status, _ = await post_json(client, "/v1/powerbox/customer", document, bearer(EC.token()))
     assert status == 200
     assert publisher.published("powerbox.customers") == []
@@ -366,6 +375,93 @@ async def test_bind_state_conflicts_are_409(
         client, "/v1/powerbox/bind", bind_payload(action), bearer(EC.token())
     )
     assert status == expected
+
+
+async def test_a_status_round_trip_publishes_three_versions(
+    client: TestClient[Any, Any], publisher: InMemoryPublisher
+) -> None:
+    """A, S, then A again: each differs from the version before, so each is published with an
+    id of its own; the same A once more is current, and publishes nothing."""
+    token = bearer(EC.token())
+    for status in ("A", "S", "A", "A"):
+        answered, _ = await post_json(
+            client, "/v1/powerbox/customer", customer_payload(status), token
+        )
+        assert answered == 200
+    versions = publisher.published("powerbox.customers")
+    assert [orjson.loads(v.value)["AcctStatus"] for v in versions] == ["A", "S", "A"]
+    ids = {decode(v.key, v.value, v.headers).id for v in versions}
+    assert len(ids) == 3
+
+
+async def test_a_wrong_install_code_is_400_and_nothing_is_published(
+    client: TestClient[Any, Any], publisher: InMemoryPublisher
+) -> None:
+    """The CRC-16/X-25 of the install code is checked at the door, as the head-end would."""
+    wrong = bind_payload(installCode="83FED3407A939723A5C639B26916D505C3B6")
+    status, body = await post_json(client, "/v1/powerbox/bind", wrong, bearer(EC.token()))
+    assert (status, body) == (400, b"")
+    assert publisher.records == []
+
+
+async def test_a_meter_without_ami_cannot_host_a_han(
+    client: TestClient[Any, Any], publisher: InMemoryPublisher, store_url: str
+) -> None:
+    await seed(store_url, customer("A", 2, is_ami=False))
+    status, body = await post_json(client, "/v1/powerbox/bind", bind_payload(), bearer(EC.token()))
+    assert (status, body) == (400, b"")
+    assert publisher.records == []
+
+
+async def test_a_removed_meter_is_404_but_its_bound_device_can_be_unbound(
+    client: TestClient[Any, Any], publisher: InMemoryPublisher, store_url: str
+) -> None:
+    """The meter is left out of a later sync while a device is bound: no new bind (404), the
+    unbind of that device still goes through."""
+    await seed(store_url, bind_result("bind_pending", 1), bind_result("bound", 2))
+    await seed(store_url, customer("A", 3, meters=[]))
+    status, _ = await post_json(client, "/v1/powerbox/bind", bind_payload(), bearer(EC.token()))
+    assert status == 404
+    status, _ = await post_json(client, "/v1/powerbox/bind", bind_payload(0), bearer(EC.token()))
+    assert status == 200
+    assert len(publisher.published("powerbox.bind.requests")) == 1
+
+
+async def test_an_unbind_naming_another_device_is_409(
+    client: TestClient[Any, Any], publisher: InMemoryPublisher, store_url: str
+) -> None:
+    await seed(store_url, bind_result("bind_pending", 1), bind_result("bound", 2))
+    other = bind_payload(0, macAddress="00:1B:C5:00:00:AA:BB:00")
+    status, _ = await post_json(client, "/v1/powerbox/bind", other, bearer(EC.token()))
+    assert status == 409
+    same = bind_payload(0, macAddress="00-1b-c5-00-00-aa-bb-cc")
+    status, _ = await post_json(client, "/v1/powerbox/bind", same, bearer(EC.token()))
+    assert status == 200, "the same device, spelt another way"
+    assert len(publisher.published("powerbox.bind.requests")) == 1
+
+
+async def test_a_bind_waits_for_the_syncs_acknowledged_before_it(
+    client: TestClient[Any, Any],
+    publisher: InMemoryPublisher,
+    store_url: str,
+    end_offsets: InMemoryEndOffsets,
+) -> None:
+    """Kafka holds a sync the applier has not applied: the bind waits for it (bounded), and
+    is answered from the state that includes it; past the bound it is 503, not 404."""
+    new_meter = bind_payload(meterId="meter-just-synced")
+    end_offsets.ends["powerbox.customers"] = {0: 2}
+    status, _ = await post_json(client, "/v1/powerbox/bind", new_meter, bearer(EC.token()))
+    assert status == 503, "the applier has not caught up within the bound"
+
+    asked = end_offsets.asked
+    binding = asyncio.create_task(
+        post_json(client, "/v1/powerbox/bind", new_meter, bearer(EC.token()))
+    )
+    await eventually(lambda: end_offsets.asked > asked, 5, "the bind to ask for the offsets")
+    await seed(store_url, customer("A", 1, meters=[METER, "meter-just-synced"]))
+    status, _ = await binding
+    assert status == 200, "answered from the state that includes the sync"
+    assert len(publisher.published("powerbox.bind.requests")) == 1
 
 
 # -- WattShift and Bright ----------------------------------------------------------------

@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 import pytest
 from aiokafka import ConsumerRecord
 
-from gridhook.contract.codec import REPLAYED_FROM
+from gridhook.contract.codec import (
+    FIRST_PUBLISHED_AT,
+    REPLAYED_FROM,
+    Position,
+    first_position,
+    header,
+)
 from gridhook.contract.errors import ConfigError
 from producers.replay import Selection, parse_moment, parse_offsets, redirected
 
@@ -72,7 +78,13 @@ def test_replayed_record_keeps_everything_and_names_its_origin() -> None:
     destination, encoded = redirected(source, from_dlq=False, to_topic=None)
     assert destination == "light.events"
     assert (encoded.key, encoded.value) == (b"k", b"v")
-    assert encoded.headers == [("ce_id", b"1"), (REPLAYED_FROM, b"light.events/2/41")]
+    assert encoded.headers == [
+        ("ce_id", b"1"),
+        (REPLAYED_FROM, b"light.events/2/41"),
+        (FIRST_PUBLISHED_AT, b"light.events/2/41"),
+    ]
+    _, again = redirected(record("light.events", encoded.headers), False, None)
+    assert header(again.headers, FIRST_PUBLISHED_AT) == b"light.events/2/41", "set once"
 
 
 def test_dead_letter_goes_back_to_its_origin_without_dlq_headers() -> None:
@@ -82,4 +94,22 @@ def test_dead_letter_goes_back_to_its_origin_without_dlq_headers() -> None:
     )
     destination, encoded = redirected(source, from_dlq=True, to_topic=None)
     assert destination == "light.events"
-    assert encoded.headers == [("ce_id", b"1"), (REPLAYED_FROM, b"light.events.dlq/2/41")]
+    assert encoded.headers[:2] == [("ce_id", b"1"), (REPLAYED_FROM, b"light.events.dlq/2/41")]
+
+
+def test_a_re_driven_dead_letter_is_first_published_where_it_came_from() -> None:
+    """Consumers order a re-driven record by its origin, not by the DLQ or its new offset."""
+    source = record(
+        "light.events.dlq",
+        [
+            ("ce_id", b"1"),
+            ("dlq_topic", b"light.events"),
+            ("dlq_partition", b"3"),
+            ("dlq_offset", b"17"),
+        ],
+    )
+    _, encoded = redirected(source, from_dlq=True, to_topic=None)
+    assert header(encoded.headers, FIRST_PUBLISHED_AT) == b"light.events/3/17"
+    origin = first_position(Position("light.events", 3, 900), encoded.headers)
+    assert origin == Position("light.events", 3, 17)
+    assert first_position(Position("light.events", 3, 900), []) == Position("light.events", 3, 900)

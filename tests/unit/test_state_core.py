@@ -72,12 +72,14 @@ def test_light_history_sets_every_enrollment_fact() -> None:
 
 
 def test_powerbox_customer_and_bind_cycle() -> None:
-    """Customer sync mirrors AcctStatus on its meters; bind results drive the bind state."""
+    """Customer sync sets AcctStatus and lists its meters; bind results drive the bind state."""
     state = apply_all([e for e in history() if e[0] != "light.events"])
-    assert state[(POWERBOX_CUSTOMER, CLIENT)]["acct_status"].value == "A"
-    assert state[(POWERBOX_CUSTOMER, CLIENT)]["hem_profile_id"].value == hem_profile_id(CLIENT)
+    customer_facts = state[(POWERBOX_CUSTOMER, CLIENT)]
+    assert customer_facts["acct_status"].value == "A"
+    assert customer_facts["hem_profile_id"].value == hem_profile_id(CLIENT)
+    assert customer_facts[f"meter:{METER}"].value is True
     meter = state[(POWERBOX_METER, METER)]
-    assert meter["acct_status"].value == "A"
+    assert meter[f"listed_by:{CLIENT}"].value["isAMI"] is True
     assert meter["bind"].value["state"] == "unbound"
     assert meter["bind"].value["device_mac"] is None
 
@@ -89,15 +91,15 @@ def test_bound_meter_keeps_its_device() -> None:
 
 def test_malformed_records_are_unapplicable() -> None:
     """A body that is not JSON, or lacks the entity id, is a permanent error."""
-    _, event = light("enrollment.finalized", 1)
+    _, event, _ = light("enrollment.finalized", 1)
     broken = CloudEvent(event.id, event.source, event.type, event.time, event.key, b"{nope")
     with pytest.raises(UnapplicableEvent, match="JSON"):
-        updates_for("light.events", broken)
+        updates_for("light.events", broken, 0)
     no_account = CloudEvent(
         event.id, event.source, event.type, event.time, event.key, b'{"data":{}}'
     )
     with pytest.raises(UnapplicableEvent, match="account"):
-        updates_for("light.events", no_account)
+        updates_for("light.events", no_account, 0)
 
 
 IN_ORDER = history()
