@@ -16,7 +16,16 @@ from gridhook.contract.settings import Settings
 from gridhook.kafka.offsets import EndOffsets, InMemoryEndOffsets
 from gridhook.kafka.publisher import Delivery, Publisher
 from gridhook.state.store import Store
-from service import health, keys, openapi, powerbox, problems, read_api, sources
+from service import (
+    health,
+    keys,
+    openapi,
+    powerbox,
+    problems,
+    quiet_errors,
+    read_api,
+    sources,
+)
 from service.consistency import AcknowledgedSyncs, ApplierProgress
 from service.dedup import Deduplicator
 from service.metrics import IngressMetrics
@@ -39,6 +48,7 @@ def create_app(
     `end_offsets` tell binds which customer syncs to wait for (`gridhook ingress` passes
     Kafka's); without them no sync is known, and binds never wait.
     """
+    quiet_errors.install()
     app = web.Application(
         client_max_size=settings.http.max_body_bytes, middlewares=[problems.render_errors]
     )

@@ -34,6 +34,7 @@ from gridhook.kafka.publisher import Delivery
 from service import keys
 from service.metrics import IngressMetrics
 from service.sources import Identity, Source
+from service.validation import check_depth
 
 log = logging.getLogger("gridhook.ingress")
 
@@ -47,7 +48,7 @@ REFUSALS: tuple[tuple[type[Refusal], str], ...] = (
     (UnsupportedMediaType, "The body is not application/json."),
     (BodyTooLarge, "The body is larger than GRIDHOOK_MAX_BODY_BYTES."),
     (Unauthenticated, "Missing or invalid credentials."),
-    (MalformedJson, "The body is not JSON."),
+    (MalformedJson, "The body is not JSON, or nests deeper than 64 levels."),
     (SchemaViolation, "The body does not match the schema."),
     (Unavailable, "Kafka did not acknowledge in time; retry after Retry-After."),
 )
@@ -98,10 +99,11 @@ def make_handler(source: Source) -> Handler:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise MalformedJson("the body is not valid JSON") from None
+        check_depth(body, document)
         checked = source.schemas.check(document)
         if source.refine is not None:
             source.refine(document)
-        identity = source.identify(document, verified)
+        identity = source.identify(document, verified, now)
         if source.admit is not None and await source.admit(app, document, identity):
             metrics.duplicates.labels(source.name).inc()
             return _reply(source, document, identity, checked.event_type, duplicate=True)

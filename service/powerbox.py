@@ -60,7 +60,7 @@ def authenticator(settings: PartnerSettings) -> JwtAuthenticator:
     return JwtAuthenticator(jwks, settings.powerbox_issuer, settings.powerbox_audience)
 
 
-def _identify_customer(document: Any, verified: Verified) -> Identity:
+def _identify_customer(document: Any, verified: Verified, now: float) -> Identity:
     # Every version gets an id of its own: A, then S, then A again are three versions.
     client_id, digest = document["clientId"], content_hash(document)
     return Identity(
@@ -94,7 +94,7 @@ def _customer_reply(document: Any, identity: Identity, duplicate: bool) -> dict[
     return {"clientId": identity.key, "hemProfileId": hem_profile_id(identity.key)}
 
 
-def _identify_bind(document: Any, verified: Verified) -> Identity:
+def _identify_bind(document: Any, verified: Verified, now: float) -> Identity:
     return Identity(message_id=str(uuid.uuid4()), key=document["meterId"])
 
 

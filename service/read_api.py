@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from gridhook.contract.errors import (
     Unavailable,
     UnknownIdentifier,
 )
+from gridhook.state.bright import bright_account as bright_view
 from gridhook.state.facts import Fact, Facts
 from gridhook.state.kinds import (
     BRIGHT_ACCOUNT,
@@ -24,6 +26,7 @@ from gridhook.state.kinds import (
     POWERBOX_METER,
     WATTSHIFT_HOME,
 )
+from gridhook.state.light import account_view
 from gridhook.state.powerbox import (
     METER,
     SITE,
@@ -35,6 +38,7 @@ from gridhook.state.powerbox import (
     owners_of,
 )
 from gridhook.state.store import Entity
+from gridhook.state.wattshift import current_interval
 from service import keys
 
 
@@ -75,17 +79,37 @@ def _at(fact: Fact | None) -> str | None:
 
 
 async def account(request: web.Request) -> web.Response:
-    """GET /v1/accounts/{account_uuid}: enrollment progress, payments, locations."""
+    """GET /v1/accounts/{account_uuid}: the account's derived status (Light's lifecycle), its
+    enrollment checklist, last payment and locations; every fact with its provenance."""
     entity = await _load(request, LIGHT_ACCOUNT, request.match_info["account_uuid"])
     locations = await request.app[keys.STORE].children(LIGHT_LOCATION, entity.entity_id)
+    view = account_view(
+        entity.facts, {location.entity_id: location.facts for location in locations}
+    )
+    payment = entity.facts.get("last_payment")
+    by_uuid = {location.entity_id: location for location in locations}
     return web.json_response(
         {
             "accountUuid": entity.entity_id,
-            "facts": _facts(entity.facts),
+            "status": view.status,
+            "lightStatus": view.light_status,
+            "checklist": view.checklist,
+            "lastPayment": None if payment is None else {"result": payment.value, "at": payment.at},
             "locations": [
-                {"locationUuid": location.entity_id, "facts": _facts(location.facts)}
-                for location in locations
+                {
+                    "locationUuid": location.location_uuid,
+                    "serviceStatus": location.service_status,
+                    "serviceStatusSince": location.since,
+                    "esiId": location.details.get("esi_id"),
+                    "serviceStartDate": location.details.get("service_start_date"),
+                    "finalServiceDate": location.details.get("final_service_date"),
+                    "planName": location.details.get("plan_name"),
+                    "planUuid": location.details.get("plan_uuid"),
+                    "facts": _facts(by_uuid[location.location_uuid].facts),
+                }
+                for location in view.locations
             ],
+            "facts": _facts(entity.facts),
         }
     )
 
@@ -216,12 +240,16 @@ def _provenance(fact: Fact) -> dict[str, Any]:
 
 
 async def price_signal(request: web.Request) -> web.Response:
-    """GET /v1/wattshift/homes/{homeId}/price-signal: the latest price signal."""
+    """GET /v1/wattshift/homes/{homeId}/price-signal: the latest price signal, and the
+    interval of it that holds now (`current`, null when none does)."""
     entity = await _load(request, WATTSHIFT_HOME, request.match_info["home_id"])
     signal = entity.facts.get("price_signal")
+    now = datetime.fromtimestamp(request.app[keys.CLOCK](), UTC)
+    current = None if signal is None else current_interval(signal.value, now)
     return web.json_response(
         {
             "homeId": entity.entity_id,
+            "current": current,
             "priceSignal": None if signal is None else signal.value,
             "updatedAt": _at(signal),
         }
@@ -229,14 +257,17 @@ async def price_signal(request: web.Request) -> web.Response:
 
 
 async def bright_account(request: web.Request) -> web.Response:
-    """GET /v1/bright/accounts/{accountId}: created, deleted, last seen."""
+    """GET /v1/bright/accounts/{accountId}: status (active or deleted), created, deleted, last
+    seen. No personal datum is kept to show."""
     entity = await _load(request, BRIGHT_ACCOUNT, request.match_info["account_id"])
+    account = bright_view(entity.facts)
     return web.json_response(
         {
             "accountId": entity.entity_id,
-            "createdAt": _at(entity.facts.get("created")),
-            "deletedAt": _at(entity.facts.get("deleted")),
-            "lastSeenAt": _at(entity.facts.get("last_seen")),
+            "status": account.status,
+            "createdAt": account.created_at,
+            "deletedAt": account.deleted_at,
+            "lastSeenAt": account.last_seen_at,
         }
     )
 
@@ -251,12 +282,12 @@ def add_routes(app: web.Application) -> None:
 
 
 READ_ROUTES = (
-    ("/v1/accounts/{account_uuid}", "A Light account: enrollment, payments, locations."),
+    ("/v1/accounts/{account_uuid}", "A Light account: status, checklist, payments, locations."),
     ("/v1/powerbox/customers/{clientId}", "A PowerBox customer: version, sites and meters."),
     ("/v1/powerbox/meters/{meterId}", "A meter's owner, removal, bind state and device."),
     ("/v1/powerbox/binds/{bindId}", "A bind request's current state and its steps."),
-    ("/v1/wattshift/homes/{homeId}/price-signal", "The latest WattShift price signal."),
-    ("/v1/bright/accounts/{accountId}", "A Bright account: created, deleted, last seen."),
+    ("/v1/wattshift/homes/{homeId}/price-signal", "The latest price signal, and the price now."),
+    ("/v1/bright/accounts/{accountId}", "A Bright account: status, created, deleted, last seen."),
 )
 
 READ_REFUSALS: tuple[tuple[type[Refusal], str], ...] = (

@@ -24,6 +24,7 @@ from gridhook.contract.identifiers import content_hash
 from gridhook.contract.settings import LightSettings, PartnerSettings
 from gridhook.kafka.publisher import Delivery
 from service.auth import ApiKeyAuthenticator, Authenticator, SignatureAuthenticator
+from service.price_signals import check_intervals
 from service.problems import PROBLEM_BODIES, ErrorStyle
 from service.signatures import Verified
 from service.validation import Checked, TypedSchemas
@@ -70,7 +71,7 @@ class Source:
     summary: str
     authenticator: Authenticator
     schemas: Schemas
-    identify: Callable[[Any, Verified], Identity]
+    identify: Callable[[Any, Verified, float], Identity]
     schema_paths: tuple[str, ...] = field(default=())
     style: ErrorStyle = PROBLEM_BODIES
     refine: Refine | None = None
@@ -80,7 +81,7 @@ class Source:
     refusals: tuple[tuple[type[Refusal], str], ...] = ()
 
 
-def _identify_light(document: Any, verified: Verified) -> Identity:
+def _identify_light(document: Any, verified: Verified, now: float) -> Identity:
     return Identity(
         message_id=verified.message_id or document["id"],
         key=document["data"]["account"]["uuid"],
@@ -102,7 +103,7 @@ def light(settings: LightSettings) -> Source:
     )
 
 
-def _identify_wattshift(document: Any, verified: Verified) -> Identity:
+def _identify_wattshift(document: Any, verified: Verified, now: float) -> Identity:
     return Identity(message_id=document["id"], key=document["data"]["homeId"])
 
 
@@ -118,6 +119,7 @@ def wattshift(settings: PartnerSettings) -> Source:
         schemas=TypedSchemas(path, {WATTSHIFT_PRICE_SIGNAL: path}, type_field="type"),
         identify=_identify_wattshift,
         schema_paths=(path,),
+        refine=check_intervals,
     )
 
 
@@ -126,10 +128,17 @@ def content_id(document: Any) -> str:
     return "sha256:" + content_hash(document)
 
 
-def _identify_bright(document: Any, verified: Verified) -> Identity:
-    return Identity(
-        message_id=document.get("eventId") or content_id(document), key=document["accountId"]
-    )
+BRIGHT_DEDUP_SECONDS = 60
+
+
+def _identify_bright(document: Any, verified: Verified, now: float) -> Identity:
+    """Bright sends no event id. Its `eventId`, when a body has one; else the hash of the body,
+    which includes `occurredAt` when it is there; a body with neither is the same report only
+    within the minute it was received, so `lastSeen` keeps moving on identical bodies."""
+    message_id = document.get("eventId") or content_id(document)
+    if not document.get("eventId") and not document.get("occurredAt"):
+        message_id += f":{int(now // BRIGHT_DEDUP_SECONDS)}"
+    return Identity(message_id=message_id, key=document["accountId"])
 
 
 def bright(settings: PartnerSettings) -> Source:

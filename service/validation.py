@@ -14,9 +14,29 @@ from typing import Any
 import jsonschema_rs
 
 from gridhook.contract import schemas
-from gridhook.contract.errors import SchemaViolation, Violation
+from gridhook.contract.errors import MalformedJson, SchemaViolation, Violation
 
 MAX_VIOLATIONS = 20
+MAX_DEPTH = 64
+"""The deepest nesting of arrays and objects gridhook reads; partners' bodies nest under 10."""
+
+
+def check_depth(body: bytes, document: Any) -> None:
+    """`MalformedJson` when `document` nests arrays and objects deeper than `MAX_DEPTH`.
+
+    Counting brackets in the raw body bounds the depth from above, so the walk over the parsed
+    document runs only for bodies with that many brackets.
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise MalformedJson(f"the body nests deeper than {MAX_DEPTH} levels")
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
 
 
 def _pointer(path: list[str | int]) -> str:
@@ -41,11 +61,14 @@ def _violation(error: jsonschema_rs.ValidationError) -> Violation:
 def violations_of(validator: jsonschema_rs.Validator, document: Any) -> tuple[Violation, ...]:
     """Every violation of `validator` by `document`, deduplicated, at most `MAX_VIOLATIONS`."""
     found: dict[Violation, None] = {}
-    for error in validator.iter_errors(document):
-        found[_violation(error)] = None
-        if len(found) >= MAX_VIOLATIONS:
-            break
-    return tuple(found)
+    try:
+        for error in validator.iter_errors(document):
+            found[_violation(error)] = None
+            if len(found) >= MAX_VIOLATIONS:
+                break
+    except (ValueError, RecursionError):
+        return _UNVALIDATABLE
+    return tuple(found) or _UNVALIDATABLE
 
 
 @dataclass(frozen=True)
@@ -73,7 +96,7 @@ class TypedSchemas:
         event_type = document.get(self._type_field) if isinstance(document, dict) else None
         specific = self._by_type.get(event_type) if isinstance(event_type, str) else None
         validator = specific or self._envelope
-        if validator.is_valid(document):
+        if _valid(validator, document):
             return Checked(event_type=str(event_type), known=specific is not None)
         raise SchemaViolation(violations_of(validator, document))
 
@@ -87,6 +110,18 @@ class SingleSchema:
 
     def check(self, document: Any) -> Checked:
         """Validate `document`; raise `SchemaViolation` listing what is wrong."""
-        if self._validator.is_valid(document):
+        if _valid(self._validator, document):
             return Checked(event_type=self.event_type, known=True)
         raise SchemaViolation(violations_of(self._validator, document))
+
+
+_UNVALIDATABLE = (Violation("", "cannot be validated"),)
+
+
+def _valid(validator: jsonschema_rs.Validator, document: Any) -> bool:
+    """Whether `document` is valid; a document the validator fails on is a violation (a 4xx),
+    never a 500."""
+    try:
+        return bool(validator.is_valid(document))
+    except (ValueError, RecursionError):
+        raise SchemaViolation(_UNVALIDATABLE) from None

@@ -186,8 +186,7 @@ class BindArbiter:
         return None if row is None else Job.of_row(row)
 
     async def count_attempt(self, request: BindRequest, attempts: int) -> None:
-        """Record that the request has been submitted `attempts` times after transient
-        failures."""
+        """Record that the request is being submitted for the `attempts`-th time."""
         await self._update(request, attempts=attempts)
 
     async def finish(

@@ -6,8 +6,9 @@ idempotent on the bind id, so submitting again is safe), reads its status with a
 
 - retries a head-end that does not answer (5xx, timeouts) with exponential backoff and jitter,
   until the deadline;
-- submits again after a transient join failure (the meter's radio unreachable), at most
-  `GRIDHOOK_BIND_MAX_ATTEMPTS` times, counting each attempt durably;
+- submits again after a transient join failure (the meter's radio unreachable): at most
+  `GRIDHOOK_BIND_MAX_ATTEMPTS` submissions in all, each counted durably before it is made (a
+  forwarder that restarts counts its re-submission as one);
 - at the deadline (`GRIDHOOK_BIND_DEADLINE` after the request was admitted, 48 h by default)
   gives up with `deadline_passed`, and keeps reading the status (`reconcile`): a device that
   joins later is reported, so gridhook never contradicts the head-end.
@@ -75,6 +76,9 @@ class BindDriver:
         while True:
             if attempts >= self._settings.max_attempts:
                 return Outcome(failed, bind_results.METER_UNREACHABLE, exhausted=True)
+            # Counted before it is made: a crash never lets an attempt go uncounted.
+            attempts += 1
+            await count_attempt(attempts)
             remaining = job.deadline_at - self._clock()
             try:
                 async with asyncio.timeout(max(0.0, remaining)):
@@ -85,8 +89,6 @@ class BindDriver:
             except GatewayRejected:
                 return Outcome(failed, bind_results.GATEWAY_REJECTED)
             if status.status == FAILED and status.transient:
-                attempts += 1
-                await count_attempt(attempts)
                 await asyncio.sleep(_backoff(attempts, self._settings.backoff_max))
                 continue
             return _decided(request, status, failed)

@@ -7,6 +7,7 @@ the partition key, and its headers carry the CloudEvents attributes as `ce_<name
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,6 +61,16 @@ class EncodedRecord:
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds, as CloudEvents' `time` wants it."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+_EXCESS_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_time(raw: str) -> datetime:
+    """An RFC 3339 time of any precision (partners send nanoseconds; digits past microseconds
+    are dropped), as an aware datetime (UTC when it names no zone); `ValueError` otherwise."""
+    moment = datetime.fromisoformat(_EXCESS_FRACTION.sub(r"\1", raw, count=1))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def encode(event: CloudEvent) -> EncodedRecord:

@@ -20,6 +20,12 @@ LIGHT_EVENT_TYPES = (
     "location.usage_history_available",
 )
 
+LIGHT_TYPES_WITH_LOCATION = frozenset(
+    {name for name in LIGHT_EVENT_TYPES if name.startswith("location.")}
+    | {"enrollment.plan_accepted", "enrollment.finalized"}
+)
+"""Light events that always carry the location: a location exists once a plan is accepted."""
+
 BRIGHT_EVENT_TYPES = ("lastSeen", "accountCreated", "accountDeleted")
 
 WATTSHIFT_PRICE_SIGNAL = "price_signal.updated"

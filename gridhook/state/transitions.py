@@ -8,28 +8,22 @@ permanent error: the runtime dead-letters it and goes on.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from gridhook.contract import topics
-from gridhook.contract.codec import CloudEvent, format_time
+from gridhook.contract.codec import CloudEvent, format_time, parse_time
 from gridhook.contract.errors import UnapplicableEvent
-from gridhook.state import powerbox
+from gridhook.state import bright, light, powerbox
 from gridhook.state.bind_rules import BIND_STATES
-from gridhook.state.facts import PARENT, EntityUpdate, Fact, Facts
+from gridhook.state.facts import EntityUpdate, Fact, Facts
 from gridhook.state.kinds import (
     BRIGHT_ACCOUNT,
-    LIGHT_ACCOUNT,
-    LIGHT_LOCATION,
     POWERBOX_CUSTOMER,
     WATTSHIFT_HOME,
 )
-
-_EXCESS_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 def event_time(raw: Any) -> str:
@@ -40,12 +34,9 @@ def event_time(raw: Any) -> str:
     if not isinstance(raw, str):
         raise UnapplicableEvent("event time is missing")
     try:
-        moment = datetime.fromisoformat(_EXCESS_FRACTION.sub(r"\1", raw, count=1))
+        return format_time(parse_time(raw))
     except ValueError:
         raise UnapplicableEvent("event time is not RFC 3339") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return format_time(moment)
 
 
 def _document(event: CloudEvent) -> dict[str, Any]:
@@ -60,51 +51,12 @@ def _document(event: CloudEvent) -> dict[str, Any]:
 
 def _light(event: CloudEvent, document: dict[str, Any], seq: int) -> list[EntityUpdate]:
     try:
-        account = document["data"]["account"]
-        account_uuid = str(account["uuid"])
+        account_uuid = str(document["data"]["account"]["uuid"])
     except (KeyError, TypeError):
         raise UnapplicableEvent("Light event has no data.account.uuid") from None
-    at = event_time(document.get("created_at"))
-
-    def fact(value: Any) -> Fact:
-        return Fact(value, at, event.id)
-
-    account_facts = {"last_event": fact(event.type)}
-    location_facts: dict[str, Fact] = {}
-    match event.type:
-        case "enrollment.plan_requested":
-            account_facts["plan_requested"] = fact(True)
-        case "enrollment.plan_accepted":
-            account_facts["plan_accepted"] = fact(True)
-        case "enrollment.identity_updated":
-            enrollment = account.get("enrollment") or {}
-            account_facts["identity_verified"] = fact(
-                bool(enrollment.get("is_identity_verified", True))
-            )
-        case "account.payment_method_added":
-            account_facts["payment_method_added"] = fact(True)
-        case "account.billing_address_updated":
-            account_facts["billing_address_confirmed"] = fact(True)
-        case "enrollment.finalized":
-            account_facts["enrollment_finalized"] = fact(True)
-        case "account.payment_failed":
-            account_facts["last_payment"] = fact("failed")
-        case "account.payment_successful":
-            account_facts["last_payment"] = fact("successful")
-        case "location.service_active":
-            location_facts["service_status"] = fact("active")
-        case "location.service_canceled":
-            location_facts["service_status"] = fact("canceled")
-        case "location.usage_history_available":
-            location_facts["usage_history_available"] = fact(True)
-    updates = [EntityUpdate(LIGHT_ACCOUNT, account_uuid, account_facts)]
-    location = document["data"].get("location")
-    if isinstance(location, dict) and location.get("uuid"):
-        if location.get("esi_id"):
-            location_facts["esi_id"] = fact(location["esi_id"])
-        location_facts[PARENT] = fact(account_uuid)
-        updates.append(EntityUpdate(LIGHT_LOCATION, str(location["uuid"]), location_facts))
-    return updates
+    return light.light_updates(
+        event, document, account_uuid, event_time(document.get("created_at"))
+    )
 
 
 def _powerbox_customer(event: CloudEvent, document: dict[str, Any], seq: int) -> list[EntityUpdate]:
@@ -143,21 +95,14 @@ def _wattshift(event: CloudEvent, document: dict[str, Any], seq: int) -> list[En
     return [EntityUpdate(WATTSHIFT_HOME, home_id, {"price_signal": Fact(signal, at, event.id)})]
 
 
-_BRIGHT_FACTS = {"accountCreated": "created", "accountDeleted": "deleted", "lastSeen": "last_seen"}
-
-
 def _bright(event: CloudEvent, document: dict[str, Any], seq: int) -> list[EntityUpdate]:
     try:
         account_id = str(document["accountId"])
     except KeyError:
         raise UnapplicableEvent("Bright event has no accountId") from None
+    # Last seen is the receipt time when the body says nothing of when it happened.
     at = event_time(document.get("occurredAt") or format_time(event.time))
-    facts = {"last_event": Fact(event.type, at, event.id)}
-    name = _BRIGHT_FACTS.get(event.type)
-    if name is not None:
-        # The time is the fact: when the account was created, deleted, or last seen.
-        facts[name] = Fact(at, at, event.id)
-    return [EntityUpdate(BRIGHT_ACCOUNT, account_id, facts)]
+    return [EntityUpdate(BRIGHT_ACCOUNT, account_id, bright.bright_facts(event.type, at, event.id))]
 
 
 Transition = Callable[[CloudEvent, dict[str, Any], int], list[EntityUpdate]]

@@ -87,6 +87,54 @@ async def test_webhooks_posted_to_the_ingress_appear_in_the_read_api(
         await eventually(shows_service_active, 30, "the account state in the read API")
 
 
+async def test_pre_plan_steps_without_a_location_are_accepted_and_applied(
+    kafka: str, tmp_path: Path
+) -> None:
+    """Identity, payment method and address, before any plan: no location in the bodies, each
+    answered 200 and applied; the account reads enrollment_pending_client_agent, then, as the
+    plan is requested, accepted and the service starts, each status in turn."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    environment = consumer_environment(kafka, tmp_path / "state.db") | {
+        "GRIDHOOK_HTTP_PORT": str(port),
+        "GRIDHOOK_LIGHT_SECRETS": SECRET,
+        "GRIDHOOK_ADMIN_TOKEN": TOKEN,
+    }
+    account = f"acct-{uuid.uuid4().hex[:8]}"
+    steps = [
+        ("enrollment.identity_updated", "created"),
+        ("account.payment_method_added", "created"),
+        ("account.billing_address_updated", "enrollment_pending_client_agent"),
+        ("enrollment.plan_requested", "plan_requested"),
+        ("enrollment.plan_accepted", "plan_accepted"),
+        ("location.service_active", "service_active"),
+    ]
+    async with (
+        gridhook_process(["ingress"], environment, tmp_path / "ingress.log"),
+        gridhook_process(
+            ["consume", "state", "--group", f"t-{uuid.uuid4().hex[:8]}"],
+            environment,
+            tmp_path / "consumer.log",
+        ),
+        aiohttp.ClientSession() as session,
+    ):
+        await eventually(lambda: http_ok(f"{base}/readyz"), 30, "the ingress")
+        for minute, (event_type, status) in enumerate(steps):
+            body = light_event(event_type, account, created_at=datetime.now(UTC))
+            body["data"]["account"]["enrollment"] = {"has_accepted_plan": False}
+            assert ("location" in body["data"]) == (minute >= 4), "pre-plan: no location"
+            raw, headers = signed(body, now=time.time())
+            async with session.post(f"{base}/webhooks/light", data=raw, headers=headers) as r:
+                assert r.status == 200, await r.text()
+
+            async def shows(status: str = status) -> bool:
+                auth = {"Authorization": f"Bearer {TOKEN}"}
+                async with session.get(f"{base}/v1/accounts/{account}", headers=auth) as r:
+                    return r.status == 200 and (await r.json())["status"] == status
+
+            await eventually(shows, 30, f"the account to read {status}")
+
+
 async def test_sigkill_mid_run_then_restart_equals_an_uninterrupted_run(
     kafka: str, kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -99,3 +101,50 @@ async def test_several_ingress_workers_share_the_port_and_stop_together(
     ]
     assert len(summaries) == 2
     assert sum(summary.get("status_200", 0) for summary in summaries) == 20
+
+
+async def _raw_request(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    answer = await reader.read(65536)
+    writer.close()
+    return answer
+
+
+async def test_a_malformed_request_leaves_no_request_byte_in_the_log(
+    kafka: str, tmp_path: Path
+) -> None:
+    """Over-long Authorization and webhook-signature headers, and a header with a byte HTTP
+    forbids, each carrying a marker: 400, one warning line per request with the client address
+    and the error class; the marker is neither in the log nor in the answer."""
+    port = free_port()
+    environment = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "GRIDHOOK_HTTP_PORT": str(port),
+        "GRIDHOOK_LIGHT_SECRETS": SECRET,
+        "GRIDHOOK_LOG_FORMAT": "json",
+    }
+    marker = f"MARKER{uuid.uuid4().hex}"
+    long_value = marker + "A" * 9000
+    requests = [
+        f"POST /v1/powerbox/bind HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {long_value}\r\n"
+        "Content-Length: 2\r\n\r\n{}",
+        f"POST /webhooks/light HTTP/1.1\r\nHost: x\r\nwebhook-signature: v1,{long_value}\r\n"
+        "Content-Length: 2\r\n\r\n{}",
+        f"POST /webhooks/light HTTP/1.1\r\nHost: x\r\nwebhook-id: {marker}\x01\r\n"
+        "Content-Length: 2\r\n\r\n{}",
+    ]
+    log = tmp_path / "ingress.log"
+    async with gridhook_process(["ingress"], environment, log):
+        await eventually(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), 30, "the ingress")
+        for request in requests:
+            answer = await _raw_request(port, request.encode())
+            assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request"), answer[:80]
+            assert marker.encode() not in answer
+    lines = log.read_bytes().splitlines()
+    assert not [line for line in lines if marker.encode() in line]
+    warnings = [orjson.loads(line) for line in lines if b"malformed request" in line]
+    assert len(warnings) == len(requests)
+    assert {warning["level"] for warning in warnings} == {"warning"}
+    assert all(warning["client"] == "127.0.0.1" and warning["error"] for warning in warnings)

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from gridhook.contract.codec import CloudEvent
+from gridhook.contract.event_types import LIGHT_TYPES_WITH_LOCATION
 from service.signatures import sign
 
 SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NTY3ODk="
@@ -68,9 +69,10 @@ def light_event(
     rng = rng or random.Random()
     account_uuid = account_uuid or str(uuid.uuid4())
     data: dict[str, Any] = {"account": account(account_uuid, rng)}
-    if event_type != "enrollment.plan_requested":
+    payment = event_type in ("account.payment_failed", "account.payment_successful")
+    if event_type in LIGHT_TYPES_WITH_LOCATION or payment:
         data["location"] = location(f"loc_{account_uuid}", rng)
-    if event_type.startswith("account.payment"):
+    if payment:
         data["payment"] = {"amount_cents": rng.randrange(1000, 40000), "currency": "USD"}
     moment = created_at or datetime.now(UTC) - timedelta(seconds=rng.randrange(0, 60))
     return {

@@ -530,6 +530,98 @@ async def test_duplicate_bright_event_without_id_is_recognised(
     assert len(publisher.published("bright.events")) == 1
 
 
+async def test_a_last_seen_without_id_or_time_keeps_moving(
+    client: TestClient[Any, Any], publisher: InMemoryPublisher, clock: Clock
+) -> None:
+    """No eventId, no occurredAt: the same body again within its minute is a retry; the same
+    body a minute later is a new report, so last seen moves on."""
+    body = {"type": "lastSeen", "accountId": "br-acct-9"}
+    clock.offset = 60 - time.time() % 60 + 1  # early in a minute: the retry stays in it
+    for _ in range(2):
+        status, _ = await post_json(client, "/webhooks/bright", body, {"x-api-key": BRIGHT_KEY})
+        assert status == 200
+    assert len(publisher.published("bright.events")) == 1
+    clock.offset += 61
+    await post_json(client, "/webhooks/bright", body, {"x-api-key": BRIGHT_KEY})
+    assert len(publisher.published("bright.events")) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        ({"type": "accountRenamed"}, "/type"),
+        ({"email": "x@"}, "/email"),
+    ],
+)
+async def test_bright_types_and_emails_are_checked(
+    client: TestClient[Any, Any],
+    publisher: InMemoryPublisher,
+    change: dict[str, str],
+    pointer: str,
+) -> None:
+    """A type Bright does not document, or an email shorter than 3 characters: 422."""
+    status, answer = await post_json(
+        client, "/webhooks/bright", bright_event() | change, {"x-api-key": BRIGHT_KEY}
+    )
+    assert status == 422
+    assert [e["pointer"] for e in orjson.loads(answer)["errors"]] == [pointer]
+    assert b"x@" not in answer, "a 422 names the field, never its value"
+    assert publisher.records == []
+
+
+def _interval(start: str, end: str, price: float = 0.1) -> dict[str, Any]:
+    return {"startTime": start, "endTime": end, "price": price}
+
+
+@pytest.mark.parametrize(
+    ("intervals", "pointers"),
+    [
+        (
+            [_interval("2026-11-22T06:00:00Z", "2026-11-22T05:00:00Z")],
+            ["/data/data/0/endTime"],
+        ),
+        (
+            [
+                _interval("2026-11-22T00:00:00Z", "2026-11-22T06:00:00Z"),
+                _interval("2026-11-22T05:00:00Z", "2026-11-22T08:00:00Z"),
+            ],
+            ["/data/data/1/startTime"],
+        ),
+        (
+            [
+                _interval("2026-11-22T06:00:00Z", "2026-11-22T08:00:00Z"),
+                _interval("2026-11-22T00:00:00Z", "2026-11-22T06:00:00Z"),
+            ],
+            ["/data/data/1/startTime"],
+        ),
+        (
+            [_interval("2026-11-21T23:00:00Z", "2026-11-22T01:00:00Z")],
+            ["/data/data/0/startTime"],
+        ),
+        (
+            [_interval("2026-11-22T22:00:00Z", "2026-11-23T01:00:00Z")],
+            ["/data/data/0/endTime"],
+        ),
+    ],
+    ids=["ends-before-it-starts", "overlap", "out-of-order", "before-the-signal", "after-it"],
+)
+async def test_price_signal_intervals_are_checked(
+    client: TestClient[Any, Any],
+    publisher: InMemoryPublisher,
+    intervals: list[dict[str, Any]],
+    pointers: list[str],
+) -> None:
+    """Each interval starts before it ends, in order, without overlap, within the signal."""
+    body = price_signal()
+    body["data"]["data"] = intervals
+    status, answer = await post_json(
+        client, "/webhooks/wattshift", body, {"x-ws-api-key": WATTSHIFT_KEYS[0]}
+    )
+    assert status == 422
+    assert [e["pointer"] for e in orjson.loads(answer)["errors"]] == pointers
+    assert publisher.records == []
+
+
 @pytest.mark.parametrize(
     ("path", "body", "headers"),
     [

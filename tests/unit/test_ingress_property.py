@@ -87,11 +87,27 @@ def _partner_like(draw: st.DrawFn) -> bytes:
     return orjson.dumps(document)
 
 
+@st.composite
+def _deep(draw: st.DrawFn) -> bytes:
+    """Arrays and objects nested from a little past gridhook's bound to past orjson's, alone
+    or as the value of a field of a valid-looking document."""
+    depth = draw(st.integers(50, 1500))
+    opening, closing = draw(st.sampled_from([("[", "]"), ('{"a":', "}"), ('[{"a":', "}]")]))
+    nested = opening * depth + "1" + closing * depth
+    if draw(st.booleans()):
+        return nested.encode()
+    document = draw(st.sampled_from([light_event("enrollment.finalized"), bind_payload()]))
+    field = draw(st.sampled_from(sorted(document)))
+    raw = orjson.dumps(document).decode()
+    return raw.replace(f'"{field}":', f'"{field}":{nested},"_was_{field}":', 1).encode()
+
+
 _bodies = st.one_of(
     st.binary(max_size=300),
     _json.map(orjson.dumps),
     _light_like(),
     _partner_like(),
+    _deep(),
 )
 _extra_headers = st.dictionaries(
     st.sampled_from(
@@ -119,7 +135,7 @@ async def client(
     settings = Settings.from_env(
         {
             "GRIDHOOK_LIGHT_SECRETS": SECRET,
-            "GRIDHOOK_MAX_BODY_BYTES": "4096",
+            "GRIDHOOK_MAX_BODY_BYTES": "16384",
             "GRIDHOOK_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
             "GRIDHOOK_WATTSHIFT_API_KEYS": WATTSHIFT_KEY,
             "GRIDHOOK_BRIGHT_API_KEYS": BRIGHT_KEY,

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gridhook.contract.codec import CloudEvent
 from gridhook.contract.identifiers import hem_profile_id
 from gridhook.contract.settings import Settings
 from gridhook.kafka.publisher import InMemoryPublisher
 from gridhook.state.store import Store
 from service.app import create_app
-from tests.support.state_events import ACCOUNT, CLIENT, METER, applications, history
+from tests.support.partner_payloads import price_signal
+from tests.support.state_events import (
+    ACCOUNT,
+    CLIENT,
+    METER,
+    START,
+    Recorded,
+    applications,
+    history,
+)
 
 TOKEN = "admin-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -97,3 +109,31 @@ async def test_no_admin_token_configured_means_401(
     client = await aiohttp_client(create_app(settings, InMemoryPublisher()))
     response = await client.get(f"/v1/accounts/{ACCOUNT}", headers={"Authorization": "Bearer "})
     assert response.status == 401
+
+
+async def test_the_price_signal_shows_the_price_in_force_now(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], tmp_path: Path
+) -> None:
+    """Beside the whole signal, `current` is the interval that holds the app's now."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    body = price_signal("ws_home_7")
+    body["data"]["data"] = [
+        {"startTime": "2026-11-22T00:00:00Z", "endTime": "2026-11-22T06:00:00Z", "price": 0.11},
+        {"startTime": "2026-11-22T06:00:00Z", "endTime": "2026-11-23T00:00:00Z", "price": 0.27},
+    ]
+    event = CloudEvent(
+        "evt_ws_7", "wattshift", "price_signal.updated", START, b"ws_home_7", orjson.dumps(body)
+    )
+    writer = Store(url, writer=True)
+    await writer.migrate()
+    await writer.apply(applications([Recorded("wattshift.price-signals", event, 0)]))
+    await writer.close()
+    settings = Settings.from_env({"GRIDHOOK_ADMIN_TOKEN": TOKEN, "GRIDHOOK_DATABASE_URL": url})
+    at_seven = datetime(2026, 11, 22, 7, tzinfo=UTC).timestamp()
+    app = create_app(settings, InMemoryPublisher(), store=Store(url), clock=lambda: at_seven)
+    client = await aiohttp_client(app)
+    answer = await (
+        await client.get("/v1/wattshift/homes/ws_home_7/price-signal", headers=AUTH)
+    ).json()
+    assert answer["current"]["price"] == 0.27
+    assert len(answer["priceSignal"]["data"]) == 2
