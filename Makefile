@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 JARS := .gridhook/kafka/lib/.pom-sha256
 
-.PHONY: run test lint unit integration bench kafka-jars asyncapi clean
+.PHONY: run test lint unit integration chaos bench kafka-jars asyncapi clean
 
 run: $(INSTALLED) kafka-jars ## start broker, topics and every service; Ctrl-C stops all
 	$(BIN)/gridhook run
@@ -20,6 +20,9 @@ unit: $(INSTALLED) ## only the tests that need no broker and no process (tests/u
 
 integration: $(INSTALLED) kafka-jars ## only the tests against the real broker and processes
 	$(BIN)/pytest -q tests/integration
+
+chaos: $(INSTALLED) kafka-jars ## kills under load on a three-broker cluster; prints a summary table
+	$(BIN)/pytest -q tests/chaos
 
 lint: $(INSTALLED) ## ruff, mypy strict, the layer contracts (import-linter), dead code (vulture)
 	$(BIN)/ruff check .

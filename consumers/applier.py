@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from consumers.runtime import Counts, InboundRecord
 from gridhook.contract.codec import Position, decode, first_position
 from gridhook.contract.errors import PermanentError
 from gridhook.state.store import Application, Store
 from gridhook.state.transitions import updates_for
+
+FORGET_EVERY_SECONDS = 300.0
 
 
 class StateApplier:
@@ -21,8 +25,16 @@ class StateApplier:
     batch is applied.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        remember_days: float = 7.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
+        self._remember = timedelta(days=remember_days)
+        self._clock = clock
+        self._next_forgetting = clock()
 
     async def handle(self, records: Sequence[InboundRecord]) -> Counts:
         applications = []
@@ -47,7 +59,20 @@ class StateApplier:
             )
         read = [(record.topic, record.partition, record.offset) for record, _ in rejected]
         outcome = await self._store.apply(applications, read)
+        await self._forget_old_ids()
         return Counts(applied=outcome.applied, duplicates=outcome.duplicates, rejected=rejected)
+
+    async def _forget_old_ids(self) -> None:
+        """Every few minutes, drop the ids of events applied longer ago than the horizon.
+
+        What still holds past it: a redelivered or replayed record is applied again, and that
+        changes nothing, since every fact merge is idempotent and ordered by the event's own
+        time or first position; it is only counted as applied rather than as a duplicate.
+        """
+        if self._clock() < self._next_forgetting:
+            return
+        self._next_forgetting = self._clock() + FORGET_EVERY_SECONDS
+        await self._store.forget_applied(datetime.now(UTC) - self._remember)
 
     async def assigned(self, starts: dict[tuple[str, int], int]) -> None:
         """Record where reading starts on new partitions: everything before is applied (or was

@@ -46,7 +46,7 @@ def run_state_applier(settings: Settings, group_id: str = STATE_GROUP) -> int:
 
     async def main() -> None:
         async with _store_and_publisher(settings, bootstrap) as (store, publisher):
-            applier = StateApplier(store)
+            applier = StateApplier(store, settings.store.applied_events_days)
             await _consume(settings, bootstrap, group_id, APPLIED_TOPICS, applier, publisher)
 
     uvloop.run(main())
@@ -64,8 +64,7 @@ def run_bind_forwarder(settings: Settings, group_id: str = BIND_GROUP) -> int:
             GatewayClient(*gateway_settings) as gateway,
         ):
             forwarder = BindForwarder(store, gateway, publisher, settings.bind)
-            await forwarder.resume()
-            try:
+            try:  # it resumes each partition's requests as the group assigns it
                 await _consume(
                     settings, bootstrap, group_id, [POWERBOX_BIND_REQUESTS], forwarder, publisher
                 )

@@ -89,7 +89,7 @@ async def catch_up(
                 kafka=settings.kafka,
                 group_id=group_id,
                 topics=APPLIED_TOPICS,
-                handler=StateApplier(store),
+                handler=StateApplier(store, settings.store.applied_events_days),
                 dead_letters=publisher,
                 max_records=settings.store.consumer_batch,
             )

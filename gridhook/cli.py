@@ -82,10 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
         "start",
         help="start the broker, wait until it answers, print its bootstrap address",
         description="Fetch the pinned Kafka jars on first use, format storage on first start, "
-        "start the broker in the background and print its address once it answers. Uses port "
-        "9092 unless taken, then a free port.",
+        "start the broker (or a cluster of --brokers nodes) in the background and print its "
+        "bootstrap address once it answers. The first start takes port 9092 (and the ports "
+        "after it) unless taken, then free ports; every later start uses the same ports again.",
     )
     start.add_argument("--port", type=int, default=embedded.DEFAULT_PORT, help="preferred")
+    start.add_argument(
+        "--brokers", type=int, default=1, help="nodes of the cluster (3 for a real one)"
+    )
     start.set_defaults(command=_kafka_start)
     fetch = kafka_commands.add_parser(
         "fetch",
@@ -413,7 +417,12 @@ def _dev_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _kafka_start(args: argparse.Namespace, settings: Settings) -> int:
-    print(embedded.dev_broker(settings.home).start(port=args.port))
+    running = embedded.running_dev_cluster(settings.home)
+    if running is not None and running.brokers != args.brokers:
+        raise ConfigError(
+            f"a dev cluster of {running.brokers} broker(s) runs: `gridhook kafka stop` it first"
+        )
+    print(embedded.dev_broker(settings.home, args.brokers).start(port=args.port))
     return 0
 
 
@@ -423,17 +432,19 @@ def _kafka_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _kafka_stop(args: argparse.Namespace, settings: Settings) -> int:
-    stopped = embedded.dev_broker(settings.home).stop()
-    print("stopped" if stopped else "not running")
+    cluster = embedded.running_dev_cluster(settings.home)
+    print("stopped" if cluster is not None and cluster.stop() else "not running")
     return 0
 
 
 def _kafka_status(args: argparse.Namespace, settings: Settings) -> int:
-    state = embedded.dev_broker(settings.home).state()
+    cluster = embedded.running_dev_cluster(settings.home)
+    state = None if cluster is None else cluster.state()
     if state is None:
         print("not running")
         return 1
-    print(f"running: pid {state.pid}, bootstrap {state.bootstrap}")
+    pids = ", ".join(f"node {node}: pid {pid}" for node, pid in sorted(state.pids.items()))
+    print(f"running: {pids}; bootstrap {state.bootstrap}")
     return 0
 
 
@@ -442,6 +453,11 @@ def _topics_ensure(args: argparse.Namespace, settings: Settings) -> int:
 
     bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
     report = asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor))
+    durability = report.durability
+    print(
+        f"cluster  {report.brokers} broker(s): replication factor "
+        f"{durability.replication_factor}, min.insync.replicas {durability.min_insync_replicas}"
+    )
     for name in report.created:
         print(f"created  {name}")
     for name in report.existing:

@@ -65,7 +65,7 @@ def run_stack(settings: Settings) -> int:
     bootstrap = settings.kafka.bootstrap_servers
     if bootstrap is None:
         broker = embedded.dev_broker(settings.home)
-        if broker.state() is not None:
+        if embedded.running_dev_cluster(settings.home) is not None:
             broker = None  # started by `gridhook kafka start`: leave it running afterwards
             bootstrap = embedded.bootstrap_servers(None, settings.home)
         else:

@@ -15,6 +15,7 @@ from gridhook.contract.errors import GridhookError
 from gridhook.contract.settings import Settings
 from gridhook.kafka.offsets import EndOffsets, InMemoryEndOffsets
 from gridhook.kafka.publisher import Delivery, Publisher
+from gridhook.state.claims import SharedClaims
 from gridhook.state.store import Store
 from service import (
     health,
@@ -70,9 +71,13 @@ def create_app(
         app[keys.STORE], app[keys.END_OFFSETS], settings.http.read_your_writes_wait
     )
     app[keys.ACKNOWLEDGED_SYNCS] = AcknowledgedSyncs(settings.http.dedup_max_ids)
+    shared = None
+    if not app[keys.STORE].is_sqlite:  # PostgreSQL: replicas share what they accepted
+        shared = SharedClaims(app[keys.STORE], stale_after=2 * settings.http.publish_timeout)
     app[keys.DEDUPLICATOR] = Deduplicator[Delivery](
-        settings.http.dedup_window, settings.http.dedup_max_ids
+        settings.http.dedup_window, settings.http.dedup_max_ids, shared=shared
     )
+    app[keys.SHARED_CLAIMS] = shared
     for source in all_sources:
         app.router.add_post(source.path, make_handler(source))
     app.router.add_get("/v1/powerbox/healthz", powerbox.healthz)
@@ -85,7 +90,30 @@ def create_app(
     app.cleanup_ctx.append(_publisher_connection)
     app.cleanup_ctx.append(_offsets_connection)
     app.cleanup_ctx.append(_store_lifecycle)
+    app.cleanup_ctx.append(_forgetting_claims)
     return app
+
+
+FORGET_CLAIMS_EVERY = 600.0
+
+
+async def _forgetting_claims(app: web.Application) -> AsyncIterator[None]:
+    """Every ten minutes, delete the shared claims older than the dedup window."""
+    shared = app[keys.SHARED_CLAIMS]
+    window = app[keys.SETTINGS].http.dedup_window
+
+    async def forget(claims: SharedClaims) -> None:
+        while True:
+            with contextlib.suppress(GridhookError):
+                await claims.forget(time.time() - window)
+            await asyncio.sleep(FORGET_CLAIMS_EVERY)
+
+    forgetting = asyncio.create_task(forget(shared)) if shared is not None else None
+    yield
+    if forgetting is not None:
+        forgetting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await forgetting
 
 
 async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:

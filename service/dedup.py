@@ -1,4 +1,4 @@
-"""Deduplication of webhook deliveries by message id, in bounded memory.
+"""Deduplication of webhook deliveries by message id.
 
 `Deduplicator.publish_once(id, send)` runs `send` at most once per id at a time:
 - an id accepted within the window is a duplicate: `publish` is not called again;
@@ -7,32 +7,51 @@
   record when it is retried;
 - an id whose publish failed is forgotten, so the partner's retry publishes it.
 
-Memory is bounded by `max_ids` and `window` seconds, whichever is smaller; ids are kept per
-process only (see README, Deduplication).
+In memory, per process, ids are kept for `window` seconds, at most `max_ids` of them. With
+`shared` claims (PostgreSQL, see `gridhook.state.claims`) the same holds across every ingress
+replica: before publishing a new id, the replica claims it there, and a retry that reaches
+another replica is a duplicate, or waits for the publish in flight. The memory stays in front
+of the shared store, so a retry to the same replica costs no round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+from gridhook.contract.errors import GridhookError
+from gridhook.state.claims import Claim, SharedClaims
+
 Result = TypeVar("Result")
+
+log = logging.getLogger("gridhook.ingress")
+
+CLAIM_POLL_SECONDS = 0.05
 
 
 class Deduplicator(Generic[Result]):
     """Single-flight publishing with a bounded memory of accepted ids."""
 
     def __init__(
-        self, window: float, max_ids: int, clock: Callable[[], float] = time.monotonic
+        self,
+        window: float,
+        max_ids: int,
+        clock: Callable[[], float] = time.monotonic,
+        shared: SharedClaims | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._window = window
         self._max_ids = max_ids
         self._clock = clock
+        self._shared = shared
+        self._wall_clock = wall_clock
         self._accepted: OrderedDict[str, float] = OrderedDict()
         self._in_flight: dict[str, asyncio.Future[Result]] = {}
+        self._settling: set[asyncio.Future[None]] = set()
 
     def __len__(self) -> int:
         return len(self._accepted)
@@ -55,23 +74,72 @@ class Deduplicator(Generic[Result]):
         `send` hands the record over and returns the future of its acknowledgement. Raises what
         that future raises. When the caller stops waiting (a timeout cancels this call), the
         publish goes on, and a later delivery of the same id joins it. With `remember` False
-        only publishes in flight are joined: the id is not remembered once acknowledged (the
-        caller decides what is a duplicate, as for PowerBox customer versions).
+        only publishes in flight in this process are joined: the id is not remembered once
+        acknowledged (the caller decides what is a duplicate, as for PowerBox versions).
         """
         if remember and self.seen(message_id):
             return None, True
         future = self._in_flight.get(message_id)
-        joined = future is not None
-        if future is None:
+        if future is not None:
+            return await asyncio.shield(future), True
+        shared = self._shared if remember else None
+        if shared is not None and not await self._claim(shared, message_id):
+            self._remember(message_id)
+            return None, True
+        future = self._in_flight.get(message_id)  # another delivery started it meanwhile
+        if future is not None:
+            return await asyncio.shield(future), True
+        try:
             future = await send()
-            self._in_flight[message_id] = future
-            future.add_done_callback(lambda done: self._settle(message_id, done, remember))
-        return await asyncio.shield(future), joined
+        except BaseException:
+            if shared is not None:
+                await _quietly(shared.release(message_id))
+            raise
+        self._in_flight[message_id] = future
+        future.add_done_callback(lambda done: self._settle(message_id, done, remember, shared))
+        return await asyncio.shield(future), False
 
-    def _settle(self, message_id: str, future: asyncio.Future[Result], remember: bool) -> None:
+    async def _claim(self, shared: SharedClaims, message_id: str) -> bool:
+        """True when this replica is to publish `message_id`; False when another did. Waits
+        while another replica's publish is in flight (the caller's timeout bounds it)."""
+        while True:
+            try:
+                claim = await shared.claim(message_id, self._wall_clock())
+            except GridhookError as error:
+                # The store is out of reach: fall back on this process's memory.
+                log.warning(
+                    "shared deduplication unavailable",
+                    extra={"fields": {"error": type(error).__name__}},
+                )
+                return True
+            if claim is Claim.MINE:
+                return True
+            if claim is Claim.ACCEPTED:
+                return False
+            await asyncio.sleep(CLAIM_POLL_SECONDS)
+
+    def _settle(
+        self,
+        message_id: str,
+        future: asyncio.Future[Result],
+        remember: bool,
+        shared: SharedClaims | None,
+    ) -> None:
         self._in_flight.pop(message_id, None)
-        if not remember or future.cancelled() or future.exception() is not None:
-            return
+        failed = future.cancelled() or future.exception() is not None
+        if shared is not None:
+            outcome = (
+                shared.release(message_id)
+                if failed
+                else shared.accept(message_id, self._wall_clock())
+            )
+            task = asyncio.ensure_future(_quietly(outcome))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+        if remember and not failed:
+            self._remember(message_id)
+
+    def _remember(self, message_id: str) -> None:
         now = self._clock()
         accepted = self._accepted
         accepted[message_id] = now
@@ -81,3 +149,12 @@ class Deduplicator(Generic[Result]):
             len(accepted) > self._max_ids or next(iter(accepted.values())) < horizon
         ):
             accepted.popitem(last=False)
+
+
+async def _quietly(operation: Awaitable[object]) -> None:
+    try:
+        await operation
+    except GridhookError as error:
+        log.warning(
+            "shared deduplication not updated", extra={"fields": {"error": type(error).__name__}}
+        )

@@ -9,6 +9,7 @@ from aiohttp import web
 from gridhook.contract.settings import Settings
 from gridhook.kafka.offsets import EndOffsets
 from gridhook.kafka.publisher import Delivery, Publisher
+from gridhook.state.claims import SharedClaims
 from gridhook.state.store import Store
 from service.consistency import AcknowledgedSyncs, ApplierProgress
 from service.dedup import Deduplicator
@@ -25,3 +26,4 @@ STORE = web.AppKey("store", Store)
 END_OFFSETS = web.AppKey("end_offsets", EndOffsets)
 APPLIER_PROGRESS = web.AppKey("applier_progress", ApplierProgress)
 ACKNOWLEDGED_SYNCS = web.AppKey("acknowledged_syncs", AcknowledgedSyncs)
+SHARED_CLAIMS: web.AppKey[SharedClaims | None] = web.AppKey("shared_claims")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 @dataclass
@@ -30,6 +30,11 @@ class IngressMetrics:
             "gridhook_duplicates",
             "Deliveries answered 2xx without publishing, because the id was already accepted.",
             ["source"],
+            registry=self.registry,
+        )
+        self.publishes_in_flight = Gauge(
+            "gridhook_publishes_in_flight",
+            "Webhooks handed to Kafka and not yet acknowledged (nor timed out).",
             registry=self.registry,
         )
         self.publish_seconds = Histogram(

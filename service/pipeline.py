@@ -128,6 +128,8 @@ def make_handler(source: Source) -> Handler:
             delivery.add_done_callback(lambda _: latency.observe(time.perf_counter() - started))
             return delivery
 
+        in_flight = metrics.publishes_in_flight
+        in_flight.inc()
         try:
             async with asyncio.timeout(settings.http.publish_timeout):
                 delivery, duplicate = await app[keys.DEDUPLICATOR].publish_once(
@@ -147,6 +149,8 @@ def make_handler(source: Source) -> Handler:
                 extra={"fields": {"source": source.name, "error": type(error).__name__}},
             )
             raise unavailable("Kafka is not available") from None
+        finally:
+            in_flight.dec()
         if duplicate:
             metrics.duplicates.labels(source.name).inc()
         if delivery is not None and source.published is not None:

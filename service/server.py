@@ -41,7 +41,7 @@ def serve(settings: Settings, *, worker: bool = False) -> int:
             store=Store(settings.store.database_url),
             end_offsets=KafkaEndOffsets(bootstrap, settings.kafka.client_id),
         )
-        app.on_shutdown.append(_log_summary)
+        app.on_cleanup.append(_log_summary)  # once the requests in flight are answered
         return app
 
     log.info(

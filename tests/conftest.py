@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from gridhook.contract.settings import KafkaSettings, Settings
 from gridhook.kafka.embedded import EmbeddedKafka
 from gridhook.kafka.provision import ensure_topics
 from gridhook.state.store import Store
-from tests.support.postgres import HOW_TO_ENABLE, postgres_server
+from tests.support.postgres import HOW_TO_ENABLE, fresh_database, postgres_server
 from tests.support.postgres import available as postgres_available
 
 
@@ -66,14 +64,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'state.db'}"
     else:
-        server = request.getfixturevalue("postgres_url")
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        admin = await asyncpg.connect(server.replace("postgresql://", "postgres://"))
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        url = server.rsplit("/", 1)[0] + "/" + name
+        url = await fresh_database(request.getfixturevalue("postgres_url"))
     opened = Store(url, writer=True)
     await opened.migrate()
     yield opened

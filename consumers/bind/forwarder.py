@@ -10,9 +10,12 @@ published as failed and its record sent to `powerbox.bind.requests.dlq`, from wh
 `gridhook replay powerbox.bind.requests --dlq` re-drives it as a new round; past the deadline
 the head-end is still asked, and a late join published.
 
-Every step is durable before the next: after a crash, `resume()` drives the requests still in
-flight again (submitting again is safe: the head-end never joins a device twice for one bind
-id) and publishes outcomes not yet published.
+Every step is durable before the next. The forwarder drives only the requests of the partitions
+it holds: when partitions are assigned to it (at start, or taken over from a forwarder that
+stopped or died) it resumes their unfinished requests, submitting again where needed (safe: the
+head-end never joins a device twice for one bind id) and publishing outcomes not yet published;
+when partitions are revoked it stops driving theirs, at the durable point each has reached, for
+the next owner to go on from. Any number of forwarders may run in one group.
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ from gridhook.contract.bind_results import PENDING
 from gridhook.contract.codec import REPLAYED_FROM, header
 from gridhook.contract.errors import BindExhausted, GridhookError, PermanentError
 from gridhook.contract.settings import BindSettings
-from gridhook.contract.topics import DLQ_SUFFIX, POWERBOX_BIND_RESULTS
+from gridhook.contract.topics import DLQ_SUFFIX, POWERBOX_BIND_REQUESTS, POWERBOX_BIND_RESULTS
 from gridhook.kafka.publisher import Publisher
 from gridhook.state.bind_rules import pending_state
 from gridhook.state.store import Store
 
 log = logging.getLogger("gridhook.bind")
+
+REQUESTS = POWERBOX_BIND_REQUESTS
 
 
 def is_redrive(record: InboundRecord) -> bool:
@@ -67,6 +72,7 @@ class BindForwarder:
         self._deadline = settings.deadline
         self._clock = clock
         self._driving: dict[str, asyncio.Task[None]] = {}
+        self._partition_of: dict[str, int] = {}
 
     async def handle(self, records: Sequence[InboundRecord]) -> Counts:
         counts = Counts()
@@ -98,19 +104,31 @@ class BindForwarder:
                     self._drive(job)
         return counts
 
-    async def resume(self) -> int:
-        """Drive the requests left in flight by a previous run, publish their unpublished
-        outcomes, and reconcile those past their deadline."""
-        jobs = await self._arbiter.unfinished()
+    async def resume(self, partitions: set[int] | None = None) -> int:
+        """Drive the unfinished requests of `partitions` (None: every partition): go on with
+        those in flight, publish unpublished outcomes, reconcile those past their deadline."""
+        jobs = await self._arbiter.unfinished(partitions)
         for job in jobs:
             self._drive(job)
         if jobs:
             log.info("resumed bind requests", extra={"fields": {"requests": len(jobs)}})
         return len(jobs)
 
+    async def assigned(self, starts: dict[tuple[str, int], int]) -> None:
+        """Partitions of `powerbox.bind.requests` are now this forwarder's: resume theirs."""
+        await self.resume({partition for topic, partition in starts if topic == REQUESTS})
+
+    async def revoked(self, partitions: list[tuple[str, int]]) -> None:
+        """Partitions move to another forwarder: stop driving their requests."""
+        gone = {partition for topic, partition in partitions if topic == REQUESTS}
+        await self._stop({m for m, p in self._partition_of.items() if p in gone})
+
     async def close(self) -> None:
-        """Stop driving; what is unfinished is resumed by the next run."""
-        tasks = list(self._driving.values())
+        """Stop driving; what is unfinished is resumed by the partitions' next owner."""
+        await self._stop(set(self._driving))
+
+    async def _stop(self, meters: set[str]) -> None:
+        tasks = [self._driving[meter] for meter in meters if meter in self._driving]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -126,11 +144,13 @@ class BindForwarder:
             running.cancel()  # the meter's row belongs to a newer request or round now
         task = asyncio.create_task(self._complete(job), name=name)
         self._driving[meter] = task
+        self._partition_of[meter] = job.record.partition
         task.add_done_callback(lambda done: self._forget(meter, done))
 
     def _forget(self, meter: str, task: asyncio.Task[None]) -> None:
         if self._driving.get(meter) is task:
             del self._driving[meter]
+            self._partition_of.pop(meter, None)
 
     async def _complete(self, job: Job) -> None:
         request = job.request

@@ -82,8 +82,12 @@ def build_document() -> Document:
                     "topic": topic.name,
                     "partitions": topic.partitions,
                     "topicConfiguration": {
-                        "retention.ms": int(topic.config["retention.ms"]),
                         "cleanup.policy": [topic.config["cleanup.policy"]],
+                        **(
+                            {"retention.ms": int(topic.config["retention.ms"])}
+                            if "retention.ms" in topic.config
+                            else {}
+                        ),
                     },
                     "bindingVersion": "0.5.0",
                 }

@@ -81,8 +81,9 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "GRIDHOOK_TOPIC_REPLICATION_FACTOR",
-        "1",
-        "Replication factor `gridhook topics ensure` creates topics with (3 in production).",
+        "",
+        "Replication factor `gridhook topics ensure` creates topics with. Unset: min(3, brokers "
+        "the cluster has), with `min.insync.replicas` one less from 3 up.",
     ),
     Variable(
         "GRIDHOOK_DATABASE_URL",
@@ -94,6 +95,12 @@ VARIABLES: tuple[Variable, ...] = (
         "GRIDHOOK_ADMIN_TOKEN",
         "",
         "Bearer token for the read API (`/v1/...` GETs). Unset: the read API answers 401.",
+    ),
+    Variable(
+        "GRIDHOOK_APPLIED_EVENTS_DAYS",
+        "7",
+        "Days the state applier remembers an applied event id; a redelivery after that is "
+        "applied again, which changes nothing.",
     ),
     Variable(
         "GRIDHOOK_CONSUMER_BATCH",
@@ -232,7 +239,7 @@ class KafkaSettings:
     client_id: str
     compression: Compression
     linger_ms: int
-    replication_factor: int
+    replication_factor: int | None
 
 
 @dataclass(frozen=True)
@@ -256,6 +263,7 @@ class StoreSettings:
     database_url: str
     admin_token: str | None
     consumer_batch: int
+    applied_events_days: float
 
 
 @dataclass(frozen=True)
@@ -342,7 +350,7 @@ class Settings:
                 client_id=env.text("GRIDHOOK_KAFKA_CLIENT_ID"),
                 compression=env.choice("GRIDHOOK_KAFKA_COMPRESSION", get_args(Compression)),
                 linger_ms=env.integer("GRIDHOOK_KAFKA_LINGER_MS", minimum=0, maximum=60_000),
-                replication_factor=env.integer(
+                replication_factor=env.optional_integer(
                     "GRIDHOOK_TOPIC_REPLICATION_FACTOR", minimum=1, maximum=32
                 ),
             ),
@@ -360,6 +368,7 @@ class Settings:
                 database_url=env.text("GRIDHOOK_DATABASE_URL") or f"sqlite:///{home / 'state.db'}",
                 admin_token=admin_token,
                 consumer_batch=env.integer("GRIDHOOK_CONSUMER_BATCH", minimum=1, maximum=10_000),
+                applied_events_days=env.seconds("GRIDHOOK_APPLIED_EVENTS_DAYS"),
             ),
             light=LightSettings(
                 secrets=env.secret_list("GRIDHOOK_LIGHT_SECRETS"),
@@ -415,6 +424,10 @@ class _Reader:
             upper = "" if maximum is None else f" and at most {maximum}"
             raise ConfigError(f"{name}: must be at least {minimum}{upper}, got {value}")
         return value
+
+    def optional_integer(self, name: str, *, minimum: int, maximum: int) -> int | None:
+        """A whole number, or None when the variable is unset or empty."""
+        return self.integer(name, minimum=minimum, maximum=maximum) if self.text(name) else None
 
     def seconds(self, name: str) -> float:
         raw = self.text(name)

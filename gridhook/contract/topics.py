@@ -48,7 +48,9 @@ class Topic:
         return self.name + DLQ_SUFFIX
 
 
-_DURABLE = {"min.insync.replicas": "1", "retention.ms": _MONTH_MS, "cleanup.policy": "delete"}
+# Events: kept 30 days. State (the latest record per key is what it says): compacted, kept.
+_DURABLE = {"retention.ms": _MONTH_MS, "cleanup.policy": "delete"}
+_STATE = {"cleanup.policy": "compact", "min.compaction.lag.ms": str(3600 * 1000)}
 
 CATALOGUE: tuple[Topic, ...] = (
     Topic(
@@ -67,7 +69,7 @@ CATALOGUE: tuple[Topic, ...] = (
         partitions=6,
         messages=("powerbox/customer.json",),
         consumed=True,
-        config=_DURABLE,
+        config=_STATE,
     ),
     Topic(
         name=POWERBOX_BIND_REQUESTS,
@@ -85,7 +87,7 @@ CATALOGUE: tuple[Topic, ...] = (
         partitions=6,
         messages=("powerbox/bind-result.json",),
         consumed=True,
-        config=_DURABLE,
+        config=_STATE,
     ),
     Topic(
         name=WATTSHIFT_PRICE_SIGNALS,
@@ -107,7 +109,24 @@ CATALOGUE: tuple[Topic, ...] = (
     ),
 )
 
-_DLQ_CONFIG = {"min.insync.replicas": "1", "retention.ms": _MONTH_MS, "cleanup.policy": "delete"}
+_DLQ_CONFIG = {"retention.ms": _MONTH_MS, "cleanup.policy": "delete"}
+
+
+@dataclass(frozen=True)
+class Durability:
+    """How many brokers hold each partition, and how many must have a record before a write
+    with `acks=all` is acknowledged."""
+
+    replication_factor: int
+    min_insync_replicas: int
+
+    @classmethod
+    def for_cluster(cls, brokers: int, replication_factor: int | None = None) -> Durability:
+        """min(3, brokers) replicas (or `replication_factor`), and all but one of them in sync
+        from three replicas up: a broker can be lost without losing an acknowledged record,
+        and writes go on while one is down."""
+        factor = replication_factor or min(3, max(1, brokers))
+        return cls(factor, factor - 1 if factor >= 3 else 1)
 
 
 def dead_letter_topics() -> tuple[Topic, ...]:

@@ -8,8 +8,9 @@ of gridhook's own and programming errors pass through untouched.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -19,6 +20,15 @@ from aiokafka.errors import KafkaError
 from gridhook.kafka.errors import translate
 
 _KAFKA_FAILURES = (KafkaError, OSError, TimeoutError)
+CLOSE_SECONDS = 5.0
+"""Longest a client may take to close (leave its group, flush): Kafka may be gone."""
+
+
+async def close_within(closing: Awaitable[None]) -> None:
+    """Await a client's close, for at most `CLOSE_SECONDS`."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(CLOSE_SECONDS):
+            await closing
 
 
 @contextlib.asynccontextmanager
@@ -41,7 +51,7 @@ async def admin(
             await client.start()
             yield client
     finally:
-        await client.close()
+        await close_within(client.close())
 
 
 @contextlib.asynccontextmanager
@@ -62,4 +72,4 @@ async def consumer(
             await client.start()
             yield client
     finally:
-        await client.stop()
+        await close_within(client.stop())

@@ -1,9 +1,17 @@
-"""The embedded Apache Kafka broker for development and tests.
+"""The embedded Apache Kafka cluster for development and tests.
 
 The broker is Apache Kafka itself, pinned in `compose/kafka/pom.xml` and fetched by Maven into
-`<home>/kafka/lib`. It runs as one KRaft node (broker and controller) on loopback. Its storage is
-formatted on first start and kept across restarts. A work directory holds everything of one
-broker: `data/`, `server.properties`, `server.log` and `broker.json` (its pid and ports).
+`<home>/kafka/lib`. A cluster is one KRaft node (`make run`), or three where a test or a user
+wants a real cluster (`gridhook kafka start --brokers 3`); each node is a broker and a
+controller, on loopback. A work directory holds everything of one cluster: `cluster.json` (its
+id and the ports of each node), and per node its data, `server.properties`, `server.log` and
+pid. Storage is formatted on first start and kept across restarts.
+
+**Stable addresses.** The ports are chosen on the first start (the preferred ones when free,
+else free ones) and recorded; every later start of the cluster, or of one node, uses them
+again, since every running process dials them. A recorded port that another process listens on
+is an error, not a reason to move. Sockets left in TIME_WAIT (a broker SIGKILLed under load, a
+run just ended) do not count as taken: the probe binds with SO_REUSEADDR, as Kafka does.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from gridhook.kafka import clients
 POM = PROJECT_ROOT / "compose" / "kafka" / "pom.xml"
 DEFAULT_PORT = 9092
 DEFAULT_CONTROLLER_PORT = 9093
-START_TIMEOUT = 90.0
+START_TIMEOUT = 120.0
 STOP_TIMEOUT = 60.0
 
 _STAMP = ".pom-sha256"
@@ -85,68 +93,207 @@ def ensure_jars(home: Path) -> Path:
 
 
 @dataclass(frozen=True)
-class BrokerState:
-    """What `broker.json` records about a started broker."""
+class Node:
+    """One node of a cluster: its id and the ports recorded for it."""
 
-    pid: int
+    node_id: int
     port: int
     controller_port: int
 
     @property
-    def bootstrap(self) -> str:
+    def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
 
-class EmbeddedKafka:
-    """One single-node KRaft broker living in `workdir`."""
+@dataclass(frozen=True)
+class ClusterState:
+    """A cluster at least one node of which runs: its nodes and the pids of those running."""
 
-    def __init__(self, home: Path, workdir: Path) -> None:
+    nodes: tuple[Node, ...]
+    pids: dict[int, int]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.address for node in self.nodes)
+
+    @property
+    def pid(self) -> int:
+        return next(iter(self.pids.values()))
+
+
+class EmbeddedKafka:
+    """A KRaft cluster of `brokers` nodes living in `workdir`."""
+
+    def __init__(self, home: Path, workdir: Path, brokers: int = 1) -> None:
+        if brokers < 1:
+            raise ToolingError("a cluster needs at least one broker")
         self.home = home
         self.workdir = workdir
-        self.data = workdir / "data"
-        self.log_file = workdir / "server.log"
-        self._state_file = workdir / "broker.json"
+        self.brokers = brokers
+        self._cluster_file = workdir / "cluster.json"
+
+    # -- where things are ----------------------------------------------------------------
+
+    def _node_dir(self, node_id: int) -> Path:
+        # A one-node cluster keeps the layout of earlier releases: data/ in the work directory.
+        return self.workdir if self.brokers == 1 else self.workdir / f"node-{node_id}"
+
+    def log_file(self, node_id: int = 1) -> Path:
+        return self._node_dir(node_id) / "server.log"
+
+    def _pid_file(self, node_id: int) -> Path:
+        return self._node_dir(node_id) / "broker.pid"
 
     # -- queries -------------------------------------------------------------------------
 
-    def state(self) -> BrokerState | None:
-        """The running broker's state, or None when none is running."""
+    def nodes(self) -> tuple[Node, ...] | None:
+        """The recorded nodes, or None before the first start."""
         try:
-            raw = orjson.loads(self._state_file.read_bytes())
-            state = BrokerState(int(raw["pid"]), int(raw["port"]), int(raw["controller_port"]))
+            raw = orjson.loads(self._cluster_file.read_bytes())
+            return tuple(
+                Node(int(n["node_id"]), int(n["port"]), int(n["controller_port"]))
+                for n in raw["nodes"]
+            )
         except (FileNotFoundError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
-        return state if _is_kafka_process(state.pid) else None
+
+    def pid_of(self, node_id: int) -> int | None:
+        """The pid of a running node, or None."""
+        try:
+            pid = int(self._pid_file(node_id).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _is_kafka_process(pid) else None
+
+    def state(self) -> ClusterState | None:
+        """The cluster when some node of it runs, else None."""
+        nodes = self.nodes()
+        if nodes is None:
+            return None
+        pids = {node.node_id: pid for node in nodes if (pid := self.pid_of(node.node_id))}
+        return ClusterState(nodes, pids) if pids else None
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(
         self, port: int = DEFAULT_PORT, controller_port: int = DEFAULT_CONTROLLER_PORT
     ) -> str:
-        """Start the broker (or find it running) and return its bootstrap address once it answers.
+        """Start every node not running and return the bootstrap address once all answer.
 
-        A port of 0, or a preferred port that is taken, is replaced by a free one.
+        On the first start the ports are chosen (the preferred ones, or free ones when those
+        are taken or 0) and recorded; later starts use the recorded ones.
         """
-        running = self.state()
-        if running is not None:
-            return running.bootstrap
         lib = ensure_jars(self.home)
+        nodes = self.nodes() or self._choose_ports(port, controller_port)
+        cluster_id = self._cluster_id()
+        processes = {}
+        for node in nodes:
+            if self.pid_of(node.node_id) is None:
+                processes[node.node_id] = self._launch(lib, node, nodes, cluster_id)
+        self._wait_until_answering(nodes, processes)
+        return ",".join(node.address for node in nodes)
+
+    def start_node(self, node_id: int) -> None:
+        """Start one stopped node again, on its own ports; return once it answers."""
+        nodes = self.nodes()
+        if nodes is None:
+            raise ToolingError("the cluster was never started")
+        node = next(n for n in nodes if n.node_id == node_id)
+        if self.pid_of(node_id) is not None:
+            return
+        process = self._launch(ensure_jars(self.home), node, nodes, self._cluster_id())
+        self._wait_until_answering((node,), {node_id: process})
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL one node, as a crash would (for chaos tests)."""
+        pid = self.pid_of(node_id)
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _is_kafka_process(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._pid_file(node_id).unlink(missing_ok=True)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
+        """Stop every node cleanly (SIGTERM, SIGKILL after `timeout`); False if none ran. The
+        recorded ports and the data stay for the next start."""
+        nodes = self.nodes() or ()
+        pids = [(node.node_id, pid) for node in nodes if (pid := self.pid_of(node.node_id))]
+        for _, pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for node_id, pid in pids:
+            while _is_kafka_process(pid):
+                if time.monotonic() > deadline:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(0.1)
+            self._pid_file(node_id).unlink(missing_ok=True)
+        return bool(pids)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _choose_ports(self, port: int, controller_port: int) -> tuple[Node, ...]:
+        taken: set[int] = set()
+        nodes = []
+        for index in range(self.brokers):
+            if self.brokers == 1:
+                wanted = (port, controller_port)
+            else:
+                wanted = (port + 2 * index if port else 0, port + 2 * index + 1 if port else 0)
+            broker = _free_port(wanted[0], taken)
+            taken.add(broker)
+            controller = _free_port(wanted[1], taken)
+            taken.add(controller)
+            nodes.append(Node(index + 1, broker, controller))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        port = _free_port(port)
-        controller_port = _free_port(controller_port, avoid=port)
-        properties = self.workdir / "server.properties"
-        properties.write_text(_server_properties(self.data, port, controller_port))
-        log4j = self.workdir / "log4j.properties"
-        log4j.write_text(_log4j_properties(self.log_file))
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self._cluster_file.write_bytes(
+            orjson.dumps(
+                {
+                    "cluster_id": cluster_id,
+                    "nodes": [
+                        {"node_id": n.node_id, "port": n.port, "controller_port": n.controller_port}
+                        for n in nodes
+                    ],
+                },
+                option=orjson.OPT_INDENT_2,
+            )
+        )
+        return tuple(nodes)
+
+    def _cluster_id(self) -> str:
+        return str(orjson.loads(self._cluster_file.read_bytes())["cluster_id"])
+
+    def _launch(
+        self, lib: Path, node: Node, nodes: tuple[Node, ...], cluster_id: str
+    ) -> subprocess.Popen[bytes]:
+        for wanted in (node.port, node.controller_port):
+            if not _port_is_free(wanted):
+                raise ToolingError(
+                    f"port {wanted}, recorded for Kafka node {node.node_id} in "
+                    f"{self._cluster_file}, is in use by another process: stop it, or remove "
+                    f"{self.workdir} to start a new cluster"
+                )
+        directory = self._node_dir(node.node_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        data = directory / "data"
+        properties = directory / "server.properties"
+        properties.write_text(_server_properties(data, node, nodes))
+        log4j = directory / "log4j.properties"
+        log4j.write_text(_log4j_properties(self.log_file(node.node_id)))
         classpath = f"{lib}/*"
-        if not (self.data / "meta.properties").exists():
-            self._format(classpath, log4j, properties)
-        with self.log_file.open("ab") as console:
+        if not (data / "meta.properties").exists():
+            _format(classpath, log4j, properties, cluster_id)
+        with self.log_file(node.node_id).open("ab") as console:
             process = subprocess.Popen(
                 [
                     "java",
                     "-Xms256m",
-                    "-Xmx1g",
+                    "-Xmx1g" if self.brokers == 1 else "-Xmx512m",
                     "-XX:+UseG1GC",
                     "-Djava.awt.headless=true",
                     f"-Dlog4j.configuration=file:{log4j}",
@@ -160,75 +307,70 @@ class EmbeddedKafka:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        state = BrokerState(process.pid, port, controller_port)
-        self._state_file.write_bytes(
-            orjson.dumps({"pid": process.pid, "port": port, "controller_port": controller_port})
-        )
+        self._pid_file(node.node_id).write_text(str(process.pid))
+        return process
+
+    def _wait_until_answering(
+        self, nodes: tuple[Node, ...], processes: dict[int, subprocess.Popen[bytes]]
+    ) -> None:
         deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                self._state_file.unlink(missing_ok=True)
-                raise ToolingError(
-                    f"the Kafka broker exited with status {process.returncode} while starting; "
-                    f"see {self.log_file}:\n{self._log_tail()}"
-                )
-            if asyncio.run(broker_answers(state.bootstrap)):
-                return state.bootstrap
+        waiting = list(nodes)
+        while waiting:
+            for node_id, process in processes.items():
+                if process.poll() is not None:
+                    self._pid_file(node_id).unlink(missing_ok=True)
+                    raise ToolingError(
+                        f"Kafka node {node_id} exited with status {process.returncode} while "
+                        f"starting; see {self.log_file(node_id)}:\n{self._log_tail(node_id)}"
+                    )
+            waiting = [node for node in waiting if not asyncio.run(broker_answers(node.address))]
+            if not waiting and self._all_registered(nodes):
+                return
             if time.monotonic() > deadline:
                 self.stop()
                 raise ToolingError(
-                    f"the Kafka broker did not answer within {START_TIMEOUT:.0f} s; "
-                    f"see {self.log_file}"
+                    f"Kafka did not answer within {START_TIMEOUT:.0f} s; "
+                    f"see {self.log_file(waiting[0].node_id)}"
                 )
             time.sleep(0.2)
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
-        """Stop the broker cleanly (SIGTERM, SIGKILL after `timeout`); False if none ran."""
-        state = self.state()
-        self._state_file.unlink(missing_ok=True)
-        if state is None:
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(state.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _is_kafka_process(state.pid):
-            if time.monotonic() > deadline:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(state.pid, signal.SIGKILL)
-            time.sleep(0.1)
-        return True
+    def _all_registered(self, started: tuple[Node, ...]) -> bool:
+        """True once the metadata of each node just started lists every node running."""
+        running = sum(1 for node in self.nodes() or started if self.pid_of(node.node_id))
+        return all(asyncio.run(_registered(node.address)) >= running for node in started)
 
-    def _format(self, classpath: str, log4j: Path, properties: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        result = subprocess.run(
-            [
-                "java",
-                f"-Dlog4j.configuration=file:{log4j}",
-                "-cp",
-                classpath,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(properties),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ToolingError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
-
-    def _log_tail(self, lines: int = 20) -> str:
+    def _log_tail(self, node_id: int, lines: int = 20) -> str:
         try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+            text = self.log_file(node_id).read_text(errors="replace")
         except FileNotFoundError:
             return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _format(classpath: str, log4j: Path, properties: Path, cluster_id: str) -> None:
+    result = subprocess.run(
+        [
+            "java",
+            f"-Dlog4j.configuration=file:{log4j}",
+            "-cp",
+            classpath,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(properties),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ToolingError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
 
 
 async def broker_answers(bootstrap: str) -> bool:
-    """True when a Kafka broker at `bootstrap` answers a metadata request."""
+    """True when a Kafka broker at `bootstrap` (one address) answers a metadata request."""
     host, _, port = bootstrap.rpartition(":")
     try:
         _, writer = await asyncio.open_connection(host, int(port))
@@ -241,6 +383,16 @@ async def broker_answers(bootstrap: str) -> bool:
     except GridhookError:
         return False
     return True
+
+
+async def _registered(bootstrap: str) -> int:
+    """How many brokers the cluster's metadata lists (a started node registers a moment
+    after it answers)."""
+    try:
+        async with clients.admin(bootstrap, request_timeout_ms=3000) as admin:
+            return len((await admin.describe_cluster())["brokers"])
+    except GridhookError:
+        return 0
 
 
 def _is_kafka_process(pid: int) -> bool:
@@ -257,19 +409,24 @@ def _is_kafka_process(pid: int) -> bool:
     return status != "Z"
 
 
-def _free_port(preferred: int, avoid: int | None = None) -> int:
-    if preferred and preferred != avoid and _port_is_free(preferred):
+def _free_port(preferred: int, avoid: set[int] | int | None = None) -> int:
+    """`preferred` when it is free (and not in `avoid`), else a free port."""
+    excluded = {avoid} if isinstance(avoid, int) else set(avoid or ())
+    if preferred and preferred not in excluded and _port_is_free(preferred):
         return preferred
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind(("127.0.0.1", 0))
             port = int(probe.getsockname()[1])
-        if port != avoid:
+        if port not in excluded:
             return port
 
 
 def _port_is_free(port: int) -> bool:
+    """True unless a socket listens on `port`: connections in TIME_WAIT do not hold it, as a
+    server socket with SO_REUSEADDR (Kafka's) binds over them."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -277,25 +434,28 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def _server_properties(data: Path, port: int, controller_port: int) -> str:
+def _server_properties(data: Path, node: Node, nodes: tuple[Node, ...]) -> str:
+    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
+    internal_rf = min(3, len(nodes))
     return f"""\
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+node.id={node.node_id}
+controller.quorum.voters={voters}
+listeners=PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs={data}
 auto.create.topics.enable=false
 num.partitions=1
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor={internal_rf}
 offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor={internal_rf}
+transaction.state.log.min.isr={max(1, internal_rf - 1)}
 group.initial.rebalance.delay.ms=0
 message.max.bytes=2097152
+replica.lag.time.max.ms=10000
 """
 
 
@@ -313,16 +473,31 @@ log4j.logger.kafka.server.BrokerServer=INFO
 """
 
 
-def dev_broker(home: Path) -> EmbeddedKafka:
-    """The broker `gridhook kafka start` and `make run` use, kept under `<home>/kafka/dev`."""
-    return EmbeddedKafka(home, home / "kafka" / "dev")
+def dev_broker(home: Path, brokers: int = 1) -> EmbeddedKafka:
+    """The cluster `gridhook kafka start` (and `make run`) use: `<home>/kafka/dev` for one
+    broker, `<home>/kafka/dev-<n>` for more."""
+    directory = home / "kafka" / ("dev" if brokers == 1 else f"dev-{brokers}")
+    return EmbeddedKafka(home, directory, brokers)
+
+
+def running_dev_cluster(home: Path) -> EmbeddedKafka | None:
+    """The dev cluster that runs, whatever its size, or None."""
+    base = home / "kafka"
+    candidates = [dev_broker(home)]
+    if base.exists():
+        for path in sorted(base.glob("dev-*")):
+            size = path.name.removeprefix("dev-")
+            if size.isdigit():
+                candidates.append(dev_broker(home, int(size)))
+    return next((cluster for cluster in candidates if cluster.state() is not None), None)
 
 
 def bootstrap_servers(configured: str | None, home: Path) -> str:
-    """`KAFKA_BOOTSTRAP_SERVERS` when set, else the running dev broker's address."""
+    """`KAFKA_BOOTSTRAP_SERVERS` when set, else the running dev cluster's address."""
     if configured:
         return configured
-    state = dev_broker(home).state()
+    cluster = running_dev_cluster(home)
+    state = None if cluster is None else cluster.state()
     if state is None:
         raise ToolingError(
             "no Kafka broker: start one with `gridhook kafka start` (or `make run`), "

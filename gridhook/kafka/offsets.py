@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gridhook.contract.errors import BrokerUnavailable
 from gridhook.kafka import snapshot
-from gridhook.kafka.clients import translated
+from gridhook.kafka.clients import close_within, translated
 
 
 class EndOffsets(Protocol):
@@ -57,7 +57,7 @@ class KafkaEndOffsets:
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await consumer.stop()
+            await close_within(consumer.stop())
 
     async def of(self, topic: str) -> dict[int, int]:
         consumer = self._consumer

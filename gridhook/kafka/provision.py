@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from gridhook.contract.errors import ProvisioningFailed
-from gridhook.contract.topics import Topic, all_topics
+from gridhook.contract.topics import Durability, Topic, all_topics
 from gridhook.kafka import clients
 
 _TOPIC_ALREADY_EXISTS = 36
@@ -49,6 +49,8 @@ class EnsureReport:
     created: tuple[str, ...]
     existing: tuple[str, ...]
     drift: tuple[Drift, ...]
+    durability: Durability
+    brokers: int
 
 
 async def describe(admin: AIOKafkaAdminClient, names: Iterable[str]) -> dict[str, TopicState]:
@@ -85,21 +87,26 @@ async def describe(admin: AIOKafkaAdminClient, names: Iterable[str]) -> dict[str
     return states
 
 
-def drift_of(topic: Topic, state: TopicState, replication_factor: int) -> list[Drift]:
-    """How `state` differs from what the catalogue asks of `topic`."""
+def wanted_config(topic: Topic, durability: Durability) -> dict[str, str]:
+    """The topic configuration the catalogue and the cluster's durability ask for."""
+    return {**topic.config, "min.insync.replicas": str(durability.min_insync_replicas)}
+
+
+def drift_of(topic: Topic, state: TopicState, durability: Durability) -> list[Drift]:
+    """How `state` differs from what the catalogue and `durability` ask of `topic`."""
     drift = []
     if state.partitions != topic.partitions:
         drift.append(Drift(topic.name, "partitions", str(topic.partitions), str(state.partitions)))
-    if state.replication_factor != replication_factor:
+    if state.replication_factor != durability.replication_factor:
         drift.append(
             Drift(
                 topic.name,
                 "replication factor",
-                str(replication_factor),
+                str(durability.replication_factor),
                 str(state.replication_factor),
             )
         )
-    for name, expected in sorted(topic.config.items()):
+    for name, expected in sorted(wanted_config(topic, durability).items()):
         actual = state.config.get(name, "(unset)")
         if actual != expected:
             drift.append(Drift(topic.name, name, expected, actual))
@@ -107,11 +114,17 @@ def drift_of(topic: Topic, state: TopicState, replication_factor: int) -> list[D
 
 
 async def ensure_topics(
-    bootstrap: str, replication_factor: int, topics: Iterable[Topic] | None = None
+    bootstrap: str,
+    replication_factor: int | None = None,
+    topics: Iterable[Topic] | None = None,
 ) -> EnsureReport:
-    """Create the missing catalogue topics and report drift in the existing ones."""
+    """Create the missing catalogue topics and report drift in the existing ones. Their
+    durability follows the cluster (`Durability.for_cluster`), unless `replication_factor`
+    is given."""
     wanted = {topic.name: topic for topic in (all_topics() if topics is None else topics)}
     async with clients.admin(bootstrap) as admin:
+        brokers = len((await admin.describe_cluster())["brokers"])
+        durability = Durability.for_cluster(brokers, replication_factor)
         states = await describe(admin, wanted)
         missing = [topic for name, topic in wanted.items() if name not in states]
         created: list[str] = []
@@ -122,8 +135,8 @@ async def ensure_topics(
                     NewTopic(
                         topic.name,
                         topic.partitions,
-                        replication_factor,
-                        topic_configs=dict(topic.config),
+                        durability.replication_factor,
+                        topic_configs=wanted_config(topic, durability),
                     )
                     for topic in missing
                 ]
@@ -143,10 +156,14 @@ async def ensure_topics(
     drift = [
         item
         for name, state in sorted(states.items())
-        for item in drift_of(wanted[name], state, replication_factor)
+        for item in drift_of(wanted[name], state, durability)
     ]
     return EnsureReport(
-        created=tuple(sorted(created)), existing=tuple(sorted(states)), drift=tuple(drift)
+        created=tuple(sorted(created)),
+        existing=tuple(sorted(states)),
+        drift=tuple(drift),
+        durability=durability,
+        brokers=brokers,
     )
 
 

@@ -8,6 +8,7 @@ aiokafka implementation (idempotent producer, `acks=all`, compression, batching)
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -72,6 +73,10 @@ def _settled(source: asyncio.Future[Any], target: asyncio.Future[Delivery]) -> N
         target.set_result(Delivery(metadata.topic, metadata.partition, metadata.offset))
 
 
+STOP_SECONDS = 5.0
+log = logging.getLogger("gridhook.kafka")
+
+
 class KafkaPublisher:
     """The aiokafka `Publisher`: idempotent, `acks=all`, compressed, batched."""
 
@@ -107,9 +112,16 @@ class KafkaPublisher:
         self._producer = producer
 
     async def stop(self) -> None:
+        """Flush and disconnect, for at most `STOP_SECONDS`: records Kafka has not acknowledged
+        by then are not (their senders were answered 503)."""
         producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()
+        if producer is None:
+            return
+        try:
+            async with asyncio.timeout(STOP_SECONDS):
+                await producer.stop()
+        except TimeoutError:
+            log.warning("kafka producer did not flush in time; closed without it")
 
     async def publish(self, topic: str, record: EncodedRecord) -> Delivery:
         return await (await self.send(topic, record))

@@ -294,6 +294,14 @@ class Store:
             ],
         )
 
+    async def forget_applied(self, before: datetime) -> int:
+        """Delete the ids of events applied before `before`; how many went."""
+        async with self.translated(), self._engine.begin() as connection:
+            result = await connection.execute(
+                delete(applied_events).where(applied_events.c.applied_at < format_time(before))
+            )
+            return int(result.rowcount or 0)
+
     async def clear(self) -> None:
         """Delete every entity, applied event id and watermark (for `gridhook state rebuild`)."""
         async with self.translated(), self._engine.begin() as connection:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     false,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -51,6 +52,7 @@ applied_events = Table(
     Column("partition", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),
     Column("applied_at", String(40), nullable=False),
+    Index("applied_events_by_time", "applied_at"),  # v5
 )
 
 bind_arbiter = Table(
@@ -92,6 +94,16 @@ applied_offsets = Table(
     Column("next_offset", BigInteger, nullable=False),
 )
 
+webhook_claims = Table(
+    "webhook_claims",
+    metadata,
+    Column("message_key", String(400), primary_key=True),
+    Column("state", String(10), nullable=False),
+    Column("claimed_at", Float, nullable=False),
+    Column("accepted_at", Float, nullable=True),
+    Index("webhook_claims_by_time", "claimed_at"),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -100,7 +112,19 @@ schema_version = Table(
 
 
 def _v1_entities_and_applied_events(connection: Connection) -> None:
-    metadata.create_all(connection, tables=[entities, applied_events])
+    metadata.create_all(connection, tables=[entities])
+    # applied_events as it was at v1: v5 adds its index by time.
+    v1 = MetaData()
+    Table(
+        "applied_events",
+        v1,
+        Column("event_key", String(300), primary_key=True),
+        Column("topic", String(200), nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("applied_at", String(40), nullable=False),
+    )
+    v1.create_all(connection)
 
 
 def _v2_bind_arbiter(connection: Connection) -> None:
@@ -138,6 +162,14 @@ def _v4_long_joins(connection: Connection) -> None:
         _add_column(connection, bind_arbiter, column)
     _add_column(connection, bind_requests_seen, "rounds")
     Index("bind_arbiter_by_partition", bind_arbiter.c.partition).create(connection)
+    # Rows admitted before v4 name their partition only in the record they keep.
+    rows = connection.execute(select(bind_arbiter.c.meter_id, bind_arbiter.c.request)).all()
+    for meter_id, request in rows:
+        connection.execute(
+            update(bind_arbiter)
+            .where(bind_arbiter.c.meter_id == meter_id)
+            .values(partition=int(request["partition"]))
+        )
 
 
 def _add_column(connection: Connection, table: Table, name: str) -> None:
@@ -158,11 +190,21 @@ def _sql(default: object, connection: Connection) -> str:
     return str(default.compile(dialect=connection.dialect))  # type: ignore[attr-defined]
 
 
+def _v5_applied_events_by_time(connection: Connection) -> None:
+    Index("applied_events_by_time", applied_events.c.applied_at).create(connection)
+
+
+def _v6_webhook_claims(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[webhook_claims])
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1_entities_and_applied_events,
     _v2_bind_arbiter,
     _v3_applied_offsets,
     _v4_long_joins,
+    _v5_applied_events_by_time,
+    _v6_webhook_claims,
 )
 
 

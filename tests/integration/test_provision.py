@@ -10,7 +10,7 @@ from gridhook.kafka.provision import ensure_topics, list_topics
 
 async def test_ensure_is_idempotent_and_complete(kafka: str) -> None:
     """After ensure every catalogue topic exists; a second run creates nothing, sees no drift."""
-    report = await ensure_topics(kafka, replication_factor=1)
+    report = await ensure_topics(kafka)
     assert report.created == ()
     assert report.drift == ()
     topics, states = await list_topics(kafka)

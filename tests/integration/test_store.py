@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -83,3 +84,17 @@ def test_database_urls_get_async_drivers() -> None:
     assert database_url("postgresql://u:p@h/db") == "postgresql+asyncpg://u:p@h/db"
     with pytest.raises(ConfigError, match="GRIDHOOK_DATABASE_URL"):
         database_url("mysql://h/db")
+
+
+async def test_forgotten_ids_let_a_redelivery_apply_again_and_change_nothing(
+    store: Store,
+) -> None:
+    """Past the horizon an event's id is forgotten: redelivered, it counts as applied, and the
+    state stays what it was (the merge is idempotent)."""
+    batch = applications(history())
+    await store.apply(batch)
+    before = await store.snapshot()
+    assert await store.forget_applied(datetime.now(UTC) + timedelta(days=1)) == len(batch)
+    again = await store.apply(batch)
+    assert (again.applied, again.duplicates) == (len(batch), 0)
+    assert await store.snapshot() == before

@@ -135,3 +135,30 @@ async def commit_at_end(bootstrap: str, group_id: str, topics: Sequence[str]) ->
         await consumer.commit(dict(await consumer.end_offsets(partitions)))
     finally:
         await consumer.stop()
+
+
+async def commit_offsets(bootstrap: str, group_id: str, offsets: dict[TopicPartition, int]) -> None:
+    """Commit `group_id` at `offsets`, as a group that has read exactly that far."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(dict(offsets))
+    finally:
+        await consumer.stop()
+
+
+async def read_between(
+    bootstrap: str, starts: dict[TopicPartition, int], ends: dict[TopicPartition, int]
+) -> list[ConsumerRecord]:
+    """Every record from `starts` up to `ends` (exclusive), partition by partition."""
+    from gridhook.kafka import clients, snapshot
+
+    ranges = {tp: (starts.get(tp, 0), end) for tp, end in ends.items()}
+    records: list[ConsumerRecord] = []
+    async with clients.consumer(bootstrap, group_id=None) as consumer:
+        async for batch in snapshot.SnapshotReader(consumer, ranges).batches():
+            records.extend(batch)
+    return records

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +99,16 @@ def postgres_server() -> Iterator[str]:
             capture_output=True,
         )
         shutil.rmtree(directory, ignore_errors=True)
+
+
+async def fresh_database(server: str) -> str:
+    """A new, empty database on `server`; its URL."""
+    import asyncpg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server.replace("postgresql://", "postgres://"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return server.rsplit("/", 1)[0] + "/" + name

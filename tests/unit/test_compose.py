@@ -34,7 +34,7 @@ def test_compose_pins_the_same_kafka_as_the_pom() -> None:
     """The Kafka image tag and the embedded broker's pom name the same version."""
     compose = yaml.safe_load((PROJECT_ROOT / "compose" / "docker-compose.yml").read_text())
     pom = (PROJECT_ROOT / "compose" / "kafka" / "pom.xml").read_text()
-    version = compose["services"]["kafka"]["image"].rsplit(":", 1)[1]
+    version = compose["services"]["kafka-1"]["image"].rsplit(":", 1)[1]
     assert f"<kafka.version>{version}</kafka.version>" in pom
 
 
@@ -49,4 +49,16 @@ def test_compose_runs_every_gridhook_process() -> None:
         ("consume", "bind"),
         ("emulator",),
     } <= commands
-    assert {"kafka", "postgres"} <= set(compose["services"])
+    assert {"kafka-1", "kafka-2", "kafka-3", "postgres"} <= set(compose["services"])
+
+
+def test_compose_is_the_production_shape() -> None:
+    """Three brokers, two replicas of every gridhook process (the emulator aside), topics
+    replicated three times."""
+    compose = yaml.safe_load((PROJECT_ROOT / "compose" / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("ingress", "state-applier", "bind-forwarder"):
+        assert services[name]["deploy"]["replicas"] == 2, name
+    voters = services["kafka-1"]["environment"]["KAFKA_CONTROLLER_QUORUM_VOTERS"]
+    assert voters.count("@") == 3
+    assert services["ingress"]["environment"]["GRIDHOOK_TOPIC_REPLICATION_FACTOR"] == "3"

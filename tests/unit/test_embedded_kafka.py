@@ -10,7 +10,7 @@ import pytest
 
 from gridhook.contract.errors import ToolingError
 from gridhook.kafka import embedded
-from gridhook.kafka.embedded import EmbeddedKafka, _free_port, bootstrap_servers
+from gridhook.kafka.embedded import EmbeddedKafka, _free_port, _port_is_free, bootstrap_servers
 
 
 def test_taken_port_is_replaced_by_a_free_one() -> None:
@@ -48,9 +48,42 @@ def test_no_broker_and_no_setting_says_how_to_get_one(tmp_path: Path) -> None:
 
 
 def test_stale_state_file_means_not_running(tmp_path: Path) -> None:
-    """A broker.json whose pid is not a Kafka process is treated as stopped."""
+    """A recorded pid that is not a Kafka process is treated as stopped."""
     broker = EmbeddedKafka(tmp_path, tmp_path / "w")
     (tmp_path / "w").mkdir()
-    (tmp_path / "w" / "broker.json").write_text('{"pid": 1, "port": 9, "controller_port": 10}')
+    (tmp_path / "w" / "cluster.json").write_text(
+        '{"cluster_id": "c", "nodes": [{"node_id": 1, "port": 9, "controller_port": 10}]}'
+    )
+    (tmp_path / "w" / "broker.pid").write_text("1")
     assert broker.state() is None
     assert broker.stop() is False
+
+
+def test_a_port_held_only_by_time_wait_sockets_is_free() -> None:
+    """A broker SIGKILLed under load leaves its port's connections in TIME_WAIT: the port is
+    still its own to listen on again (Kafka binds with SO_REUSEADDR)."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Java's are
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = listener.accept()
+        accepted.close()  # the server closes first: its side goes to TIME_WAIT
+        client.close()
+    with socket.socket() as plain, pytest.raises(OSError, match="in use"):
+        plain.bind(("127.0.0.1", port))  # what the probe once did: the port looked taken
+    assert _port_is_free(port)
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        assert not _port_is_free(port), "a listener holds it"
+
+
+def test_recorded_ports_are_kept_for_the_next_start(tmp_path: Path) -> None:
+    """The first start records the ports it chose; a later start reads them back."""
+    cluster = EmbeddedKafka(tmp_path, tmp_path / "c", brokers=3)
+    chosen = cluster._choose_ports(0, 0)
+    assert cluster.nodes() == chosen
+    assert len({port for node in chosen for port in (node.port, node.controller_port)}) == 6

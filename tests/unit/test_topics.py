@@ -69,3 +69,21 @@ def test_every_schema_is_valid_draft_2020_12() -> None:
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         ids.append(schema["$id"])
     assert len(ids) == len(set(ids))
+
+
+def test_durability_follows_the_cluster() -> None:
+    """min(3, brokers) replicas, all but one in sync from three up; an explicit factor wins."""
+    from gridhook.contract.topics import Durability
+
+    assert Durability.for_cluster(1) == Durability(1, 1)
+    assert Durability.for_cluster(2) == Durability(2, 1)
+    assert Durability.for_cluster(3) == Durability(3, 2)
+    assert Durability.for_cluster(5) == Durability(3, 2)
+    assert Durability.for_cluster(1, replication_factor=3) == Durability(3, 2)
+
+
+def test_topics_whose_latest_record_is_state_are_compacted() -> None:
+    """Customer syncs and bind results: a rebuild needs the latest per key, however old."""
+    assert by_name("powerbox.customers").config["cleanup.policy"] == "compact"
+    assert by_name("powerbox.bind.results").config["cleanup.policy"] == "compact"
+    assert by_name("light.events").config["cleanup.policy"] == "delete"
