@@ -1,4 +1,4 @@
-"""Consumer processes: `gridhook consume state` (and, later, `consume bind`)."""
+"""Consumer processes: `gridhook consume state`, `consume bind` and `consume installations`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,20 @@ import uvloop
 from consumers.applier import StateApplier
 from consumers.bind.forwarder import BindForwarder
 from consumers.bind.gateway import GatewayClient
+from consumers.installations.driver import InstallationDriver
+from consumers.installations.light import LightClient
+from consumers.installations.orchestrator import Orchestrator
+from consumers.installations.wattshift import WattShiftClient
+from consumers.installations.workflows import WorkflowRepository
 from consumers.runtime import BatchHandler, ConsumerRuntime
 from gridhook.contract.settings import Settings
-from gridhook.contract.topics import BIND_GROUP, POWERBOX_BIND_REQUESTS, STATE_GROUP
+from gridhook.contract.topics import (
+    BIND_GROUP,
+    INSTALLATIONS,
+    INSTALLATIONS_GROUP,
+    POWERBOX_BIND_REQUESTS,
+    STATE_GROUP,
+)
 from gridhook.kafka import embedded
 from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.state.store import Store
@@ -70,6 +81,33 @@ def run_bind_forwarder(settings: Settings, group_id: str = BIND_GROUP) -> int:
                 )
             finally:
                 await forwarder.close()
+
+    uvloop.run(main())
+    return 0
+
+
+def run_orchestrator(settings: Settings, group_id: str = INSTALLATIONS_GROUP) -> int:
+    """Drive installations with Light and WattShift until SIGTERM/SIGINT; one summary line."""
+    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    config = settings.installations
+
+    async def main() -> None:
+        async with (
+            _store_and_publisher(settings, bootstrap) as (store, publisher),
+            LightClient(config.light_url, config.light_app_token, config.partner_timeout) as light,
+            WattShiftClient(
+                config.wattshift_url, config.wattshift_key, config.partner_timeout
+            ) as wattshift,
+        ):
+            repository = WorkflowRepository(store)
+            driver = InstallationDriver(store, repository, light, wattshift, publisher, config)
+            orchestrator = Orchestrator(repository, driver)
+            try:  # it resumes each partition's workflows as the group assigns it
+                await _consume(
+                    settings, bootstrap, group_id, [INSTALLATIONS], orchestrator, publisher
+                )
+            finally:
+                await orchestrator.close()
 
     uvloop.run(main())
     return 0

@@ -18,6 +18,9 @@ from gridhook.contract.errors import ConfigError, GridhookError
 from gridhook.contract.settings import Settings
 from gridhook.contract.topics import (
     BIND_GROUP,
+    INSTALLATION_EVENTS,
+    INSTALLATIONS,
+    INSTALLATIONS_GROUP,
     POWERBOX_BIND_REQUESTS,
     POWERBOX_BIND_RESULTS,
     STATE_GROUP,
@@ -171,14 +174,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bind.add_argument("--group", default=BIND_GROUP, help="consumer group id")
     bind.set_defaults(command=_consume_bind)
+    installations = consumers.add_parser(
+        "installations",
+        help="orchestrate installations with Light and WattShift (GRIDHOOK_LIGHT_API_URL)",
+        description=f"Read {INSTALLATIONS} and drive a durable workflow per installation: "
+        "record the POA with Light, wait for the meter's device to be bound and the account to "
+        "be ready, accept a priced plan on the customer's behalf, wait for service to start, "
+        f"then onboard the home with WattShift; every step is published to "
+        f"{INSTALLATION_EVENTS}. Workflows survive a restart.",
+    )
+    installations.add_argument("--group", default=INSTALLATIONS_GROUP, help="consumer group id")
+    installations.set_defaults(command=_consume_installations)
 
     emulator = commands.add_parser(
         "emulator",
-        help="serve the AMI head-end / HAN gateway emulator",
-        description="An emulated utility head-end that joins devices to smart meters' Zigbee "
-        "HANs, with realistic latency and faults (GRIDHOOK_EMULATOR_* settings). Its state "
-        "survives restarts.",
+        help="serve an emulated partner system: the AMI head-end, Light's or WattShift's API",
+        description="ami (the default): a utility head-end that joins devices to smart meters' "
+        "Zigbee HANs, with realistic latency and faults (GRIDHOOK_EMULATOR_*). light: Light's "
+        "client-agent API, sending signed webhooks to the ingress, its days time-scaled "
+        "(GRIDHOOK_LIGHT_EMULATOR_*). wattshift: WattShift's onboarding API, sending price "
+        "signals for new homes (GRIDHOOK_WATTSHIFT_EMULATOR_*). Each keeps its state across "
+        "restarts and injects 5xx, hangs and slowness on demand.",
     )
+    emulator.add_argument("system", nargs="?", choices=("ami", "light", "wattshift"), default="ami")
     emulator.set_defaults(command=_emulator)
 
     sign = commands.add_parser(
@@ -324,8 +342,22 @@ def _consume_bind(args: argparse.Namespace, settings: Settings) -> int:
     return run_bind_forwarder(settings, args.group)
 
 
+def _consume_installations(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.process import run_orchestrator
+
+    return run_orchestrator(settings, args.group)
+
+
 def _emulator(args: argparse.Namespace, settings: Settings) -> int:
-    from emulator.app import serve
+    if args.system == "light":
+        from emulator.light.app import serve as serve_light
+
+        return serve_light(settings.light_emulator, settings.light.scheme)
+    if args.system == "wattshift":
+        from emulator.wattshift.app import serve as serve_wattshift
+
+        return serve_wattshift(settings.wattshift_emulator)
+    from emulator.ami.app import serve
 
     return serve(settings.emulator)
 

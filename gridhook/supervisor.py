@@ -44,9 +44,20 @@ class Service:
 SERVICES: tuple[Service, ...] = (
     Service("ingress", ("ingress",)),
     Service("state applier", ("consume", "state")),
-    Service("gateway emulator", ("emulator",)),
+    Service("gateway emulator", ("emulator", "ami")),
+    Service("Light emulator", ("emulator", "light")),
+    Service("WattShift emulator", ("emulator", "wattshift")),
     Service("bind forwarder", ("consume", "bind")),
+    Service("installation orchestrator", ("consume", "installations")),
 )
+
+# A laptop's calendar: HAN joins 600 times faster than a real one, a Light day in 10 seconds
+# (service starts 70 s after a plan is accepted), installations looked at every 2 seconds.
+_DEV_PACE = {
+    "GRIDHOOK_EMULATOR_TIME_SCALE": "600",
+    "GRIDHOOK_LIGHT_EMULATOR_DAY_SECONDS": "10",
+    "GRIDHOOK_INSTALLATION_CHECK_SECONDS": "2",
+}
 
 _DEV_SECRETS = "dev-secrets.json"
 
@@ -83,8 +94,13 @@ def run_stack(settings: Settings) -> int:
             log.warning("topic drift: %s", drift)
         environment = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
         environment.update(_dev_credentials(settings))
-        # A laptop's HAN joins in seconds: 600 times faster than a real one.
-        environment.setdefault("GRIDHOOK_EMULATOR_TIME_SCALE", "600")
+        for name, value in _DEV_PACE.items():
+            environment.setdefault(name, value)
+        ingress = f"http://{_client_host(settings.http.host)}:{settings.http.port}"
+        for partner in ("LIGHT", "WATTSHIFT"):
+            environment.setdefault(
+                f"GRIDHOOK_{partner}_EMULATOR_WEBHOOK_URL", f"{ingress}/webhooks/{partner.lower()}"
+            )
         for service in SERVICES:
             process = subprocess.Popen(
                 [sys.executable, "-m", "gridhook.cli", *service.arguments], env=environment
@@ -119,7 +135,12 @@ def _dev_credentials(settings: Settings) -> dict[str, str]:
         stored["GRIDHOOK_LIGHT_SECRETS"] = "whsec_" + base64.b64encode(os.urandom(24)).decode()
     if "GRIDHOOK_ADMIN_TOKEN" not in stored:
         stored["GRIDHOOK_ADMIN_TOKEN"] = "dev-admin-" + secrets.token_urlsafe(24)
-    for name in ("GRIDHOOK_WATTSHIFT_API_KEYS", "GRIDHOOK_BRIGHT_API_KEYS"):
+    for name in (
+        "GRIDHOOK_WATTSHIFT_API_KEYS",
+        "GRIDHOOK_BRIGHT_API_KEYS",
+        "GRIDHOOK_LIGHT_APP_TOKEN",
+        "GRIDHOOK_WATTSHIFT_CLIENT_KEY",
+    ):
         stored.setdefault(name, "dev-" + secrets.token_urlsafe(18))
     stored["GRIDHOOK_POWERBOX_JWKS"] = str(ensure_dev_key(settings.home).jwks_path)
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -128,10 +149,17 @@ def _dev_credentials(settings: Settings) -> dict[str, str]:
     return {name: value for name, value in stored.items() if not os.environ.get(name)}
 
 
+def _client_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (a listen-all address)
+
+
 def _print_try_it(settings: Settings, environment: dict[str, str]) -> None:
-    base = f"http://{settings.http.host}:{settings.http.port}"
+    base = f"http://{_client_host(settings.http.host)}:{settings.http.port}"
     secret = environment["GRIDHOOK_LIGHT_SECRETS"].split(",")[0]
     token = environment.get("GRIDHOOK_ADMIN_TOKEN", "$GRIDHOOK_ADMIN_TOKEN")
+    app_token = environment.get("GRIDHOOK_LIGHT_APP_TOKEN", "$GRIDHOOK_LIGHT_APP_TOKEN")
+    light = settings.light_emulator
+    light_base = f"http://{_client_host(light.host)}:{light.port}"
     print(
         f"""
 Try it (dev credentials are in {settings.home / _DEV_SECRETS}):
@@ -145,6 +173,15 @@ Try it (dev credentials are in {settings.home / _DEV_SECRETS}):
   curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
       --data-binary @examples/powerbox/bind.json {base}/v1/powerbox/bind
   curl -H 'Authorization: Bearer {token}' {base}/v1/powerbox/meters/123456789
+
+Walk one installation from creation to service active (a Light day lasts 10 s here):
+  curl -H 'Authorization: Bearer {app_token}' -H 'Content-Type: application/json' \\
+      --data-binary @examples/light/account.json {light_base}/v1/app/accounts
+  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
+      --data-binary @examples/installations/installation.json {base}/v1/installations
+  # then the customer sync and the bind above; the plan is accepted once the device joins
+  curl -H 'Authorization: Bearer {token}' {base}/v1/installations/inst-demo-1
+  curl {light_base}/v1/emulator/calls
 """,
         flush=True,
     )

@@ -19,6 +19,7 @@ from gridhook.state.claims import SharedClaims
 from gridhook.state.store import Store
 from service import (
     health,
+    installations,
     keys,
     openapi,
     powerbox,
@@ -58,6 +59,7 @@ def create_app(
         *powerbox.sources(settings.partners),
         sources.wattshift(settings.partners),
         sources.bright(settings.partners),
+        installations.source(settings.store),
     ]
     app[keys.SETTINGS] = settings
     app[keys.PUBLISHER] = publisher
@@ -85,6 +87,7 @@ def create_app(
     app.router.add_get("/readyz", health.ready)
     app.router.add_get("/metrics", health.metrics)
     read_api.add_routes(app)
+    installations.add_routes(app)
     app[openapi.DOCUMENT] = openapi.build(all_sources)
     app.router.add_get("/openapi.json", openapi.serve)
     app.cleanup_ctx.append(_publisher_connection)

@@ -20,7 +20,7 @@ import orjson
 
 from gridhook.contract.errors import Unauthenticated
 from gridhook.contract.settings import LightSettings
-from service.signatures import SIGNATURE_HEADERS, VERIFIERS, Verified, secret_key
+from gridhook.contract.signatures import SIGNATURE_HEADERS, VERIFIERS, Verified, secret_key
 
 
 class Authenticator(Protocol):
@@ -86,6 +86,29 @@ class ApiKeyAuthenticator:
             matched |= hmac.compare_digest(offered, key)
         if not matched:
             raise Unauthenticated(f"invalid {self._header}")
+        return Verified(message_id=None, timestamp=None)
+
+
+class AdminTokenAuthenticator:
+    """`Authorization: Bearer <GRIDHOOK_ADMIN_TOKEN>`; nothing passes when no token is set."""
+
+    def __init__(self, token: str | None) -> None:
+        self._token = None if token is None else token.encode()
+        self.description = "Bearer token: GRIDHOOK_ADMIN_TOKEN"
+        self.security_scheme: dict[str, Any] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": self.description,
+        }
+
+    async def authenticate(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:
+        scheme, _, offered = headers.get("Authorization", "").partition(" ")
+        if self._token is None:
+            raise Unauthenticated("no GRIDHOOK_ADMIN_TOKEN is configured")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            offered.strip().encode(), self._token
+        ):
+            raise Unauthenticated("send Authorization: Bearer <GRIDHOOK_ADMIN_TOKEN>")
         return Verified(message_id=None, timestamp=None)
 
 

@@ -72,7 +72,7 @@ def _webhook_operation(source: Source) -> dict[str, Any]:
                 "content": {"application/json": {"schema": {"anyOf": bodies} if bodies else {}}},
             },
             "responses": {
-                "200": {
+                str(source.accepted_status): {
                     "description": "Kafka has the record (`accepted`), or had it (`duplicate`).",
                     "content": {
                         "application/json": {

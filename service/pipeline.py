@@ -116,7 +116,7 @@ def make_handler(source: Source) -> Handler:
                 type=checked.event_type,
                 time=datetime.fromtimestamp(now, UTC),
                 key=identity.key.encode(),
-                data=body,
+                data=orjson.dumps(document) if source.republish else body,
             )
         )
         publisher = app[keys.PUBLISHER]
@@ -164,7 +164,8 @@ def _reply(
     source: Source, document: object, identity: Identity, event_type: str, *, duplicate: bool
 ) -> _Accepted:
     if source.reply is not None:
-        return _Accepted(source.reply(document, identity, duplicate), event_type)
+        payload = source.reply(document, identity, duplicate)
+        return _Accepted(payload, event_type, source.accepted_status)
     status = "duplicate" if duplicate else "accepted"
     return _Accepted({"status": status, "id": identity.message_id}, event_type)
 
@@ -178,10 +179,10 @@ def _is_json(request: web.Request) -> bool:
 
 
 class _Accepted(web.Response):
-    """A 200 answer that remembers the event type for the request metric."""
+    """A 2xx answer that remembers the event type for the request metric."""
 
-    def __init__(self, payload: dict[str, object], event_type: str) -> None:
-        super().__init__(body=orjson.dumps(payload), content_type="application/json")
+    def __init__(self, payload: dict[str, object], event_type: str, status: int = 200) -> None:
+        super().__init__(body=orjson.dumps(payload), status=status, content_type="application/json")
         self.event_type = event_type
 
 

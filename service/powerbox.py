@@ -34,6 +34,7 @@ from gridhook.contract.event_types import POWERBOX_BIND_REQUESTED, POWERBOX_CUST
 from gridhook.contract.identifiers import content_hash, hem_profile_id
 from gridhook.contract.install_codes import is_valid
 from gridhook.contract.settings import PartnerSettings
+from gridhook.contract.signatures import Verified
 from gridhook.kafka.publisher import Delivery
 from gridhook.state import bind_rules
 from gridhook.state.kinds import POWERBOX_CUSTOMER, POWERBOX_METER
@@ -48,7 +49,6 @@ from service import keys
 from service.auth import JwksKeys, JwtAuthenticator
 from service.pipeline import unavailable
 from service.problems import POWERBOX
-from service.signatures import Verified
 from service.sources import Identity, Source
 from service.validation import SingleSchema
 

@@ -42,7 +42,8 @@ from gridhook.state.wattshift import current_interval
 from service import keys
 
 
-def _authorize(request: web.Request) -> None:
+def authorize(request: web.Request) -> None:
+    """`Unauthenticated` unless the request carries the admin token."""
     token = request.app[keys.SETTINGS].store.admin_token
     offered = request.headers.get("Authorization", "")
     scheme, _, credential = offered.partition(" ")
@@ -58,7 +59,7 @@ def _authorize(request: web.Request) -> None:
 
 
 async def _load(request: web.Request, kind: str, entity_id: str) -> Entity:
-    _authorize(request)
+    authorize(request)
     try:
         entity = await request.app[keys.STORE].entity(kind, entity_id)
     except GridhookError:
@@ -288,6 +289,7 @@ READ_ROUTES = (
     ("/v1/powerbox/binds/{bindId}", "A bind request's current state and its steps."),
     ("/v1/wattshift/homes/{homeId}/price-signal", "The latest price signal, and the price now."),
     ("/v1/bright/accounts/{accountId}", "A Bright account: status, created, deleted, last seen."),
+    ("/v1/installations/{installationId}", "An installation: status, timeline, partners' view."),
 )
 
 READ_REFUSALS: tuple[tuple[type[Refusal], str], ...] = (

@@ -11,7 +11,7 @@ import aiohttp
 
 from gridhook.contract.errors import ConfigError
 from gridhook.contract.settings import Settings, SignatureScheme
-from service.signatures import sign
+from gridhook.contract.signatures import sign
 
 
 def sign_file(

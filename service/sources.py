@@ -22,11 +22,11 @@ from gridhook.contract.event_types import (
 )
 from gridhook.contract.identifiers import content_hash
 from gridhook.contract.settings import LightSettings, PartnerSettings
+from gridhook.contract.signatures import Verified
 from gridhook.kafka.publisher import Delivery
 from service.auth import ApiKeyAuthenticator, Authenticator, SignatureAuthenticator
 from service.price_signals import check_intervals
 from service.problems import PROBLEM_BODIES, ErrorStyle
-from service.signatures import Verified
 from service.validation import Checked, TypedSchemas
 
 
@@ -61,8 +61,9 @@ class Source:
     `Refusal` (403/404/409 from the store's state, each listed in `refusals` for the OpenAPI
     document) or return True when the document is already current (answered as a duplicate,
     nothing published); `published` learns where Kafka put an accepted document. `reply`
-    builds the 200 body. `style` says how refusals are answered: PowerBox's are 4xx with no
-    body, and 400 for a schema violation.
+    builds the body of the `accepted_status` answer (200 unless said). `republish` publishes
+    the document as `refine` left it rather than the raw body. `style` says how refusals are
+    answered: PowerBox's are 4xx with no body, and 400 for a schema violation.
     """
 
     name: str
@@ -79,6 +80,8 @@ class Source:
     published: Published | None = None
     reply: Reply | None = None
     refusals: tuple[tuple[type[Refusal], str], ...] = ()
+    accepted_status: int = 200
+    republish: bool = False
 
 
 def _identify_light(document: Any, verified: Verified, now: float) -> Identity:

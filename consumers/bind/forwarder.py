@@ -24,19 +24,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+from collections.abc import Callable, Sequence
 
 from consumers.bind.arbiter import DUPLICATE, REJECTED, BindArbiter, Job
 from consumers.bind.driver import BindDriver, Outcome, final_outcome
 from consumers.bind.gateway import Gateway
 from consumers.bind.requests import BindRequest
 from consumers.bind.results import result_record
+from consumers.outbox import until_published
 from consumers.runtime import Counts, InboundRecord, dead_letter
 from gridhook.contract.bind_results import PENDING
 from gridhook.contract.codec import REPLAYED_FROM, header
-from gridhook.contract.errors import BindExhausted, GridhookError, PermanentError
+from gridhook.contract.errors import BindExhausted, PermanentError
 from gridhook.contract.settings import BindSettings
 from gridhook.contract.topics import DLQ_SUFFIX, POWERBOX_BIND_REQUESTS, POWERBOX_BIND_RESULTS
 from gridhook.kafka.publisher import Publisher
@@ -187,15 +186,13 @@ class BindForwarder:
     async def _dead_letter(self, job: Job, outcome: Outcome) -> None:
         error = BindExhausted(f"gave up: {outcome.reason}")
         record = dead_letter(job.record, error)
-        await _until_published(
+        await until_published(
             lambda: self._publisher.publish(job.record.topic + DLQ_SUFFIX, record)
         )
 
     async def _announce_final(self, job: Job, state: str, reason: str | None) -> None:
         outcome = final_outcome(job.request.action, state)
-        await _until_published(
-            lambda: self._publish(job.request, outcome, state, reason, job.round)
-        )
+        await until_published(lambda: self._publish(job.request, outcome, state, reason, job.round))
         await self._arbiter.mark_published(job.request)
         log.info(
             "bind request finished",
@@ -212,13 +209,3 @@ class BindForwarder:
     ) -> None:
         record = result_record(request, outcome=outcome, state=state, reason=reason, round_=round_)
         await self._publisher.publish(POWERBOX_BIND_RESULTS, record)
-
-
-async def _until_published(publish: Callable[[], Awaitable[object]]) -> None:
-    """Kafka outages do not lose an outcome: retry until it is published."""
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(GridhookError),
-        wait=wait_exponential_jitter(multiplier=0.5, max=30),
-    ):
-        with attempt:
-            await publish()

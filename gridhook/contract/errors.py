@@ -15,7 +15,8 @@ dead-letter) decide on. Messages never quote a secret, a token, a signature or r
     │   ├── BrokerUnavailable       Kafka not reachable
     │   ├── PublishTimeout          Kafka did not acknowledge in time
     │   ├── StoreUnavailable        the database is locked, unreachable or conflicting
-    │   └── GatewayUnavailable      the AMI head-end did not answer, timed out, or said 5xx
+    │   ├── GatewayUnavailable      the AMI head-end did not answer, timed out, or said 5xx
+    │   └── PartnerUnavailable      Light's or WattShift's API did not answer, timed out, or 5xx
     ├── PermanentError              retriable = False
     │   ├── RecordRejected          Kafka refused the record (too large, bad topic, ...)
     │   ├── ProvisioningFailed      Kafka refused to create a topic
@@ -24,6 +25,7 @@ dead-letter) decide on. Messages never quote a secret, a token, a signature or r
     │   ├── InvalidBindRequest      a bind request record lacks what the forwarder needs
     │   ├── BindExhausted           a bind request failed transiently on every attempt
     │   ├── GatewayRejected         the AMI head-end refused a request (4xx)
+    │   ├── PartnerRefused          Light's or WattShift's API refused a call (4xx); `reason`
     │   └── UnexpectedFailure       a handler raised an exception outside this tree (a bug)
     └── Refusal                     the ingress refuses a request; `status` is its HTTP status
         ├── BodyTooLarge            413
@@ -92,6 +94,10 @@ class GatewayUnavailable(RetriableError):
     """The AMI head-end did not answer, timed out, or answered 5xx."""
 
 
+class PartnerUnavailable(RetriableError):
+    """A partner's API (Light, WattShift) did not answer, timed out, or answered 5xx."""
+
+
 class PermanentError(GridhookError):
     """The operation will fail the same way however often it is tried."""
 
@@ -122,6 +128,14 @@ class BindExhausted(PermanentError):
 
 class GatewayRejected(PermanentError):
     """The head-end refused the request itself (4xx)."""
+
+
+class PartnerRefused(PermanentError):
+    """A partner's API refused the call itself (4xx); `reason` is its code, safe to show."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class UnexpectedFailure(PermanentError):

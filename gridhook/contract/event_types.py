@@ -37,3 +37,11 @@ POWERBOX_BIND_REQUESTED = "powerbox.bind.requested"
 def powerbox_bind_result(outcome: str) -> str:
     """The type of a bind result record: `powerbox.bind.<outcome>`."""
     return f"powerbox.bind.{outcome}"
+
+
+INSTALLATION_CREATED = "installation.created"
+
+
+def installation_step(step: str) -> str:
+    """The type of an installation step record: `installation.<step>`."""
+    return f"installation.{step}"

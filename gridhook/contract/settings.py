@@ -228,6 +228,100 @@ VARIABLES += (
     ),
 )
 
+VARIABLES += (
+    Variable(
+        "GRIDHOOK_LIGHT_API_URL",
+        "http://127.0.0.1:8091",
+        "Base URL of Light's API the orchestrator calls (the Light emulator in development).",
+    ),
+    Variable(
+        "GRIDHOOK_LIGHT_APP_TOKEN",
+        "",
+        "Light app token (backend only) the orchestrator calls Light with; the emulator "
+        "accepts it. Unset: the orchestrator cannot call Light (`make run` sets one).",
+    ),
+    Variable(
+        "GRIDHOOK_WATTSHIFT_API_URL",
+        "http://127.0.0.1:8092",
+        "Base URL of WattShift's API the orchestrator onboards homes with (the emulator in "
+        "development).",
+    ),
+    Variable(
+        "GRIDHOOK_WATTSHIFT_CLIENT_KEY",
+        "",
+        "The `x-ws-api-key` the orchestrator calls WattShift with; the emulator accepts it.",
+    ),
+    Variable(
+        "GRIDHOOK_PARTNER_TIMEOUT",
+        "10",
+        "Seconds one call to Light's or WattShift's API may take before it counts as transient.",
+    ),
+    Variable(
+        "GRIDHOOK_PARTNER_BACKOFF_MAX",
+        "60",
+        "Longest wait, in seconds, between two attempts at a partner call (exponential, jitter).",
+    ),
+    Variable(
+        "GRIDHOOK_INSTALLATION_CHECK_SECONDS",
+        "30",
+        "How often a waiting installation looks again at the meter, the Light account and the "
+        "service.",
+    ),
+)
+
+VARIABLES += tuple(
+    variable
+    for name, port, what in (
+        ("LIGHT", "8091", "Light API emulator"),
+        ("WATTSHIFT", "8092", "WattShift API emulator"),
+    )
+    for variable in (
+        Variable(f"GRIDHOOK_{name}_EMULATOR_HOST", "127.0.0.1", f"Address the {what} listens on."),
+        Variable(f"GRIDHOOK_{name}_EMULATOR_PORT", port, f"Port of the {what}."),
+        Variable(
+            f"GRIDHOOK_{name}_EMULATOR_DB",
+            "",
+            f"SQLite file keeping the {what}'s state. Unset: "
+            f"`$GRIDHOOK_HOME/{name.lower()}-emulator.db`.",
+        ),
+        Variable(
+            f"GRIDHOOK_{name}_EMULATOR_ERROR_RATE",
+            "0",
+            f"Share of {what} calls answered 503 (half of them after doing the work).",
+        ),
+        Variable(
+            f"GRIDHOOK_{name}_EMULATOR_TIMEOUT_RATE",
+            "0",
+            f"Share of {what} calls that hang for GRIDHOOK_EMULATOR_HANG_SECONDS.",
+        ),
+        Variable(
+            f"GRIDHOOK_{name}_EMULATOR_SLOW_SECONDS",
+            "0",
+            f"Seconds every {what} call is answered late (its work done at once).",
+        ),
+        Variable(
+            f"GRIDHOOK_{name}_EMULATOR_WEBHOOK_URL",
+            f"http://127.0.0.1:8080/webhooks/{name.lower()}",
+            f"Where the {what} sends its webhooks (gridhook's ingress).",
+        ),
+    )
+)
+
+VARIABLES += (
+    Variable(
+        "GRIDHOOK_LIGHT_EMULATOR_DAY_SECONDS",
+        "86400",
+        "Real seconds a day takes in the Light emulator: plans expire after 5 business days and "
+        "service starts on its date (`make run` sets 10).",
+    ),
+    Variable(
+        "GRIDHOOK_LIGHT_EMULATOR_STALE_PLANS",
+        "0",
+        "How many plan requests of each account the Light emulator answers with plans that "
+        "have already expired (fault injection).",
+    ),
+)
+
 _DEFAULTS = {variable.name: variable.default for variable in VARIABLES}
 
 
@@ -304,6 +398,44 @@ class EmulatorSettings:
 
 
 @dataclass(frozen=True)
+class Faults:
+    """How an emulator misbehaves: 503s, hangs, slowness."""
+
+    error_rate: float
+    timeout_rate: float
+    hang_seconds: float
+    slow_seconds: float
+
+
+@dataclass(frozen=True)
+class PartnerEmulatorSettings:
+    """The Light or the WattShift API emulator."""
+
+    host: str
+    port: int
+    database: Path
+    faults: Faults
+    webhook_url: str
+    webhook_secret: str | None
+    credential: str | None
+    day_seconds: float
+    stale_plans: int
+
+
+@dataclass(frozen=True)
+class InstallationSettings:
+    """How the orchestrator reaches Light and WattShift, and how patiently it waits."""
+
+    light_url: str
+    light_app_token: str | None
+    wattshift_url: str
+    wattshift_key: str | None
+    partner_timeout: float
+    backoff_max: float
+    check_seconds: float
+
+
+@dataclass(frozen=True)
 class BindSettings:
     """How the bind forwarder talks to the head-end."""
 
@@ -329,6 +461,9 @@ class Settings:
     partners: PartnerSettings
     emulator: EmulatorSettings
     bind: BindSettings
+    installations: InstallationSettings
+    light_emulator: PartnerEmulatorSettings
+    wattshift_emulator: PartnerEmulatorSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -402,6 +537,27 @@ class Settings:
                 poll_max=env.seconds("GRIDHOOK_BIND_POLL_MAX"),
                 deadline=env.seconds("GRIDHOOK_BIND_DEADLINE"),
             ),
+            installations=InstallationSettings(
+                light_url=env.text("GRIDHOOK_LIGHT_API_URL").rstrip("/"),
+                light_app_token=env.text("GRIDHOOK_LIGHT_APP_TOKEN") or None,
+                wattshift_url=env.text("GRIDHOOK_WATTSHIFT_API_URL").rstrip("/"),
+                wattshift_key=env.text("GRIDHOOK_WATTSHIFT_CLIENT_KEY") or None,
+                partner_timeout=env.seconds("GRIDHOOK_PARTNER_TIMEOUT"),
+                backoff_max=env.seconds("GRIDHOOK_PARTNER_BACKOFF_MAX"),
+                check_seconds=env.seconds("GRIDHOOK_INSTALLATION_CHECK_SECONDS"),
+            ),
+            light_emulator=env.partner_emulator(
+                "LIGHT",
+                home,
+                secret=(env.secret_list("GRIDHOOK_LIGHT_SECRETS") or (None,))[0],
+                credential=env.text("GRIDHOOK_LIGHT_APP_TOKEN") or None,
+            ),
+            wattshift_emulator=env.partner_emulator(
+                "WATTSHIFT",
+                home,
+                secret=(env.secret_list("GRIDHOOK_WATTSHIFT_API_KEYS") or (None,))[0],
+                credential=env.text("GRIDHOOK_WATTSHIFT_CLIENT_KEY") or None,
+            ),
         )
 
 
@@ -472,6 +628,37 @@ class _Reader:
             if option == raw:
                 return option
         raise ConfigError(f"{name}: expected one of {', '.join(allowed)}, got {raw!r}")
+
+    def partner_emulator(
+        self, name: str, home: Path, *, secret: str | None, credential: str | None
+    ) -> PartnerEmulatorSettings:
+        prefix = f"GRIDHOOK_{name}_EMULATOR_"
+        return PartnerEmulatorSettings(
+            host=self.text(prefix + "HOST"),
+            port=self.integer(prefix + "PORT", minimum=0, maximum=65_535),
+            database=Path(self.text(prefix + "DB") or home / f"{name.lower()}-emulator.db"),
+            faults=Faults(
+                error_rate=self.rate(prefix + "ERROR_RATE"),
+                timeout_rate=self.rate(prefix + "TIMEOUT_RATE"),
+                hang_seconds=self.seconds("GRIDHOOK_EMULATOR_HANG_SECONDS"),
+                slow_seconds=self.non_negative(prefix + "SLOW_SECONDS"),
+            ),
+            webhook_url=self.text(prefix + "WEBHOOK_URL"),
+            webhook_secret=secret,
+            credential=credential,
+            day_seconds=self.seconds("GRIDHOOK_LIGHT_EMULATOR_DAY_SECONDS"),
+            stale_plans=self.integer("GRIDHOOK_LIGHT_EMULATOR_STALE_PLANS", minimum=0),
+        )
+
+    def non_negative(self, name: str) -> float:
+        raw = self.text(name)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
+        if value < 0:
+            raise ConfigError(f"{name}: must not be negative, got {raw!r}")
+        return value
 
     def secret_list(self, name: str) -> tuple[str, ...]:
         """Comma-separated secrets. Errors name the position, never the value."""

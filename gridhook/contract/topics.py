@@ -18,9 +18,12 @@ POWERBOX_BIND_REQUESTS = "powerbox.bind.requests"
 POWERBOX_BIND_RESULTS = "powerbox.bind.results"
 WATTSHIFT_PRICE_SIGNALS = "wattshift.price-signals"
 BRIGHT_EVENTS = "bright.events"
+INSTALLATIONS = "gridhook.installations"
+INSTALLATION_EVENTS = "gridhook.installations.events"
 
 STATE_GROUP = "gridhook-state"
 BIND_GROUP = "gridhook-bind"
+INSTALLATIONS_GROUP = "gridhook-installations"
 
 _MONTH_MS = str(30 * 24 * 3600 * 1000)
 
@@ -104,6 +107,24 @@ CATALOGUE: tuple[Topic, ...] = (
         description="Bright Energy report events (lastSeen, accountCreated, accountDeleted).",
         partitions=6,
         messages=("bright/report-event.json",),
+        consumed=True,
+        config=_DURABLE,
+    ),
+    Topic(
+        name=INSTALLATIONS,
+        key="installation id",
+        description="Installations created by installers' systems (POST /v1/installations).",
+        partitions=6,
+        messages=("gridhook/installation.json",),
+        consumed=True,
+        config=_STATE,
+    ),
+    Topic(
+        name=INSTALLATION_EVENTS,
+        key="installation id",
+        description="Every step of each installation's workflow, as the orchestrator takes it.",
+        partitions=6,
+        messages=("gridhook/installation-event.json",),
         consumed=True,
         config=_DURABLE,
     ),

@@ -250,7 +250,7 @@ class EmbeddedKafka:
             taken.add(controller)
             nodes.append(Node(index + 1, broker, controller))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         self._cluster_file.write_bytes(
             orjson.dumps(
                 {
@@ -345,6 +345,15 @@ class EmbeddedKafka:
         except FileNotFoundError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id as Kafka makes them: a URL-safe base64 UUID that does not start with
+    `-` (the storage tool would read it as an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _format(classpath: str, log4j: Path, properties: Path, cluster_id: str) -> None:

@@ -207,3 +207,12 @@ def same_device(first: str | None, second: str | None) -> bool:
 
 def _digits(mac: str) -> str:
     return "".join(ch for ch in mac if ch.isalnum()).upper()
+
+
+def postal_code_of(customer: Facts, meter: Facts, client_id: str) -> str | None:
+    """The postal code of the site `client_id` lists the meter at, when it does."""
+    said = meter.get(LISTED_BY + client_id)
+    site_id = None if said is None else said.value.get("siteId")
+    site = customer.get(SITE_INFO + str(site_id)) if site_id is not None else None
+    code = None if site is None else site.value.get("postalCode")
+    return None if code is None else str(code)

@@ -104,6 +104,21 @@ webhook_claims = Table(
     Index("webhook_claims_by_time", "claimed_at"),
 )
 
+installation_workflows = Table(
+    "installation_workflows",
+    metadata,
+    Column("installation_id", String(100), primary_key=True),
+    Column("partition", Integer, nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("progress", JSON, nullable=False),
+    Column("timeline", JSON, nullable=False),
+    Column("published", Integer, nullable=False),
+    Column("steps", Integer, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Index("installation_workflows_by_partition", "partition"),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -198,6 +213,10 @@ def _v6_webhook_claims(connection: Connection) -> None:
     metadata.create_all(connection, tables=[webhook_claims])
 
 
+def _v7_installation_workflows(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[installation_workflows])
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1_entities_and_applied_events,
     _v2_bind_arbiter,
@@ -205,6 +224,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v4_long_joins,
     _v5_applied_events_by_time,
     _v6_webhook_claims,
+    _v7_installation_workflows,
 )
 
 

@@ -16,7 +16,7 @@ import orjson
 from gridhook.contract import topics
 from gridhook.contract.codec import CloudEvent, format_time, parse_time
 from gridhook.contract.errors import UnapplicableEvent
-from gridhook.state import bright, light, powerbox
+from gridhook.state import bright, installations, light, powerbox
 from gridhook.state.bind_rules import BIND_STATES
 from gridhook.state.facts import EntityUpdate, Fact, Facts
 from gridhook.state.kinds import (
@@ -114,6 +114,8 @@ _BY_TOPIC: dict[str, Transition] = {
     topics.POWERBOX_BIND_RESULTS: _powerbox_bind_result,
     topics.WATTSHIFT_PRICE_SIGNALS: _wattshift,
     topics.BRIGHT_EVENTS: _bright,
+    topics.INSTALLATIONS: installations.created_updates,
+    topics.INSTALLATION_EVENTS: installations.step_updates,
 }
 
 APPLIED_TOPICS = tuple(_BY_TOPIC)

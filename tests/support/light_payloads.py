@@ -11,7 +11,7 @@ import orjson
 
 from gridhook.contract.codec import CloudEvent
 from gridhook.contract.event_types import LIGHT_TYPES_WITH_LOCATION
-from service.signatures import sign
+from gridhook.contract.signatures import sign
 
 SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NTY3ODk="
 OTHER_SECRET = "whsec_" + "YW5vdGhlci1zZWNyZXQtZm9yLXJvdGF0aW9uLXRlc3Q="

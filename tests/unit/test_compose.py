@@ -39,7 +39,8 @@ def test_compose_pins_the_same_kafka_as_the_pom() -> None:
 
 
 def test_compose_runs_every_gridhook_process() -> None:
-    """The full stack: broker, PostgreSQL, topics, ingress, both consumers and the emulator."""
+    """The full stack: broker, PostgreSQL, topics, ingress, the three consumers and the three
+    emulators."""
     compose = yaml.safe_load((PROJECT_ROOT / "compose" / "docker-compose.yml").read_text())
     commands = {tuple(service.get("command", ())) for service in compose["services"].values()}
     assert {
@@ -47,7 +48,10 @@ def test_compose_runs_every_gridhook_process() -> None:
         ("ingress",),
         ("consume", "state"),
         ("consume", "bind"),
-        ("emulator",),
+        ("consume", "installations"),
+        ("emulator", "ami"),
+        ("emulator", "light"),
+        ("emulator", "wattshift"),
     } <= commands
     assert {"kafka-1", "kafka-2", "kafka-3", "postgres"} <= set(compose["services"])
 
@@ -57,7 +61,7 @@ def test_compose_is_the_production_shape() -> None:
     replicated three times."""
     compose = yaml.safe_load((PROJECT_ROOT / "compose" / "docker-compose.yml").read_text())
     services = compose["services"]
-    for name in ("ingress", "state-applier", "bind-forwarder"):
+    for name in ("ingress", "state-applier", "bind-forwarder", "installation-orchestrator"):
         assert services[name]["deploy"]["replicas"] == 2, name
     voters = services["kafka-1"]["environment"]["KAFKA_CONTROLLER_QUORUM_VOTERS"]
     assert voters.count("@") == 3

@@ -87,3 +87,12 @@ def test_recorded_ports_are_kept_for_the_next_start(tmp_path: Path) -> None:
     chosen = cluster._choose_ports(0, 0)
     assert cluster.nodes() == chosen
     assert len({port for node in chosen for port in (node.port, node.controller_port)}) == 6
+
+
+def test_cluster_ids_never_start_with_a_dash() -> None:
+    """The storage tool reads a leading `-` as an option: such ids are never made."""
+    from gridhook.kafka.embedded import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(2000)]
+    assert not [cluster_id for cluster_id in ids if cluster_id.startswith("-")]
+    assert all(len(cluster_id) == 22 for cluster_id in ids)

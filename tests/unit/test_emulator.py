@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from emulator.app import create_app
-from emulator.latency import join_delay, realistic_join_seconds
+from emulator.ami.app import create_app
+from emulator.ami.latency import join_delay, realistic_join_seconds
 from gridhook.contract.install_codes import crc16_x25, is_valid, with_crc
 from gridhook.contract.settings import Settings
 from tests.support.waiting import eventually

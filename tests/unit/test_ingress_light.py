@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient
 from gridhook.contract.codec import decode
 from gridhook.contract.errors import BrokerUnavailable, RecordRejected
 from gridhook.contract.settings import Settings
+from gridhook.contract.signatures import sign
 from gridhook.kafka.publisher import InMemoryPublisher
 from service.app import create_app
-from service.signatures import sign
 from tests.support.light_payloads import OTHER_SECRET, SECRET, light_event, signed
 from tests.support.waiting import eventually
 

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from gridhook.contract.event_types import LIGHT_EVENT_TYPES
 from gridhook.contract.settings import Settings
+from gridhook.contract.signatures import sign
 from gridhook.kafka.publisher import InMemoryPublisher
 from service.app import create_app
-from service.signatures import sign
 from tests.support.light_payloads import SECRET, light_event
 from tests.support.partner_payloads import (
     bind_payload,

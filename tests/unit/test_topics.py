@@ -20,6 +20,8 @@ def test_catalogue_names_the_required_topics_and_keys() -> None:
         "powerbox.bind.results",
         "wattshift.price-signals",
         "bright.events",
+        "gridhook.installations",
+        "gridhook.installations.events",
     }
     assert "account uuid" in keys["light.events"]
     assert "clientId" in keys["powerbox.customers"]
@@ -27,6 +29,7 @@ def test_catalogue_names_the_required_topics_and_keys() -> None:
     assert "meterId" in keys["powerbox.bind.results"]
     assert "homeId" in keys["wattshift.price-signals"]
     assert "accountId" in keys["bright.events"]
+    assert "installation id" in keys["gridhook.installations.events"]
 
 
 def test_every_consumed_topic_has_a_dead_letter_topic() -> None:

@@ -9,7 +9,7 @@ API (JSON):
   ever joined.
 - `GET /healthz`.
 
-Joining takes a random time: by default as long as a real HAN takes (`emulator.latency`),
+Joining takes a random time: by default as long as a real HAN takes (`emulator.ami.latency`),
 or uniformly within `GRIDHOOK_EMULATOR_JOIN_SECONDS`, run `GRIDHOOK_EMULATOR_TIME_SCALE` times
 faster than real time. Outcomes: a wrong install code
 (length or CRC) fails with `invalid_install_code`, a full HAN with `han_full` (both
@@ -25,24 +25,23 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from emulator.latency import join_delay
-from emulator.state import FAILED, PENDING, EmulatorState, Request
+from emulator.ami.latency import join_delay
+from emulator.ami.state import FAILED, PENDING, EmulatorState, Request
+from emulator.faults import fault_middleware
 from gridhook.contract.install_codes import is_valid
-from gridhook.contract.settings import EmulatorSettings
+from gridhook.contract.settings import EmulatorSettings, Faults
 
 log = logging.getLogger("gridhook.emulator")
 
 STATE = web.AppKey("state", EmulatorState)
 SETTINGS = web.AppKey("emulator_settings", EmulatorSettings)
 RANDOM = web.AppKey("random", random.Random)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Joiner:
@@ -103,20 +102,6 @@ class Joiner:
 JOINER = web.AppKey("joiner", Joiner)
 
 
-@web.middleware
-async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Misbehave like a real head-end on its request API: sometimes 503, sometimes hang."""
-    if request.path.startswith("/v1/requests/"):
-        settings, rng = request.app[SETTINGS], request.app[RANDOM]
-        if rng.random() < settings.timeout_rate:
-            await asyncio.sleep(settings.hang_seconds)
-        if rng.random() < settings.error_rate:
-            if rng.random() < 0.5:
-                await handler(request)  # the work is done, but the answer is lost
-            raise web.HTTPServiceUnavailable(text="head-end busy")
-    return await handler(request)
-
-
 async def submit(request: web.Request) -> web.Response:
     bind_id = request.match_info["bind_id"]
     try:
@@ -160,9 +145,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 def create_app(settings: EmulatorSettings, rng: random.Random | None = None) -> web.Application:
     """The emulator; its state lives in `settings.database`."""
-    app = web.Application(middlewares=[_faults])
+    rng = rng or random.Random()
+    faults = Faults(settings.error_rate, settings.timeout_rate, settings.hang_seconds, 0.0)
+    app = web.Application(
+        middlewares=[fault_middleware(faults, rng, lambda r: r.path.startswith("/v1/requests/"))]
+    )
     app[SETTINGS] = settings
-    app[RANDOM] = rng or random.Random()
+    app[RANDOM] = rng
     app[STATE] = EmulatorState(settings.database)
     app.router.add_put("/v1/requests/{bind_id}", submit)
     app.router.add_get("/v1/requests/{bind_id}", status)

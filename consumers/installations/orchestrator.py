@@ -1,0 +1,128 @@
+"""The orchestrator: the `BatchHandler` of `gridhook.installations`, and the only caller of
+Light's client-agent API and WattShift's onboarding API.
+
+Each record admits its installation's workflow in one transaction
+(`consumers.installations.workflows`): a new installation starts; the same document again is
+a duplicate; another document for an installation replaces it (steps not yet taken follow
+it), and one that needs attention resumes from the step it stopped at. Then a task per
+installation drives the workflow (`consumers.installations.driver`), without blocking other
+installations or the consumer.
+
+Like the bind forwarder, it drives only the workflows of the partitions it holds: when
+partitions are assigned (at start, or taken over from an orchestrator that stopped or died) it
+resumes their unfinished workflows; when they are revoked it stops driving theirs at the
+durable point each has reached. Any number of orchestrators may run in one group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from consumers.installations.driver import InstallationDriver
+from consumers.installations.workflows import Workflow, WorkflowRepository
+from consumers.runtime import Counts, InboundRecord
+from gridhook.contract.errors import InvalidRecord
+from gridhook.contract.topics import INSTALLATIONS
+
+log = logging.getLogger("gridhook.installations")
+
+
+def _document(record: InboundRecord) -> dict[str, Any]:
+    try:
+        document = orjson.loads(record.value or b"")
+    except orjson.JSONDecodeError:
+        raise InvalidRecord("installation record is not JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("installationId"), str):
+        raise InvalidRecord("installation record has no installationId")
+    return document
+
+
+class Orchestrator:
+    """Admits each installation record, then drives each workflow in a task of its own."""
+
+    def __init__(self, repository: WorkflowRepository, driver: InstallationDriver) -> None:
+        self._repository = repository
+        self._driver = driver
+        self._driving: dict[str, asyncio.Task[None]] = {}
+        self._partition_of: dict[str, int] = {}
+
+    async def handle(self, records: Sequence[InboundRecord]) -> Counts:
+        counts = Counts()
+        for record in records:
+            try:
+                document = _document(record)
+            except InvalidRecord as error:
+                counts.rejected.append((record, error))
+                continue
+            installation_id = document["installationId"]
+            # A new document must not race a task still saving the old one.
+            await self._stop({installation_id})
+            admission = await self._repository.admit(installation_id, record.partition, document)
+            if admission.decision == "duplicate":
+                counts.duplicates += 1
+            else:
+                counts.applied += 1
+            if not admission.workflow.finished:
+                self._drive(admission.workflow)
+        return counts
+
+    async def resume(self, partitions: set[int] | None = None) -> int:
+        """Drive the unfinished workflows of `partitions` (None: every partition)."""
+        workflows = await self._repository.unfinished(partitions)
+        for workflow in workflows:
+            self._drive(workflow)
+        if workflows:
+            log.info("resumed installations", extra={"fields": {"installations": len(workflows)}})
+        return len(workflows)
+
+    async def assigned(self, starts: dict[tuple[str, int], int]) -> None:
+        """Partitions of `gridhook.installations` are now this orchestrator's: resume theirs."""
+        await self.resume({partition for topic, partition in starts if topic == INSTALLATIONS})
+
+    async def revoked(self, partitions: list[tuple[str, int]]) -> None:
+        """Partitions move to another orchestrator: stop driving their workflows."""
+        gone = {partition for topic, partition in partitions if topic == INSTALLATIONS}
+        await self._stop({i for i, p in self._partition_of.items() if p in gone})
+
+    async def close(self) -> None:
+        """Stop driving; what is unfinished is resumed by the partitions' next owner."""
+        await self._stop(set(self._driving))
+
+    async def _stop(self, installations: set[str]) -> None:
+        tasks = [self._driving[i] for i in installations if i in self._driving]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _drive(self, workflow: Workflow) -> None:
+        installation_id = workflow.installation_id
+        if installation_id in self._driving:
+            return
+        task = asyncio.create_task(self._run(workflow), name=f"installation:{installation_id}")
+        self._driving[installation_id] = task
+        self._partition_of[installation_id] = workflow.partition
+        task.add_done_callback(lambda done: self._forget(installation_id, done))
+
+    def _forget(self, installation_id: str, task: asyncio.Task[None]) -> None:
+        if self._driving.get(installation_id) is task:
+            del self._driving[installation_id]
+            self._partition_of.pop(installation_id, None)
+
+    async def _run(self, workflow: Workflow) -> None:
+        try:
+            await self._driver.run(workflow)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "installation driving failed",
+                extra={"fields": {"installation": workflow.installation_id}},
+            )

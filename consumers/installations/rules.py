@@ -1,0 +1,85 @@
+"""The orchestrator's decisions, as pure functions of what it knows.
+
+- **Start date.** Light accepts a `service_start_date` 7 to 30 days after its today. The
+  desired date is moved into that window: a date sooner than 7 days (or past) becomes today + 7,
+  one later than 30 days becomes today + 30, "today" being Light's, from the `Date` of its
+  answer to the token mint just before the accept. The plan is not held back for a far date:
+  the hardware is online, and a priced plan expires after 5 business days.
+- **Plan.** A named plan (exact name), or the cheapest priced plan of a term (ties: by name),
+  among the plans that have not expired by Light's clock (with a margin, so a plan does not
+  expire between the choice and the accept).
+- **Readiness.** The plan is accepted once the meter's device is bound and the Light account
+  is `enrollment_pending_client_agent`; while it is `credit_check_frozen` (or still collecting
+  prerequisites) the installation waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+EARLIEST_START, LATEST_START = timedelta(days=7), timedelta(days=30)
+EXPIRY_MARGIN = timedelta(hours=1)
+READY = "enrollment_pending_client_agent"
+
+
+@dataclass(frozen=True)
+class PricedPlan:
+    """A plan Light priced for the account, valid until `expires_at` (Light's clock)."""
+
+    uuid: str
+    name: str
+    term_months: int
+    price: float
+    expires_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uuid": self.uuid,
+            "name": self.name,
+            "termMonths": self.term_months,
+            "price": self.price,
+            "expiresAt": self.expires_at.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> PricedPlan:
+        return cls(
+            raw["uuid"],
+            raw["name"],
+            int(raw["termMonths"]),
+            float(raw["price"]),
+            datetime.fromisoformat(raw["expiresAt"]),
+        )
+
+
+def service_start(desired: date, today: date) -> date:
+    """The desired start date moved into Light's window of 7 to 30 days after `today`."""
+    return min(max(desired, today + EARLIEST_START), today + LATEST_START)
+
+
+def still_priced(plan: PricedPlan, now: datetime) -> bool:
+    """True while the plan is safely short of its expiry by Light's clock."""
+    return plan.expires_at - EXPIRY_MARGIN > now
+
+
+def choose_plan(plans: list[PricedPlan], rule: dict[str, Any], now: datetime) -> PricedPlan | None:
+    """The plan the installation's rule picks among those still priced; None when none fits."""
+    live = [plan for plan in plans if still_priced(plan, now)]
+    if "name" in rule:
+        named = [plan for plan in live if plan.name == rule["name"]]
+        return named[0] if named else None
+    term = rule.get("cheapestForTermMonths")
+    matching = [plan for plan in live if plan.term_months == term]
+    return min(matching, key=lambda plan: (plan.price, plan.name), default=None)
+
+
+def awaiting(bind_state: str, account_status: str) -> list[str]:
+    """What the plan's acceptance still waits for (empty: go ahead)."""
+    waits = []
+    if bind_state != "bound":
+        waits.append(f"meter:{bind_state}")
+    if account_status != READY:
+        waits.append(f"account:{account_status}")
+    return waits

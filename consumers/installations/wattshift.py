@@ -1,0 +1,189 @@
+"""WattShift's onboarding API as the orchestrator sees it: the `WattShiftApi` protocol, the
+HTTP client (`x-ws-api-key`), and an in-memory twin for tests.
+
+Errors are translated as for Light: no answer, a timeout, a 429 or a 5xx is
+`PartnerUnavailable`; another 4xx is `PartnerRefused` with WattShift's error code. `homes/create`
+sends an `Idempotency-Key` (the installation id) so that a retry after a lost answer returns
+the home made the first time (**assumed**: seed 001 names no such header; the emulator honours
+it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+
+from gridhook.contract.errors import PartnerRefused, PartnerUnavailable
+
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+
+
+@dataclass(frozen=True)
+class Utility:
+    utility_id: str
+    name: str
+    rate_plans: tuple[tuple[str, str], ...]  # (id, name): ids are not guaranteed unique
+
+
+class WattShiftApi(Protocol):
+    async def utilities(self, zipcode: str) -> list[Utility]: ...
+
+    async def create_home(
+        self, idempotency_key: str, name: str, zipcode: str, utility_id: str, rate_plan_id: str
+    ) -> str: ...
+
+    async def add_solar(self, home_id: str, size_kw: float, non_net_metered: bool) -> None: ...
+
+
+class WattShiftClient:
+    """WattShift's API over HTTP; one session, closed by `async with`."""
+
+    def __init__(self, base_url: str, api_key: str | None, timeout: float) -> None:
+        self._base = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> WattShiftClient:
+        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def utilities(self, zipcode: str) -> list[Utility]:
+        body = await self._call("/v1/utility/get", "utility/get", {"zipcode": zipcode})
+        try:
+            return [
+                Utility(
+                    str(raw["utilityId"]),
+                    str(raw["utilityName"]),
+                    tuple((str(p["id"]), str(p["ratePlanName"])) for p in raw["wsRatePlans"]),
+                )
+                for raw in body
+            ]
+        except (KeyError, TypeError):
+            raise PartnerUnavailable("WattShift utility/get: unusable answer") from None
+
+    async def create_home(
+        self, idempotency_key: str, name: str, zipcode: str, utility_id: str, rate_plan_id: str
+    ) -> str:
+        payload = {
+            "name": name,
+            "zipcode": zipcode,
+            "utilityId": utility_id,
+            "ratePlanId": rate_plan_id,
+        }
+        body = await self._call(
+            "/v1/homes/create", "homes/create", payload, {"Idempotency-Key": idempotency_key}
+        )
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise PartnerUnavailable("WattShift homes/create: no home id in the answer")
+        return str(body["id"])
+
+    async def add_solar(self, home_id: str, size_kw: float, non_net_metered: bool) -> None:
+        payload = {
+            "homeId": home_id,
+            "solarSystemSizeKw": size_kw,
+            "isNonNetMetered": non_net_metered,
+        }
+        await self._call("/v1/homes/solar/create", "homes/solar/create", payload)
+
+    async def _call(
+        self,
+        path: str,
+        name: str,
+        payload: dict[str, Any],
+        extra: dict[str, str] | None = None,
+    ) -> Any:
+        assert self._session is not None, "use WattShiftClient in `async with`"
+        if self._api_key is None:
+            raise PartnerRefused(f"WattShift {name}: no client key configured", "no_client_key")
+        headers = {
+            "x-ws-api-key": self._api_key,
+            "Content-Type": "application/json",
+            **(extra or {}),
+        }
+        try:
+            async with self._session.post(
+                self._base + path, data=orjson.dumps(payload), headers=headers
+            ) as reply:
+                raw, status = await reply.read(), reply.status
+        except (aiohttp.ClientError, TimeoutError):
+            raise PartnerUnavailable(f"WattShift {name}: no answer") from None
+        if status == 429 or status >= 500:
+            raise PartnerUnavailable(f"WattShift {name}: HTTP {status}")
+        try:
+            body = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            body = {}
+        if status >= 400:
+            code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+            reason = code if isinstance(code, str) and _CODE.match(code) else f"http_{status}"
+            raise PartnerRefused(f"WattShift {name}: refused ({reason})", reason)
+        return body
+
+
+@dataclass
+class InMemoryWattShift:
+    """WattShift in memory for unit tests: Texas zips have one utility; `homes/create` honours
+    the idempotency key; `failures` are raised once each by the call they name."""
+
+    homes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    solar: dict[str, float] = field(default_factory=dict)
+    failures: list[tuple[str, Exception, bool]] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+    def fail(self, call: str, error: Exception, *, after_work: bool = False) -> None:
+        self.failures.append((call, error, after_work))
+
+    def _failure(self, call: str) -> tuple[Exception, bool] | None:
+        for index, (name, error, after_work) in enumerate(self.failures):
+            if name == call:
+                del self.failures[index]
+                return error, after_work
+        return None
+
+    async def utilities(self, zipcode: str) -> list[Utility]:
+        self.calls.append("utility/get")
+        failure = self._failure("utility/get")
+        if failure is not None:
+            raise failure[0]
+        if not zipcode.startswith("7"):
+            return []
+        return [Utility("oncor", "Oncor", (("rp_tou_1", "Time of Use"),))]
+
+    async def create_home(
+        self, idempotency_key: str, name: str, zipcode: str, utility_id: str, rate_plan_id: str
+    ) -> str:
+        self.calls.append("homes/create")
+        failure = self._failure("homes/create")
+        if failure is not None and not failure[1]:
+            raise failure[0]
+        home_id = self.keys.get(idempotency_key)
+        if home_id is None:
+            home_id = f"ws_home_{len(self.homes) + 1}"
+            self.keys[idempotency_key] = home_id
+            self.homes[home_id] = {
+                "name": name,
+                "utilityId": utility_id,
+                "ratePlanId": rate_plan_id,
+            }
+        if failure is not None:
+            raise failure[0]
+        return home_id
+
+    async def add_solar(self, home_id: str, size_kw: float, non_net_metered: bool) -> None:
+        self.calls.append("homes/solar/create")
+        failure = self._failure("homes/solar/create")
+        if failure is not None:
+            raise failure[0]
+        if home_id not in self.homes:
+            raise PartnerRefused("WattShift: no such home", "home_not_found")
+        self.solar[home_id] = size_kw

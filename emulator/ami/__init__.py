@@ -1,0 +1,1 @@
+"""The AMI head-end / HAN gateway emulator."""

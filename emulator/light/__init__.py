@@ -1,0 +1,1 @@
+"""The Light API emulator: accounts, client-agent enrollment and signed webhooks."""

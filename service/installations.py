@@ -1,0 +1,149 @@
+"""The installations API: an installer's system creates an installation, then follows it.
+
+- `POST /v1/installations` (admin token): the installation document
+  (`schemas/gridhook/installation.json`), validated (422 with pointers), published to
+  `gridhook.installations` keyed by its id and answered 202 `{installationId, status}` once
+  Kafka has it. `installationId` makes creation idempotent: the same document again is a
+  duplicate; another document for the same id is the installer's update (and resumes an
+  installation that needs attention). Without one, gridhook makes a UUID.
+- `GET /v1/installations/{id}` (admin token): its status and reason, the timeline of every
+  step with times, and what the partners say now: the Light account's derived status, the
+  meter's bind state and device, the WattShift home and its current price. 404 until the
+  state applier has applied the installation (a moment after the 202).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from gridhook.contract import topics
+from gridhook.contract.errors import GridhookError, Unavailable, UnknownIdentifier
+from gridhook.contract.event_types import INSTALLATION_CREATED
+from gridhook.contract.identifiers import content_hash
+from gridhook.contract.settings import StoreSettings
+from gridhook.contract.signatures import Verified
+from gridhook.state.installations import installation_view
+from gridhook.state.kinds import (
+    INSTALLATION,
+    LIGHT_ACCOUNT,
+    LIGHT_LOCATION,
+    POWERBOX_METER,
+    WATTSHIFT_HOME,
+)
+from gridhook.state.light import account_view
+from gridhook.state.powerbox import bind_state
+from gridhook.state.store import Store
+from gridhook.state.wattshift import current_interval
+from service import keys
+from service.auth import AdminTokenAuthenticator
+from service.read_api import authorize
+from service.sources import Identity, Source
+from service.validation import SingleSchema
+
+PATH = "/v1/installations"
+SCHEMA = "gridhook/installation.json"
+
+
+def _name(document: Any) -> None:
+    """Give an installation without an id its UUID, before it is identified and published."""
+    document.setdefault("installationId", str(uuid.uuid4()))
+
+
+def _identify(document: Any, verified: Verified, now: float) -> Identity:
+    installation_id = document["installationId"]
+    return Identity(message_id=f"{installation_id}:{content_hash(document)}", key=installation_id)
+
+
+def _reply(document: Any, identity: Identity, duplicate: bool) -> dict[str, Any]:
+    installation_id = document["installationId"]
+    return {
+        "installationId": installation_id,
+        "status": "duplicate" if duplicate else "accepted",
+        "href": f"{PATH}/{installation_id}",
+    }
+
+
+def source(settings: StoreSettings) -> Source:
+    """Installations created by an installer's system, keyed by installation id."""
+    return Source(
+        name="installations",
+        path=PATH,
+        topic=topics.INSTALLATIONS,
+        summary="Create an installation: accept the Light plan when the hardware is online",
+        authenticator=AdminTokenAuthenticator(settings.admin_token),
+        schemas=SingleSchema(SCHEMA, INSTALLATION_CREATED),
+        identify=_identify,
+        schema_paths=(SCHEMA,),
+        refine=_name,
+        reply=_reply,
+        accepted_status=202,
+        republish=True,
+    )
+
+
+async def installation(request: web.Request) -> web.Response:
+    """GET /v1/installations/{installationId}."""
+    authorize(request)
+    store = request.app[keys.STORE]
+    installation_id = request.match_info["installation_id"]
+    now = datetime.fromtimestamp(request.app[keys.CLOCK](), UTC)
+    try:
+        entity = await store.entity(INSTALLATION, installation_id)
+        view = None if entity is None else installation_view(entity.facts)
+        document = {} if view is None else view.document or {}
+        home_id = None if view is None else view.home_id
+        partners = await _partners(store, document, home_id, now)
+    except GridhookError:
+        raise Unavailable("the state store is not reachable") from None
+    if view is None or view.document is None:
+        raise UnknownIdentifier("no installation with that id")
+    return web.json_response(
+        {
+            "installationId": installation_id,
+            "status": view.status,
+            "reason": view.reason,
+            "updatedAt": view.updated_at,
+            "installation": document,
+            **partners,
+            "timeline": view.timeline,
+        }
+    )
+
+
+async def _partners(
+    store: Store, document: dict[str, Any], home_id: str | None, now: datetime
+) -> dict[str, Any]:
+    account_uuid, meter_id = document.get("lightAccountUuid"), document.get("meterId")
+    light = None
+    if account_uuid:
+        account = await store.entity(LIGHT_ACCOUNT, account_uuid)
+        if account is not None:
+            locations = await store.children(LIGHT_LOCATION, account_uuid)
+            view = account_view(account.facts, {loc.entity_id: loc.facts for loc in locations})
+            light = {"accountUuid": account_uuid, "status": view.status}
+    meter = None
+    if meter_id:
+        found = await store.entity(POWERBOX_METER, meter_id)
+        state = bind_state(found.facts if found is not None else {})
+        meter = {
+            "meterId": meter_id,
+            "bindState": state["state"],
+            "deviceMac": state.get("device_mac"),
+        }
+    wattshift = None
+    if home_id:
+        home = await store.entity(WATTSHIFT_HOME, home_id)
+        signal = None if home is None else home.facts.get("price_signal")
+        wattshift = {
+            "homeId": home_id,
+            "currentPrice": None if signal is None else current_interval(signal.value, now),
+        }
+    return {"light": light, "meter": meter, "wattshift": wattshift}
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(PATH + "/{installation_id}", installation)
