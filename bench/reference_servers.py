@@ -3,6 +3,8 @@
 - `noop`: a bare aiohttp handler answering 204: the HTTP ceiling on this machine.
 - `send`: a bare aiohttp handler that only does `send_and_wait` of the body to Kafka with
   `acks=all`: what a user writes in an afternoon.
+- `send-idempotent`: the same with the idempotent producer, as gridhook's (the figure the
+  ingress is held to).
 
 Both run on uvloop like the ingress. Usage: python -m bench.reference_servers MODE PORT [BOOTSTRAP]
 """
@@ -39,7 +41,9 @@ def app(mode: str, bootstrap: str | None) -> web.Application:
         return application
 
     async def producer(app: web.Application) -> AsyncIterator[None]:
-        kafka = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        kafka = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=mode == "send-idempotent"
+        )
         await kafka.start()
         app[PRODUCER] = kafka
         yield

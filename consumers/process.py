@@ -19,6 +19,7 @@ from consumers.installations.orchestrator import Orchestrator
 from consumers.installations.wattshift import WattShiftClient
 from consumers.installations.workflows import WorkflowRepository
 from consumers.runtime import BatchHandler, ConsumerRuntime
+from gridhook.contract.gc_tuning import tune_garbage_collector
 from gridhook.contract.settings import Settings
 from gridhook.contract.topics import (
     BIND_GROUP,
@@ -125,6 +126,7 @@ async def _consume(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    tune_garbage_collector()
     runtime = ConsumerRuntime(
         bootstrap=bootstrap,
         kafka=settings.kafka,

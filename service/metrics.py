@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+MAX_CACHED_CHILDREN = 10_000
 
 
 @dataclass
@@ -44,3 +47,14 @@ class IngressMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """`metric.labels(*labels)`, looked up once: the per-request path reuses the child."""
+        key = (id(metric), *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = metric.labels(*labels)
+            if len(self._children) < MAX_CACHED_CHILDREN:  # labels a client chose stay uncached
+                self._children[key] = found
+        return found

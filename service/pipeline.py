@@ -84,7 +84,7 @@ def make_handler(source: Source) -> Handler:
             status = source.style.status_of(type(refusal))
             raise
         finally:
-            metrics.requests.labels(source.name, event_type, str(status)).inc()
+            metrics.child(metrics.requests, source.name, event_type, str(status)).inc()
 
     async def _accept(
         request: web.Request, settings: Settings, metrics: IngressMetrics
@@ -105,7 +105,7 @@ def make_handler(source: Source) -> Handler:
             source.refine(document)
         identity = source.identify(document, verified, now)
         if source.admit is not None and await source.admit(app, document, identity):
-            metrics.duplicates.labels(source.name).inc()
+            metrics.child(metrics.duplicates, source.name).inc()
             return _reply(source, document, identity, checked.event_type, duplicate=True)
         if not checked.known:
             metrics.unknown_event_types.labels(source.name, checked.event_type).inc()
@@ -120,7 +120,7 @@ def make_handler(source: Source) -> Handler:
             )
         )
         publisher = app[keys.PUBLISHER]
-        latency = metrics.publish_seconds.labels(source.topic)
+        latency = metrics.child(metrics.publish_seconds, source.topic)
 
         async def send() -> asyncio.Future[Delivery]:
             started = time.perf_counter()
@@ -152,7 +152,7 @@ def make_handler(source: Source) -> Handler:
         finally:
             in_flight.dec()
         if duplicate:
-            metrics.duplicates.labels(source.name).inc()
+            metrics.child(metrics.duplicates, source.name).inc()
         if delivery is not None and source.published is not None:
             source.published(app, document, identity, delivery)
         return _reply(source, document, identity, checked.event_type, duplicate=duplicate)

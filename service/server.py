@@ -11,6 +11,7 @@ import time
 import uvloop
 from aiohttp import web
 
+from gridhook.contract.gc_tuning import tune_garbage_collector
 from gridhook.contract.settings import Settings
 from gridhook.kafka import embedded
 from gridhook.kafka.offsets import KafkaEndOffsets
@@ -42,6 +43,7 @@ def serve(settings: Settings, *, worker: bool = False) -> int:
             end_offsets=KafkaEndOffsets(bootstrap, settings.kafka.client_id),
         )
         app.on_cleanup.append(_log_summary)  # once the requests in flight are answered
+        app.on_startup.append(_tune)
         return app
 
     log.info(
@@ -85,6 +87,10 @@ def _supervise(workers: int) -> int:
             stop(signal.SIGTERM, None)
         time.sleep(0.2)
     return 0 if all(child.returncode == 0 for child in children) else 1
+
+
+async def _tune(app: web.Application) -> None:
+    tune_garbage_collector()
 
 
 async def _log_summary(app: web.Application) -> None:

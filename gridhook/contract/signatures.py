@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -52,10 +51,8 @@ def secret_key(secret: str) -> bytes:
 
 
 def _hmac(key: bytes, *parts: bytes) -> bytes:
-    mac = hmac.new(key, digestmod=hashlib.sha256)
-    for part in parts:
-        mac.update(part)
-    return mac.digest()
+    # One-shot HMAC in C: several times cheaper than hmac.new + update for a webhook body.
+    return hmac.digest(key, b"".join(parts) if len(parts) > 1 else parts[0], "sha256")
 
 
 def _check_timestamp(raw: str | None, now: float, tolerance: int) -> int:
