@@ -7,8 +7,10 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 
 import uvloop
+from prometheus_client import Gauge
 
 from consumers.applier import StateApplier
 from consumers.bind.forwarder import BindForwarder
@@ -18,7 +20,9 @@ from consumers.installations.light import LightClient
 from consumers.installations.orchestrator import Orchestrator
 from consumers.installations.wattshift import WattShiftClient
 from consumers.installations.workflows import WorkflowRepository
+from consumers.metrics import ConsumerMetrics, serving_metrics
 from consumers.runtime import BatchHandler, ConsumerRuntime
+from gridhook.contract.errors import StoreUnavailable
 from gridhook.contract.gc_tuning import tune_garbage_collector
 from gridhook.contract.settings import Settings
 from gridhook.contract.topics import (
@@ -30,6 +34,7 @@ from gridhook.contract.topics import (
 )
 from gridhook.kafka import embedded
 from gridhook.kafka.publisher import KafkaPublisher
+from gridhook.state.pending_binds import pending_binds
 from gridhook.state.store import Store
 from gridhook.state.transitions import APPLIED_TOPICS
 
@@ -78,7 +83,13 @@ def run_bind_forwarder(settings: Settings, group_id: str = BIND_GROUP) -> int:
             forwarder = BindForwarder(store, gateway, publisher, settings.bind)
             try:  # it resumes each partition's requests as the group assigns it
                 await _consume(
-                    settings, bootstrap, group_id, [POWERBOX_BIND_REQUESTS], forwarder, publisher
+                    settings,
+                    bootstrap,
+                    group_id,
+                    [POWERBOX_BIND_REQUESTS],
+                    forwarder,
+                    publisher,
+                    pending_of=store,
                 )
             finally:
                 await forwarder.close()
@@ -114,6 +125,9 @@ def run_orchestrator(settings: Settings, group_id: str = INSTALLATIONS_GROUP) ->
     return 0
 
 
+PENDING_BINDS_EVERY_SECONDS = 5.0
+
+
 async def _consume(
     settings: Settings,
     bootstrap: str,
@@ -121,12 +135,16 @@ async def _consume(
     topics: Sequence[str],
     handler: BatchHandler,
     dead_letters: KafkaPublisher,
+    pending_of: Store | None = None,
 ) -> None:
+    """Run `handler` in the group until SIGTERM/SIGINT, serving /metrics meanwhile (with the
+    pending binds of `pending_of`, for the forwarder)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     tune_garbage_collector()
+    metrics = ConsumerMetrics(group_id)
     runtime = ConsumerRuntime(
         bootstrap=bootstrap,
         kafka=settings.kafka,
@@ -135,7 +153,49 @@ async def _consume(
         handler=handler,
         dead_letters=dead_letters,
         max_records=settings.store.consumer_batch,
+        metrics=metrics,
     )
-    log.info("consumer started", extra={"fields": {"group": group_id, "topics": len(topics)}})
-    summary = await runtime.run(stop)
+    where = settings.consumer
+    async with serving_metrics(metrics.registry, where.metrics_host, where.metrics_port):
+        reporting = None
+        if pending_of is not None:
+            reporting = asyncio.create_task(_report_pending_binds(pending_of, metrics, stop))
+        log.info("consumer started", extra={"fields": {"group": group_id, "topics": len(topics)}})
+        try:
+            summary = await runtime.run(stop)
+        finally:
+            if reporting is not None:
+                reporting.cancel()
     log.info("consumer stopped", extra={"fields": {"group": group_id, **summary.as_fields()}})
+
+
+async def _report_pending_binds(
+    store: Store, metrics: ConsumerMetrics, stop: asyncio.Event
+) -> None:
+    """Every few seconds, set `gridhook_pending_binds` from the forwarder's table."""
+    gauge = Gauge(
+        "gridhook_pending_binds",
+        "Bind requests admitted and not finished, by state and age since admission.",
+        ["state", "age"],
+        registry=metrics.registry,
+    )
+    oldest = Gauge(
+        "gridhook_pending_bind_oldest_seconds",
+        "Age of the oldest unfinished bind request, by state.",
+        ["state"],
+        registry=metrics.registry,
+    )
+    while not stop.is_set():
+        try:
+            summary = await pending_binds(store, datetime.now(UTC))
+        except StoreUnavailable:
+            summary = None  # the next round tries again; the forwarder itself retries too
+        if summary is not None:
+            gauge.clear()
+            oldest.clear()
+            for pending in summary:
+                oldest.labels(pending.state).set(pending.oldest_seconds)
+                for age, count in pending.by_age.items():
+                    gauge.labels(pending.state, age).set(count)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PENDING_BINDS_EVERY_SECONDS)

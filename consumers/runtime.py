@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,8 +27,9 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
-from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
+from consumers.metrics import ConsumerMetrics
 from gridhook.contract.codec import EncodedRecord
 from gridhook.contract.errors import GridhookError, PermanentError, UnexpectedFailure
 from gridhook.contract.settings import KafkaSettings
@@ -109,14 +111,17 @@ class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """Makes a rebalance wait for the batch in hand to be applied and committed, then tells a
     `RebalanceAware` handler; remembers newly assigned partitions for the runtime to announce."""
 
-    def __init__(self, lock: asyncio.Lock, handler: BatchHandler) -> None:
+    def __init__(self, lock: asyncio.Lock, handler: BatchHandler, metrics: ConsumerMetrics) -> None:
         self._lock = lock
         self._handler = handler
+        self._metrics = metrics
         self.fresh: set[TopicPartition] = set()
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:
             self.fresh.difference_update(revoked)
+            for tp in revoked:
+                self._metrics.forget_partition(tp.topic, tp.partition)
             if isinstance(self._handler, RebalanceAware) and revoked:
                 await self._handler.revoked([(tp.topic, tp.partition) for tp in revoked])
 
@@ -138,6 +143,7 @@ class ConsumerRuntime:
         handler: BatchHandler,
         dead_letters: Publisher,
         max_records: int = 500,
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         self._bootstrap = bootstrap
         self._kafka = kafka
@@ -148,10 +154,11 @@ class ConsumerRuntime:
         self._max_records = max_records
         self._in_hand = asyncio.Lock()
         self.summary = Summary()
+        self.metrics = metrics or ConsumerMetrics(group_id)
 
     async def run(self, stop: asyncio.Event) -> Summary:
         """Consume until `stop` is set; return the totals."""
-        listener = _FinishBeforeRevoke(self._in_hand, self._handler)
+        listener = _FinishBeforeRevoke(self._in_hand, self._handler, self.metrics)
         async with clients.consumer(
             self._bootstrap,
             self._topics,
@@ -225,6 +232,7 @@ class ConsumerRuntime:
             for messages in batches.values()
             for message in messages
         ]
+        started = time.perf_counter()
         try:
             counts = await self._retrying(lambda: self._handle_isolating(records), stop)
         except GridhookError as error:
@@ -250,7 +258,42 @@ class ConsumerRuntime:
             # The partitions moved to another member, which reads them again from the last
             # commit; the store skips what this batch already applied.
             log.warning("commit refused after a rebalance", extra={"fields": {"error": str(error)}})
+        self._observe(consumer, records, counts, offsets, time.perf_counter() - started)
         return True
+
+    def _observe(
+        self,
+        consumer: AIOKafkaConsumer,
+        records: list[InboundRecord],
+        counts: Counts,
+        offsets: dict[TopicPartition, int],
+        seconds: float,
+    ) -> None:
+        by_topic: dict[str, int] = {}
+        for record in records:
+            by_topic[record.topic] = by_topic.get(record.topic, 0) + 1
+        dead: dict[str, int] = {}
+        for record, _ in counts.rejected:
+            dead[record.topic] = dead.get(record.topic, 0) + 1
+        self.metrics.handled(by_topic, counts.applied, counts.duplicates, dead)
+        self.metrics.batch_seconds.labels(self._group_id).observe(seconds)
+        for tp, next_offset in offsets.items():
+            end = consumer.highwater(tp)
+            if end is not None:
+                self.metrics.behind(tp.topic, tp.partition, end - next_offset)
+
+    def _before_retry(self, state: RetryCallState) -> None:
+        self.metrics.retries.labels(self._group_id).inc()
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "retrying after a passing failure",
+            extra={
+                "fields": {
+                    "attempt": state.attempt_number,
+                    "error": type(error).__name__ if error else "",
+                }
+            },
+        )
 
     async def _retrying(self, operation: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T:
         """Run `operation`, retrying retriable errors with backoff until it succeeds or `stop`."""
@@ -258,15 +301,7 @@ class ConsumerRuntime:
             retry=retry_if_exception(_is_retriable),
             wait=wait_exponential_jitter(multiplier=0.2, max=10),
             stop=lambda state: stop.is_set(),
-            before_sleep=lambda state: log.warning(
-                "retrying after a passing failure",
-                extra={
-                    "fields": {
-                        "attempt": state.attempt_number,
-                        "error": type(state.outcome.exception()).__name__ if state.outcome else "",
-                    }
-                },
-            ),
+            before_sleep=self._before_retry,
             reraise=True,
         ):
             with attempt:

@@ -148,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     ingress.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ingress.set_defaults(command=_ingress)
 
+    console = commands.add_parser(
+        "console",
+        help="serve the operator console (browser) until SIGTERM",
+        description="Serve the operator console on GRIDHOOK_CONSOLE_HOST:GRIDHOOK_CONSOLE_PORT: "
+        "events, following one delivery, dead letters and their re-drive, replay, entities and "
+        "health. Operators log in with GRIDHOOK_ADMIN_TOKEN.",
+    )
+    console.set_defaults(command=_console)
+
     consume = commands.add_parser(
         "consume",
         help="run a consumer process",
@@ -328,6 +337,12 @@ def _ingress(args: argparse.Namespace, settings: Settings) -> int:
     from service.server import serve
 
     return serve(settings, worker=args.worker)
+
+
+def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from gridhook.console.server import serve
+
+    return serve(settings)
 
 
 def _consume_state(args: argparse.Namespace, settings: Settings) -> int:

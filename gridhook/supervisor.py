@@ -39,16 +39,22 @@ class Service:
 
     name: str
     arguments: tuple[str, ...]
+    environment: tuple[tuple[str, str], ...] = ()
+
+
+def _metrics_port(port: int) -> tuple[tuple[str, str], ...]:
+    return (("GRIDHOOK_CONSUMER_METRICS_PORT", str(port)),)
 
 
 SERVICES: tuple[Service, ...] = (
     Service("ingress", ("ingress",)),
-    Service("state applier", ("consume", "state")),
+    Service("state applier", ("consume", "state"), _metrics_port(9101)),
     Service("gateway emulator", ("emulator", "ami")),
     Service("Light emulator", ("emulator", "light")),
     Service("WattShift emulator", ("emulator", "wattshift")),
-    Service("bind forwarder", ("consume", "bind")),
-    Service("installation orchestrator", ("consume", "installations")),
+    Service("bind forwarder", ("consume", "bind"), _metrics_port(9102)),
+    Service("installation orchestrator", ("consume", "installations"), _metrics_port(9103)),
+    Service("operator console", ("console",)),
 )
 
 # A laptop's calendar: HAN joins 600 times faster than a real one, a Light day in 10 seconds
@@ -103,7 +109,8 @@ def run_stack(settings: Settings) -> int:
             )
         for service in SERVICES:
             process = subprocess.Popen(
-                [sys.executable, "-m", "gridhook.cli", *service.arguments], env=environment
+                [sys.executable, "-m", "gridhook.cli", *service.arguments],
+                env={**environment, **dict(service.environment)},
             )
             children.append((service, process))
             log.info("started %s", service.name, extra={"fields": {"pid": process.pid}})

@@ -156,16 +156,18 @@ def redirected(
 ) -> tuple[str, EncodedRecord]:
     """Where a record goes and what is sent: same key, value and headers, plus where it was
     read (`REPLAYED_FROM`) and, once, where it was first published (`FIRST_PUBLISHED_AT`)."""
-    headers = [
-        (name, value)
-        for name, value in record.headers
-        if name != REPLAYED_FROM and not (from_dlq and name.startswith(DLQ_HEADER_PREFIX))
-    ]
-    here = Position(record.topic, record.partition, record.offset)
-    headers.append((REPLAYED_FROM, str(here).encode()))
-    if header(record.headers, FIRST_PUBLISHED_AT) is None:
-        first = _dead_letter_origin(record) if from_dlq else here
-        headers.append((FIRST_PUBLISHED_AT, str(first or here).encode()))
+    here = f"{record.topic}/{record.partition}/{record.offset}".encode()
+    headers = []
+    first_known = False
+    for name, value in record.headers:
+        if name == REPLAYED_FROM or (from_dlq and name.startswith(DLQ_HEADER_PREFIX)):
+            continue
+        first_known = first_known or name == FIRST_PUBLISHED_AT
+        headers.append((name, value))
+    headers.append((REPLAYED_FROM, here))
+    if not first_known:
+        first = _dead_letter_origin(record) if from_dlq else None
+        headers.append((FIRST_PUBLISHED_AT, str(first).encode() if first else here))
     if from_dlq:
         target = header(record.headers, "dlq_topic")
         destination = to_topic or (

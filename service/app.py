@@ -32,6 +32,7 @@ from service.consistency import AcknowledgedSyncs, ApplierProgress
 from service.dedup import Deduplicator
 from service.metrics import IngressMetrics
 from service.pipeline import make_handler
+from service.shedding import LoadShedding
 
 log = logging.getLogger("gridhook.ingress")
 
@@ -65,6 +66,7 @@ def create_app(
     app[keys.PUBLISHER] = publisher
     app[keys.CLOCK] = clock
     app[keys.METRICS] = IngressMetrics()
+    app[keys.SHEDDING] = LoadShedding(settings.http.max_requests_in_flight)
     app[keys.SOURCES] = all_sources
     app[problems.STYLES] = {source.path: source.style for source in all_sources}
     app[keys.STORE] = store or Store(settings.store.database_url)

@@ -14,9 +14,11 @@ from gridhook.state.store import Store
 from service.consistency import AcknowledgedSyncs, ApplierProgress
 from service.dedup import Deduplicator
 from service.metrics import IngressMetrics
+from service.shedding import LoadShedding
 from service.sources import Source
 
 SETTINGS = web.AppKey("settings", Settings)
+SHEDDING = web.AppKey("shedding", LoadShedding)
 PUBLISHER = web.AppKey("publisher", Publisher)
 DEDUPLICATOR = web.AppKey("deduplicator", Deduplicator[Delivery])
 METRICS = web.AppKey("metrics", IngressMetrics)

@@ -40,6 +40,12 @@ class IngressMetrics:
             "Webhooks handed to Kafka and not yet acknowledged (nor timed out).",
             registry=self.registry,
         )
+        self.shed = Counter(
+            "gridhook_shed_requests",
+            "Requests answered 503 at once: GRIDHOOK_MAX_REQUESTS_IN_FLIGHT were being handled.",
+            ["source"],
+            registry=self.registry,
+        )
         self.publish_seconds = Histogram(
             "gridhook_publish_seconds",
             "Time from handing a record to Kafka to its acknowledgement.",

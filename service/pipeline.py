@@ -31,7 +31,7 @@ from gridhook.contract.errors import (
 )
 from gridhook.contract.settings import Settings
 from gridhook.kafka.publisher import Delivery
-from service import keys
+from service import keys, problems
 from service.metrics import IngressMetrics
 from service.sources import Identity, Source
 from service.validation import check_depth
@@ -39,6 +39,10 @@ from service.validation import check_depth
 log = logging.getLogger("gridhook.ingress")
 
 RETRY_AFTER_SECONDS = "5"
+SHED_RETRY_AFTER_SECONDS = "1"
+_SHED = Unavailable(
+    "too many requests in flight", headers={"Retry-After": SHED_RETRY_AFTER_SECONDS}
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -50,7 +54,11 @@ REFUSALS: tuple[tuple[type[Refusal], str], ...] = (
     (Unauthenticated, "Missing or invalid credentials."),
     (MalformedJson, "The body is not JSON, or nests deeper than 64 levels."),
     (SchemaViolation, "The body does not match the schema."),
-    (Unavailable, "Kafka did not acknowledge in time; retry after Retry-After."),
+    (
+        Unavailable,
+        "Kafka did not acknowledge in time, or GRIDHOOK_MAX_REQUESTS_IN_FLIGHT requests are "
+        "being handled (load shedding); retry after Retry-After.",
+    ),
 )
 
 
@@ -75,6 +83,13 @@ def make_handler(source: Source) -> Handler:
         metrics = app[keys.METRICS]
         event_type = ""
         status = 500
+        shedding = app[keys.SHEDDING]
+        if shedding.full():
+            # Answered here rather than raised: a refusal must cost as little as it can.
+            metrics.child(metrics.shed, source.name).inc()
+            metrics.child(metrics.requests, source.name, event_type, "503").inc()
+            return problems.render(_SHED, source.style)
+        shedding.taken += 1
         try:
             response = await _accept(request, settings, metrics)
             status = response.status
@@ -84,6 +99,7 @@ def make_handler(source: Source) -> Handler:
             status = source.style.status_of(type(refusal))
             raise
         finally:
+            shedding.taken -= 1
             metrics.child(metrics.requests, source.name, event_type, str(status)).inc()
 
     async def _accept(

@@ -49,6 +49,9 @@ type result struct {
 	P99ms         float64        `json:"p99_ms"`
 	P999ms        float64        `json:"p999_ms"`
 	MaxMs         float64        `json:"max_ms"`
+	P50OKms       float64        `json:"p50_ok_ms"`
+	P99OKms       float64        `json:"p99_ok_ms"`
+	P99OKService  float64        `json:"p99_ok_service_ms"`
 	CPUSeconds    float64        `json:"loadgen_cpu_seconds"`
 	MeanBodyBytes float64        `json:"mean_body_bytes"`
 }
@@ -120,15 +123,21 @@ func (s signer) sign(id string, ts int64, payload []byte) string {
 type collector struct {
 	mu        sync.Mutex
 	latencies []float64
+	okLatency []float64
+	okService []float64
 	statuses  map[string]int
 	errors    int64
 	bodyBytes int64
 }
 
-func (c *collector) record(latency time.Duration, status string, ok bool, size int) {
+func (c *collector) record(latency, service time.Duration, status string, ok bool, size int) {
 	c.mu.Lock()
 	c.latencies = append(c.latencies, float64(latency.Microseconds())/1000)
 	c.statuses[status]++
+	if ok {
+		c.okLatency = append(c.okLatency, float64(latency.Microseconds())/1000)
+		c.okService = append(c.okService, float64(service.Microseconds())/1000)
+	}
 	if !ok {
 		c.errors++
 	}
@@ -174,14 +183,15 @@ func main() {
 			req.Header.Set("webhook-signature", s.sign(id, ts, payload))
 		}
 		atomic.AddInt64(&sent, 1)
+		began := time.Now()
 		resp, err := client.Do(req)
 		if err != nil {
-			c.record(time.Since(scheduled), "error", false, len(payload))
+			c.record(time.Since(scheduled), time.Since(began), "error", false, len(payload))
 			return
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		c.record(time.Since(scheduled), strconv.Itoa(resp.StatusCode), resp.StatusCode < 300, len(payload))
+		c.record(time.Since(scheduled), time.Since(began), strconv.Itoa(resp.StatusCode), resp.StatusCode < 300, len(payload))
 	}
 
 	start := time.Now()
@@ -229,13 +239,15 @@ func main() {
 	elapsed := time.Since(start).Seconds()
 
 	sort.Float64s(c.latencies)
-	pct := func(p float64) float64 {
-		if len(c.latencies) == 0 {
+	sort.Float64s(c.okLatency)
+	sort.Float64s(c.okService)
+	percentile := func(sorted []float64, p float64) float64 {
+		if len(sorted) == 0 {
 			return 0
 		}
-		i := int(p * float64(len(c.latencies)-1))
-		return c.latencies[i]
+		return sorted[int(p*float64(len(sorted)-1))]
 	}
+	pct := func(p float64) float64 { return percentile(c.latencies, p) }
 	var usage syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &usage)
 	cpu := float64(usage.Utime.Sec+usage.Stime.Sec) + float64(usage.Utime.Usec+usage.Stime.Usec)/1e6
@@ -244,7 +256,9 @@ func main() {
 		Mode: mode, Rate: *rate, Workers: *workers, Seconds: elapsed, Requests: n,
 		Errors: c.errors, Statuses: c.statuses, Throughput: float64(n-c.errors) / elapsed,
 		P50ms: pct(0.50), P99ms: pct(0.99), P999ms: pct(0.999),
-		CPUSeconds: cpu, MeanBodyBytes: float64(c.bodyBytes) / float64(max(n, 1)),
+		P50OKms: percentile(c.okLatency, 0.50), P99OKms: percentile(c.okLatency, 0.99),
+		P99OKService: percentile(c.okService, 0.99),
+		CPUSeconds:   cpu, MeanBodyBytes: float64(c.bodyBytes) / float64(max(n, 1)),
 	}
 	if n > 0 {
 		out.MaxMs = c.latencies[n-1]

@@ -59,6 +59,13 @@ VARIABLES: tuple[Variable, ...] = (
         "Seconds to wait for Kafka's acknowledgement before answering 503.",
     ),
     Variable(
+        "GRIDHOOK_MAX_REQUESTS_IN_FLIGHT",
+        "64",
+        "Load shedding: webhook requests being handled (read, checked, published, not yet "
+        "answered) per ingress process, past which a new one is answered 503 with "
+        "Retry-After: 1 at once (0: no limit).",
+    ),
+    Variable(
         "GRIDHOOK_DEDUP_WINDOW",
         "86400",
         "Seconds a webhook id is remembered to drop Light's retries.",
@@ -104,6 +111,24 @@ VARIABLES: tuple[Variable, ...] = (
         "7",
         "Days the state applier remembers an applied event id; a redelivery after that is "
         "applied again, which changes nothing.",
+    ),
+    Variable(
+        "GRIDHOOK_CONSUMER_METRICS_HOST",
+        "127.0.0.1",
+        "Address each consumer process serves GET /metrics on.",
+    ),
+    Variable(
+        "GRIDHOOK_CONSUMER_METRICS_PORT",
+        "0",
+        "Port of a consumer process's /metrics (0: a free port, logged at start, so replicas "
+        "on one host never clash; `make run` gives each process its own).",
+    ),
+    Variable("GRIDHOOK_CONSOLE_HOST", "127.0.0.1", "Address the operator console listens on."),
+    Variable("GRIDHOOK_CONSOLE_PORT", "8070", "Port of the operator console."),
+    Variable(
+        "GRIDHOOK_CONSOLE_SESSION_HOURS",
+        "8",
+        "Hours an operator console session lasts after logging in.",
     ),
     Variable(
         "GRIDHOOK_CONSUMER_BATCH",
@@ -348,6 +373,7 @@ class HttpSettings:
     workers: int
     max_body_bytes: int
     publish_timeout: float
+    max_requests_in_flight: int
     dedup_window: float
     dedup_max_ids: int
     read_your_writes_wait: float
@@ -451,6 +477,23 @@ class BindSettings:
 
 
 @dataclass(frozen=True)
+class ConsumerSettings:
+    """Where each consumer process serves its metrics."""
+
+    metrics_host: str
+    metrics_port: int
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The operator console's listener and sessions (it logs in with GRIDHOOK_ADMIN_TOKEN)."""
+
+    host: str
+    port: int
+    session_seconds: float
+
+
+@dataclass(frozen=True)
 class Settings:
     """All of gridhook's settings."""
 
@@ -467,6 +510,8 @@ class Settings:
     installations: InstallationSettings
     light_emulator: PartnerEmulatorSettings
     wattshift_emulator: PartnerEmulatorSettings
+    consumer: ConsumerSettings
+    console: ConsoleSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -498,6 +543,7 @@ class Settings:
                 workers=env.integer("GRIDHOOK_INGRESS_WORKERS", minimum=1, maximum=64),
                 max_body_bytes=env.integer("GRIDHOOK_MAX_BODY_BYTES", minimum=1),
                 publish_timeout=env.seconds("GRIDHOOK_PUBLISH_TIMEOUT"),
+                max_requests_in_flight=env.integer("GRIDHOOK_MAX_REQUESTS_IN_FLIGHT", minimum=0),
                 dedup_window=env.seconds("GRIDHOOK_DEDUP_WINDOW"),
                 dedup_max_ids=env.integer("GRIDHOOK_DEDUP_MAX_IDS", minimum=1),
                 read_your_writes_wait=env.seconds("GRIDHOOK_READ_YOUR_WRITES_WAIT"),
@@ -531,6 +577,17 @@ class Settings:
                 timeout_rate=env.rate("GRIDHOOK_EMULATOR_TIMEOUT_RATE"),
                 hang_seconds=env.seconds("GRIDHOOK_EMULATOR_HANG_SECONDS"),
                 max_devices=env.integer("GRIDHOOK_EMULATOR_MAX_DEVICES", minimum=1),
+            ),
+            consumer=ConsumerSettings(
+                metrics_host=env.text("GRIDHOOK_CONSUMER_METRICS_HOST"),
+                metrics_port=env.integer(
+                    "GRIDHOOK_CONSUMER_METRICS_PORT", minimum=0, maximum=65_535
+                ),
+            ),
+            console=ConsoleSettings(
+                host=env.text("GRIDHOOK_CONSOLE_HOST"),
+                port=env.integer("GRIDHOOK_CONSOLE_PORT", minimum=0, maximum=65_535),
+                session_seconds=3600 * env.seconds("GRIDHOOK_CONSOLE_SESSION_HOURS"),
             ),
             bind=BindSettings(
                 gateway_url=env.text("GRIDHOOK_GATEWAY_URL").rstrip("/"),

@@ -8,13 +8,14 @@ aiokafka implementation (idempotent producer, `acks=all`, compression, batching)
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from gridhook.contract.codec import EncodedRecord
 from gridhook.contract.errors import BrokerUnavailable, GridhookError, PublishTimeout
@@ -71,6 +72,13 @@ def _settled(source: asyncio.Future[Any], target: asyncio.Future[Delivery]) -> N
     else:
         metadata = source.result()
         target.set_result(Delivery(metadata.topic, metadata.partition, metadata.offset))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _key_slot(key: bytes, partition_count: int) -> int:
+    """Which of `partition_count` partitions Kafka's default partitioner gives `key` (cached:
+    murmur2 is pure Python, and replayed keys repeat)."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partition_count
 
 
 STOP_SECONDS = 5.0
@@ -136,7 +144,11 @@ class KafkaPublisher:
             partitions = sorted(await producer.partitions_for(topic))
             by_partition: dict[int, list[EncodedRecord]] = {}
             for record in records:
-                partition = self._partitioner(record.key, partitions, partitions)
+                partition = (
+                    partitions[_key_slot(record.key, len(partitions))]
+                    if record.key
+                    else self._partitioner(record.key, partitions, partitions)
+                )
                 by_partition.setdefault(partition, []).append(record)
             acknowledgements = []
             for partition, batch_records in by_partition.items():

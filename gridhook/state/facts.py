@@ -18,17 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 JsonValue = Any
 
 
-@dataclass(frozen=True)
-class Fact:
+class Fact(NamedTuple):
     """One value and the event that set it. `at` is RFC 3339 UTC with microseconds, so that
-    comparing strings compares times."""
+    comparing strings compares times. (A named tuple: the applier makes millions of them.)"""
 
     value: JsonValue
     at: str
@@ -67,6 +66,15 @@ def merge(current: Mapping[str, Fact], incoming: Mapping[str, Fact]) -> Facts:
         if existing is None or fact.newer_than(existing):
             merged[name] = fact
     return merged
+
+
+def merge_into_json(stored: dict[str, JsonValue], incoming: Mapping[str, Fact]) -> None:
+    """Merge `incoming` into `stored`, an entity's facts in their JSON form, in place: the rule
+    of `merge`, decoding only the stored facts that `incoming` would replace."""
+    for name, fact in incoming.items():
+        existing = stored.get(name)
+        if existing is None or fact.newer_than(Fact.from_json(existing)):
+            stored[name] = fact.to_json()
 
 
 def facts_to_json(facts: Mapping[str, Fact]) -> dict[str, JsonValue]:

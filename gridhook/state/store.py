@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, delete, event, func, select, tuple_
+from sqlalchemy import Select, and_, delete, event, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,12 +30,13 @@ from gridhook.state.facts import (
     PARENT,
     EntityUpdate,
     Facts,
+    JsonValue,
     facts_from_json,
     facts_to_json,
-    merge,
+    merge_into_json,
 )
 from gridhook.state.tables import applied_events, applied_offsets, entities, migrate
-from gridhook.state.transitions import reconciled
+from gridhook.state.transitions import RECONCILED_KINDS, reconciled
 
 
 @dataclass(frozen=True)
@@ -188,18 +189,20 @@ class Store:
             for update in item.updates:
                 key = (update.kind, update.entity_id)
                 row = rows.setdefault(key, _new_row(update.kind, update.entity_id))
-                row["facts"] = merge(row["facts"], update.facts)
+                merge_into_json(row["facts"], update.facts)
                 changed.add(key)
         if changed:
             values = []
             for key in sorted(changed):
-                facts = reconciled(key[0], rows[key]["facts"])
+                stored = rows[key]["facts"]
+                if key[0] in RECONCILED_KINDS:
+                    stored = facts_to_json(reconciled(key[0], facts_from_json(stored)))
                 values.append(
                     {
                         **rows[key],
-                        "parent_id": _lookup(facts, PARENT),
-                        "alias": _lookup(facts, ALIAS),
-                        "facts": facts_to_json(facts),
+                        "parent_id": _lookup(stored, PARENT),
+                        "alias": _lookup(stored, ALIAS),
+                        "facts": stored,
                         "updated_at": now,
                     }
                 )
@@ -232,7 +235,7 @@ class Store:
     async def _locked_rows(
         self, connection: AsyncConnection, wanted: list[tuple[str, str]], now: str
     ) -> dict[tuple[str, str], dict[str, Any]]:
-        """The rows of `wanted`, locked until the transaction ends.
+        """The rows of `wanted`, their facts in JSON form, locked until the transaction ends.
 
         On PostgreSQL the missing rows are inserted empty first (in key order, as the locks
         are then taken), so that every row exists to be locked: two appliers writing one row
@@ -250,11 +253,28 @@ class Store:
             await connection.execute(
                 postgresql.insert(entities).on_conflict_do_nothing(), placeholders
             )
-        query: Select[Any] = select(entities).where(
-            tuple_(entities.c.kind, entities.c.entity_id).in_(wanted)
-        )
-        if not self._sqlite:
-            query = query.order_by(entities.c.kind, entities.c.entity_id).with_for_update()
+        query: Select[Any]
+        if self._sqlite:
+            by_kind: dict[str, list[str]] = {}
+            for kind, entity_id in wanted:
+                by_kind.setdefault(kind, []).append(entity_id)
+            # One primary-key lookup list per kind: SQLite plans a row-value IN as a scan
+            # (and PostgreSQL plans this OR as one, so it keeps the row-value IN).
+            query = select(entities).where(
+                or_(
+                    *(
+                        and_(entities.c.kind == kind, entities.c.entity_id.in_(ids))
+                        for kind, ids in by_kind.items()
+                    )
+                )
+            )
+        else:
+            query = (
+                select(entities)
+                .where(tuple_(entities.c.kind, entities.c.entity_id).in_(wanted))
+                .order_by(entities.c.kind, entities.c.entity_id)
+                .with_for_update()
+            )
         rows = {}
         for stored in await connection.execute(query):
             rows[(stored.kind, stored.entity_id)] = {
@@ -262,7 +282,7 @@ class Store:
                 "entity_id": stored.entity_id,
                 "parent_id": stored.parent_id,
                 "alias": stored.alias,
-                "facts": facts_from_json(stored.facts),
+                "facts": stored.facts,
             }
         return rows
 
@@ -375,6 +395,21 @@ class Store:
                 for row in result
             }
 
+    async def applied_event(
+        self, event_keys: Sequence[str]
+    ) -> tuple[str, str, int, int, str] | None:
+        """The first of `event_keys` the applier applied: its key, where it was read and when
+        it was applied; None when none was (or its id was forgotten past the horizon)."""
+        async with self.translated(), self._engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(applied_events).where(applied_events.c.event_key.in_(list(event_keys)))
+                )
+            ).first()
+        if row is None:
+            return None
+        return (row.event_key, row.topic, int(row.partition), int(row.offset), row.applied_at)
+
     async def applied_count(self) -> int:
         async with self.translated(), self._engine.connect() as connection:
             return int(
@@ -383,12 +418,12 @@ class Store:
 
 
 def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def _lookup(facts: Facts, name: str) -> str | None:
-    fact = facts.get(name)
-    return None if fact is None or fact.value is None else str(fact.value)
+def _lookup(stored: dict[str, JsonValue], name: str) -> str | None:
+    fact = stored.get(name)
+    return None if fact is None or fact["value"] is None else str(fact["value"])
 
 
 def _entity(row: Any) -> Entity:

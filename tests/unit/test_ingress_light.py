@@ -16,6 +16,7 @@ from gridhook.contract.errors import BrokerUnavailable, RecordRejected
 from gridhook.contract.settings import Settings
 from gridhook.contract.signatures import sign
 from gridhook.kafka.publisher import InMemoryPublisher
+from service import keys
 from service.app import create_app
 from tests.support.light_payloads import OTHER_SECRET, SECRET, light_event, signed
 from tests.support.waiting import eventually
@@ -379,3 +380,28 @@ def test_clock_default_is_wall_time() -> None:
     from service import keys
 
     assert abs(app[keys.CLOCK]() - time.time()) < 5
+
+
+async def test_past_the_in_flight_bound_requests_are_shed_with_503_at_once(
+    aiohttp_client: ClientFactory, publisher: InMemoryPublisher
+) -> None:
+    """With GRIDHOOK_MAX_REQUESTS_IN_FLIGHT requests in flight, a new request gets 503
+    with Retry-After 1 without being published, and is counted; once they finish, requests are
+    accepted again."""
+    publisher.stall = asyncio.Event()
+    settings = make_settings(GRIDHOOK_MAX_REQUESTS_IN_FLIGHT="2")
+    client = await aiohttp_client(create_app(settings, publisher, clock=lambda: NOW))
+    waiting = [asyncio.create_task(post(client, light_event("account.created"))) for _ in range(2)]
+    metrics = client.app[keys.METRICS]
+    await eventually(
+        lambda: metrics.publishes_in_flight._value.get() == 2, 5, "two publishes in flight"
+    )
+    raw, headers = signed(light_event("account.created"), now=NOW)
+    response = await client.post(URL, data=raw, headers=headers)
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    assert metrics.shed.labels("light")._value.get() == 1
+    publisher.stall.set()
+    assert [status for status, _ in await asyncio.gather(*waiting)] == [200, 200]
+    assert len(publisher.records) == 2
+    assert (await post(client, light_event("account.created")))[0] == 200

@@ -1,0 +1,1 @@
+"""The operator console: `gridhook console`, server-rendered pages behind the admin token."""
