@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from consumers.runtime import Counts, InboundRecord
+from gridhook.contract import tracing
 from gridhook.contract.codec import Position, decode, first_position
 from gridhook.contract.errors import PermanentError
 from gridhook.state.store import Application, Store
@@ -35,11 +36,20 @@ class StateApplier:
         self._remember = timedelta(days=remember_days)
         self._clock = clock
         self._next_forgetting = clock()
+        self._tracer = tracing.tracer()
 
     async def handle(self, records: Sequence[InboundRecord]) -> Counts:
         applications = []
         rejected: list[tuple[InboundRecord, PermanentError]] = []
+        spans = []
         for record in records:
+            traced = tracing.from_record(record.headers)
+            if traced is not None:  # the record's own span lasts until its batch is applied
+                spans.append(
+                    self._tracer.start_span(
+                        f"apply {record.topic}", context=traced, kind=tracing.CONSUMER
+                    )
+                )
             try:
                 event = decode(record.key, record.value, record.headers)
                 here = Position(record.topic, record.partition, record.offset)
@@ -58,7 +68,11 @@ class StateApplier:
                 )
             )
         read = [(record.topic, record.partition, record.offset) for record, _ in rejected]
-        outcome = await self._store.apply(applications, read)
+        try:
+            outcome = await self._store.apply(applications, read)
+        finally:
+            for span in spans:
+                span.end()
         await self._forget_old_ids()
         return Counts(applied=outcome.applied, duplicates=outcome.duplicates, rejected=rejected)
 

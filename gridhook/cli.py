@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 
-from gridhook.contract import logs
+from gridhook.contract import logs, tracing
 from gridhook.contract.errors import ConfigError, GridhookError
 from gridhook.contract.settings import Settings
 from gridhook.contract.topics import (
@@ -48,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         logs.configure(settings.log_format, settings.log_level)
+        tracing.configure(_service_name(argv if argv is not None else sys.argv[1:]))
         command: Command = args.command
         return command(args, settings)
     except GridhookError as exc:
@@ -55,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _service_name(argv: Sequence[str]) -> str:
+    """`gridhook-consume-state` for `gridhook consume state ...`: the OpenTelemetry service."""
+    words = [word for word in argv if not word.startswith("-")][:2]
+    return "-".join(["gridhook", *words])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 
 import orjson
 from aiohttp import web
+from opentelemetry.trace import use_span
 
+from gridhook.contract import tracing
 from gridhook.contract.codec import CloudEvent, encode
 from gridhook.contract.errors import (
     BodyTooLarge,
@@ -76,6 +78,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 def make_handler(source: Source) -> Handler:
     """The aiohttp handler of `source`."""
+    tracer = tracing.tracer()
+    span_name = f"POST {source.path}"
 
     async def handle(request: web.Request) -> web.StreamResponse:
         app = request.app
@@ -90,8 +94,20 @@ def make_handler(source: Source) -> Handler:
             metrics.child(metrics.requests, source.name, event_type, "503").inc()
             return problems.render(_SHED, source.style)
         shedding.taken += 1
+        span = None
+        if tracing.recording():
+            span = tracer.start_span(
+                span_name, context=tracing.from_http(request.headers), kind=tracing.SERVER
+            )
+            trace = tracing.record_headers(span)
+        else:  # the caller's trace (or a new one) only passes through: no span costs CPU
+            trace = tracing.passed_through(request.headers)
         try:
-            response = await _accept(request, settings, metrics)
+            if span is None:
+                response = await _accept(request, settings, metrics, trace)
+            else:
+                with use_span(span, end_on_exit=False):
+                    response = await _accept(request, settings, metrics, trace)
             status = response.status
             event_type = response.event_type
             return response
@@ -100,10 +116,16 @@ def make_handler(source: Source) -> Handler:
             raise
         finally:
             shedding.taken -= 1
+            if span is not None:
+                span.set_attribute("http.response.status_code", status)
+                span.end()
             metrics.child(metrics.requests, source.name, event_type, str(status)).inc()
 
     async def _accept(
-        request: web.Request, settings: Settings, metrics: IngressMetrics
+        request: web.Request,
+        settings: Settings,
+        metrics: IngressMetrics,
+        trace: list[tuple[str, bytes]],
     ) -> _Accepted:
         app = request.app
         if not _is_json(request):
@@ -133,6 +155,7 @@ def make_handler(source: Source) -> Handler:
                 time=datetime.fromtimestamp(now, UTC),
                 key=identity.key.encode(),
                 data=orjson.dumps(document) if source.republish else body,
+                extensions=tuple(trace),
             )
         )
         publisher = app[keys.PUBLISHER]

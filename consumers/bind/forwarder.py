@@ -33,6 +33,7 @@ from consumers.bind.requests import BindRequest
 from consumers.bind.results import result_record
 from consumers.outbox import until_published
 from consumers.runtime import Counts, InboundRecord, dead_letter
+from gridhook.contract import tracing
 from gridhook.contract.bind_results import PENDING
 from gridhook.contract.codec import REPLAYED_FROM, header
 from gridhook.contract.errors import BindExhausted, PermanentError
@@ -81,27 +82,35 @@ class BindForwarder:
             except PermanentError as error:
                 counts.rejected.append((record, error))
                 continue
-            admission = await self._arbiter.admit(
-                request,
-                record,
-                redrive=is_redrive(record),
-                deadline_at=self._clock() + self._deadline,
-            )
-            if admission.decision == DUPLICATE:
-                counts.duplicates += 1
-            else:
-                counts.applied += 1
-            if admission.decision == REJECTED:
-                await self._publish(request, "rejected", None, admission.reason, admission.round)
-            elif admission.drive:
-                # New, or redelivered while still in flight (e.g. the pending result was not
-                # published before a failure): make sure it is announced and driven.
-                state = pending_state(request.action)
-                await self._publish(request, PENDING, state, None, admission.round)
-                job = await self._arbiter.job(request.meter_id)
-                if job is not None:
-                    self._drive(job)
+            with tracing.tracer().start_as_current_span(
+                "bind forwarder admit",
+                context=tracing.from_record(record.headers),
+                kind=tracing.CONSUMER,
+            ):
+                await self._admit(request, record, counts)
         return counts
+
+    async def _admit(self, request: BindRequest, record: InboundRecord, counts: Counts) -> None:
+        admission = await self._arbiter.admit(
+            request,
+            record,
+            redrive=is_redrive(record),
+            deadline_at=self._clock() + self._deadline,
+        )
+        if admission.decision == DUPLICATE:
+            counts.duplicates += 1
+        else:
+            counts.applied += 1
+        if admission.decision == REJECTED:
+            await self._publish(request, "rejected", None, admission.reason, admission.round)
+        elif admission.drive:
+            # New, or redelivered while still in flight (e.g. the pending result was not
+            # published before a failure): make sure it is announced and driven.
+            state = pending_state(request.action)
+            await self._publish(request, PENDING, state, None, admission.round)
+            job = await self._arbiter.job(request.meter_id)
+            if job is not None:
+                self._drive(job)
 
     async def resume(self, partitions: set[int] | None = None) -> int:
         """Drive the unfinished requests of `partitions` (None: every partition): go on with
@@ -152,6 +161,15 @@ class BindForwarder:
             self._partition_of.pop(meter, None)
 
     async def _complete(self, job: Job) -> None:
+        with tracing.tracer().start_as_current_span(
+            f"bind forwarder {job.request.action}",
+            context=tracing.from_record(job.record.headers),
+            kind=tracing.CONSUMER,
+            attributes={"gridhook.bind_id": job.request.bind_id},
+        ):
+            await self._drive_to_outcome(job)
+
+    async def _drive_to_outcome(self, job: Job) -> None:
         request = job.request
         try:
             state, reason, reconciling = job.state, job.reason, job.reconciling

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
+from gridhook.contract import tracing
 from gridhook.contract.errors import GatewayRejected, GatewayUnavailable
 
 PENDING, JOINED, LEFT, FAILED = "pending", "joined", "left", "failed"
@@ -75,7 +76,16 @@ class GatewayClient:
 
     async def _call(self, method: str, path: str, body: bytes | None) -> GatewayStatus:
         assert self._session is not None, "use GatewayClient as an async context manager"
-        headers = {"Content-Type": "application/json"} if body is not None else None
+        with tracing.tracer().start_as_current_span(
+            f"head-end {method} /v1/requests/{{bind_id}}", kind=tracing.CLIENT
+        ):
+            return await self._traced_call(method, path, body)
+
+    async def _traced_call(self, method: str, path: str, body: bytes | None) -> GatewayStatus:
+        assert self._session is not None, "use GatewayClient as an async context manager"
+        headers = tracing.to_http()
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         try:
             async with self._session.request(
                 method, self._base_url + path, data=body, headers=headers

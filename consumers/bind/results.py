@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import orjson
 
 from consumers.bind.requests import BindRequest
+from gridhook.contract import tracing
 from gridhook.contract.codec import CloudEvent, EncodedRecord, encode, format_time
 from gridhook.contract.event_types import powerbox_bind_result
 
@@ -51,5 +52,6 @@ def result_record(
             time=now,
             key=request.meter_id.encode(),
             data=orjson.dumps(body),
+            extensions=tuple(tracing.record_headers()),
         )
     )

@@ -21,6 +21,7 @@ import aiohttp
 import orjson
 
 from consumers.installations.rules import PricedPlan
+from gridhook.contract import tracing
 from gridhook.contract.errors import PartnerRefused, PartnerUnavailable
 
 T = TypeVar("T")
@@ -142,7 +143,11 @@ class LightClient:
         credential = token or self._app_token
         if credential is None:
             raise PartnerRefused(f"Light {name}: no app token configured", "no_app_token")
-        headers = {"Authorization": f"Bearer {credential}", "Content-Type": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {credential}",
+            "Content-Type": "application/json",
+            **tracing.to_http(),
+        }
         data = None if payload is None else orjson.dumps(payload)
         try:
             async with self._session.request(

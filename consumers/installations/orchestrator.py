@@ -27,6 +27,7 @@ import orjson
 from consumers.installations.driver import InstallationDriver
 from consumers.installations.workflows import Workflow, WorkflowRepository
 from consumers.runtime import Counts, InboundRecord
+from gridhook.contract import tracing
 from gridhook.contract.errors import InvalidRecord
 from gridhook.contract.topics import INSTALLATIONS
 
@@ -69,7 +70,14 @@ class Orchestrator:
             else:
                 counts.applied += 1
             if not admission.workflow.finished:
-                self._drive(admission.workflow)
+                # The workflow's task, and every call it makes to Light and WattShift,
+                # continue the installation record's trace (one resumed later starts afresh).
+                with tracing.tracer().start_as_current_span(
+                    "installation orchestrator",
+                    context=tracing.from_record(record.headers),
+                    kind=tracing.CONSUMER,
+                ):
+                    self._drive(admission.workflow)
         return counts
 
     async def resume(self, partitions: set[int] | None = None) -> int:

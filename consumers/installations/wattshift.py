@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
+from gridhook.contract import tracing
 from gridhook.contract.errors import PartnerRefused, PartnerUnavailable
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
@@ -107,6 +108,7 @@ class WattShiftClient:
         headers = {
             "x-ws-api-key": self._api_key,
             "Content-Type": "application/json",
+            **tracing.to_http(),
             **(extra or {}),
         }
         try:

@@ -34,6 +34,7 @@ from aiohttp import web
 from emulator.ami.latency import join_delay
 from emulator.ami.state import FAILED, PENDING, EmulatorState, Request
 from emulator.faults import fault_middleware
+from emulator.tracing import traced
 from gridhook.contract.install_codes import is_valid
 from gridhook.contract.settings import EmulatorSettings, Faults
 
@@ -148,7 +149,10 @@ def create_app(settings: EmulatorSettings, rng: random.Random | None = None) -> 
     rng = rng or random.Random()
     faults = Faults(settings.error_rate, settings.timeout_rate, settings.hang_seconds, 0.0)
     app = web.Application(
-        middlewares=[fault_middleware(faults, rng, lambda r: r.path.startswith("/v1/requests/"))]
+        middlewares=[
+            traced("ami"),
+            fault_middleware(faults, rng, lambda r: r.path.startswith("/v1/requests/")),
+        ]
     )
     app[SETTINGS] = settings
     app[RANDOM] = rng

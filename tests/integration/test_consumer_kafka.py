@@ -247,3 +247,48 @@ async def test_poison_record_is_dead_lettered_and_later_records_applied(
     assert header(dead.headers, "dlq_error_class") == b"UnapplicableEvent"
     assert b"JSON" in (header(dead.headers, "dlq_error_message") or b"")
     assert decode(dead.key, dead.value, dead.headers).id == poison.id
+
+
+async def test_a_consumer_process_serves_its_metrics(
+    kafka: str, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """`consume state` answers GET /metrics on GRIDHOOK_CONSUMER_METRICS_PORT: records read per
+    topic, applied and duplicates, batch seconds, and a lag of 0 per partition once caught up;
+    a record sent twice counts once as applied and once as a duplicate."""
+    port = free_port()
+    group = f"t-{uuid.uuid4().hex[:8]}"
+    environment = consumer_environment(kafka, tmp_path / "state.db") | {
+        "GRIDHOOK_CONSUMER_METRICS_PORT": str(port)
+    }
+    event = light_record(f"acct-{uuid.uuid4().hex[:8]}", "account.created")
+    async with (
+        gridhook_process(["consume", "state", "--group", group], environment, tmp_path / "c.log"),
+        aiohttp.ClientSession() as session,
+    ):
+        await eventually(lambda: http_ok(f"http://127.0.0.1:{port}/metrics"), 30, "/metrics")
+        await publish_all(kafka, kafka_settings, "light.events", [event, event])
+
+        async def metrics() -> dict[str, float]:
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                text = await response.text()
+            values = {}
+            for line in text.splitlines():
+                if line.startswith("gridhook_") and f'group="{group}"' in line:
+                    name, _, value = line.rpartition(" ")
+                    values[name] = float(value)
+            return values
+
+        async def counted() -> dict[str, float]:
+            values = await metrics()
+            read = values.get(
+                f'gridhook_consumer_records_total{{group="{group}",topic="light.events"}}'
+            )
+            return values if read is not None and read >= 2 else {}
+
+        values: dict[str, float] = await eventually(counted, 60, "both records counted")
+    assert values[f'gridhook_consumer_applied_total{{group="{group}"}}'] >= 1
+    assert values[f'gridhook_consumer_duplicates_total{{group="{group}"}}'] >= 1
+    assert values[f'gridhook_consumer_batch_seconds_count{{group="{group}"}}'] >= 1
+    lags = [value for name, value in values.items() if name.startswith("gridhook_consumer_lag{")]
+    assert lags
+    assert all(lag == 0 for lag in lags)
