@@ -167,6 +167,7 @@ def _print_try_it(settings: Settings, environment: dict[str, str]) -> None:
     app_token = environment.get("GRIDHOOK_LIGHT_APP_TOKEN", "$GRIDHOOK_LIGHT_APP_TOKEN")
     light = settings.light_emulator
     light_base = f"http://{_client_host(light.host)}:{light.port}"
+    console = f"http://{_client_host(settings.console.host)}:{settings.console.port}"
     print(
         f"""
 Try it (dev credentials are in {settings.home / _DEV_SECRETS}):
@@ -189,6 +190,10 @@ Walk one installation from creation to service active (a Light day lasts 10 s he
   # then the customer sync and the bind above; the plan is accepted once the device joins
   curl -H 'Authorization: Bearer {token}' {base}/v1/installations/inst-demo-1
   curl {light_base}/v1/emulator/calls
+
+Operator console: {console}  (log in with the admin token above)
+Metrics: {base}/metrics, and the consumers' at http://127.0.0.1:9101/metrics (state),
+  :9102 (bind forwarder), :9103 (installations)
 """,
         flush=True,
     )

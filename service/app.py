@@ -66,7 +66,7 @@ def create_app(
     app[keys.PUBLISHER] = publisher
     app[keys.CLOCK] = clock
     app[keys.METRICS] = IngressMetrics()
-    app[keys.SHEDDING] = LoadShedding(settings.http.max_requests_in_flight)
+    app[keys.SHEDDING] = LoadShedding(settings.http.max_publishes_in_flight)
     app[keys.SOURCES] = all_sources
     app[problems.STYLES] = {source.path: source.style for source in all_sources}
     app[keys.STORE] = store or Store(settings.store.database_url)

@@ -42,7 +42,7 @@ class IngressMetrics:
         )
         self.shed = Counter(
             "gridhook_shed_requests",
-            "Requests answered 503 at once: GRIDHOOK_MAX_REQUESTS_IN_FLIGHT were being handled.",
+            "Requests answered 503 at once: GRIDHOOK_MAX_PUBLISHES_IN_FLIGHT awaited Kafka.",
             ["source"],
             registry=self.registry,
         )

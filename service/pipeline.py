@@ -58,8 +58,8 @@ REFUSALS: tuple[tuple[type[Refusal], str], ...] = (
     (SchemaViolation, "The body does not match the schema."),
     (
         Unavailable,
-        "Kafka did not acknowledge in time, or GRIDHOOK_MAX_REQUESTS_IN_FLIGHT requests are "
-        "being handled (load shedding); retry after Retry-After.",
+        "Kafka did not acknowledge in time, or GRIDHOOK_MAX_PUBLISHES_IN_FLIGHT publishes await "
+        "Kafka's acknowledgement (load shedding); retry after Retry-After.",
     ),
 )
 
@@ -93,7 +93,6 @@ def make_handler(source: Source) -> Handler:
             metrics.child(metrics.shed, source.name).inc()
             metrics.child(metrics.requests, source.name, event_type, "503").inc()
             return problems.render(_SHED, source.style)
-        shedding.taken += 1
         span = None
         if tracing.recording():
             span = tracer.start_span(
@@ -115,7 +114,6 @@ def make_handler(source: Source) -> Handler:
             status = source.style.status_of(type(refusal))
             raise
         finally:
-            shedding.taken -= 1
             if span is not None:
                 span.set_attribute("http.response.status_code", status)
                 span.end()
@@ -169,6 +167,8 @@ def make_handler(source: Source) -> Handler:
 
         in_flight = metrics.publishes_in_flight
         in_flight.inc()
+        shedding = app[keys.SHEDDING]
+        shedding.taken += 1
         try:
             async with asyncio.timeout(settings.http.publish_timeout):
                 delivery, duplicate = await app[keys.DEDUPLICATOR].publish_once(
@@ -190,6 +190,7 @@ def make_handler(source: Source) -> Handler:
             raise unavailable("Kafka is not available") from None
         finally:
             in_flight.dec()
+            shedding.taken -= 1
         if duplicate:
             metrics.child(metrics.duplicates, source.name).inc()
         if delivery is not None and source.published is not None:

@@ -271,7 +271,7 @@ class LightState:
 
     async def request_plans(self, account_uuid: str, esi_id: str) -> list[dict[str, Any]]:
         """Priced plans for the ESI ID, expiring after 5 business days (already expired for
-        the first `stale_plans` requests of each account: fault injection)."""
+        the first `stale_plans` pricings of each account: fault injection)."""
         async with self._lock:
             account = await self.account(account_uuid)
             if self.status(account) == CREDIT_CHECK_FROZEN:
@@ -279,7 +279,8 @@ class LightState:
                 await self.db.commit()
                 raise Refused(409, CREDIT_CHECK_FROZEN)
             async with self.db.execute(
-                "SELECT COUNT(*) FROM calls WHERE account_uuid = ? AND call = 'plans/request'",
+                "SELECT COUNT(*) FROM calls"
+                " WHERE account_uuid = ? AND call = 'plans/request' AND outcome = 'priced'",
                 (account_uuid,),
             ) as cursor:
                 row = await cursor.fetchone()

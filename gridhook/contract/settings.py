@@ -59,11 +59,11 @@ VARIABLES: tuple[Variable, ...] = (
         "Seconds to wait for Kafka's acknowledgement before answering 503.",
     ),
     Variable(
-        "GRIDHOOK_MAX_REQUESTS_IN_FLIGHT",
-        "64",
-        "Load shedding: webhook requests being handled (read, checked, published, not yet "
-        "answered) per ingress process, past which a new one is answered 503 with "
-        "Retry-After: 1 at once (0: no limit).",
+        "GRIDHOOK_MAX_PUBLISHES_IN_FLIGHT",
+        "128",
+        "Load shedding: webhooks handed to Kafka and not yet acknowledged, per ingress process, "
+        "past which a new request is answered 503 with Retry-After: 1 at once, before its body "
+        "is read (0: no limit).",
     ),
     Variable(
         "GRIDHOOK_DEDUP_WINDOW",
@@ -373,7 +373,7 @@ class HttpSettings:
     workers: int
     max_body_bytes: int
     publish_timeout: float
-    max_requests_in_flight: int
+    max_publishes_in_flight: int
     dedup_window: float
     dedup_max_ids: int
     read_your_writes_wait: float
@@ -543,7 +543,7 @@ class Settings:
                 workers=env.integer("GRIDHOOK_INGRESS_WORKERS", minimum=1, maximum=64),
                 max_body_bytes=env.integer("GRIDHOOK_MAX_BODY_BYTES", minimum=1),
                 publish_timeout=env.seconds("GRIDHOOK_PUBLISH_TIMEOUT"),
-                max_requests_in_flight=env.integer("GRIDHOOK_MAX_REQUESTS_IN_FLIGHT", minimum=0),
+                max_publishes_in_flight=env.integer("GRIDHOOK_MAX_PUBLISHES_IN_FLIGHT", minimum=0),
                 dedup_window=env.seconds("GRIDHOOK_DEDUP_WINDOW"),
                 dedup_max_ids=env.integer("GRIDHOOK_DEDUP_MAX_IDS", minimum=1),
                 read_your_writes_wait=env.seconds("GRIDHOOK_READ_YOUR_WRITES_WAIT"),

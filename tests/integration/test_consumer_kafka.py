@@ -19,6 +19,7 @@ from gridhook.state.store import Store
 from gridhook.state.transitions import APPLIED_TOPICS
 from tests.support.kafka import (
     all_end_offsets,
+    commit_at_end,
     end_offsets,
     group_caught_up,
     publish_all,
@@ -261,6 +262,7 @@ async def test_a_consumer_process_serves_its_metrics(
         "GRIDHOOK_CONSUMER_METRICS_PORT": str(port)
     }
     event = light_record(f"acct-{uuid.uuid4().hex[:8]}", "account.created")
+    await commit_at_end(kafka, group, APPLIED_TOPICS)  # it reads only this test's records
     async with (
         gridhook_process(["consume", "state", "--group", group], environment, tmp_path / "c.log"),
         aiohttp.ClientSession() as session,

@@ -260,7 +260,9 @@ async def test_faults_frozen_credit_and_stale_plans_still_end_onboarded(
     faults = {
         "GRIDHOOK_LIGHT_EMULATOR_ERROR_RATE": "0.25",
         "GRIDHOOK_LIGHT_EMULATOR_TIMEOUT_RATE": "0.1",
-        "GRIDHOOK_LIGHT_EMULATOR_STALE_PLANS": "1",
+        # Five stale pricings: a fault may lose an answer (work done, reply lost: about one in
+        # five here), but not all five (about 0.03%), so stale plans reach the orchestrator.
+        "GRIDHOOK_LIGHT_EMULATOR_STALE_PLANS": "5",
         "GRIDHOOK_WATTSHIFT_EMULATOR_ERROR_RATE": "0.25",
         "GRIDHOOK_WATTSHIFT_EMULATOR_TIMEOUT_RATE": "0.1",
         "GRIDHOOK_LIGHT_EMULATOR_DAY_SECONDS": "1",

@@ -385,11 +385,11 @@ def test_clock_default_is_wall_time() -> None:
 async def test_past_the_in_flight_bound_requests_are_shed_with_503_at_once(
     aiohttp_client: ClientFactory, publisher: InMemoryPublisher
 ) -> None:
-    """With GRIDHOOK_MAX_REQUESTS_IN_FLIGHT requests in flight, a new request gets 503
+    """With GRIDHOOK_MAX_PUBLISHES_IN_FLIGHT requests in flight, a new request gets 503
     with Retry-After 1 without being published, and is counted; once they finish, requests are
     accepted again."""
     publisher.stall = asyncio.Event()
-    settings = make_settings(GRIDHOOK_MAX_REQUESTS_IN_FLIGHT="2")
+    settings = make_settings(GRIDHOOK_MAX_PUBLISHES_IN_FLIGHT="2")
     client = await aiohttp_client(create_app(settings, publisher, clock=lambda: NOW))
     waiting = [asyncio.create_task(post(client, light_event("account.created"))) for _ in range(2)]
     metrics = client.app[keys.METRICS]
