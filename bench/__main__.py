@@ -462,7 +462,7 @@ def table(results: dict[str, Any]) -> str:
             rows.append(
                 (f"{label} at {run['offered_rate']:,.0f}/s (open loop)", _latency(run), target)
             )
-    for key, how in (("gridhook_shedding", "default shedding"), ("gridhook_no_shedding", "none")):
+    for key, how in (("gridhook_shedding", "default"), ("gridhook_no_shedding", "off")):
         run = ingress[key]["latency"][0]
         shed = run["statuses"].get("503", 0) / max(run["requests"], 1)
         rows.append(
