@@ -328,27 +328,7 @@ async def dead_letters_dry_run(request: web.Request) -> web.Response:
         topic, selection = _dead_letter_selection(form)
     except ConfigError as error:
         raise web.HTTPBadRequest(text=str(error)) from None
-    lines: list[str] = []
-    summary = await replay(
-        request.app[BOOTSTRAP],
-        topic,
-        selection,
-        None,
-        dlq=True,
-        progress=_quiet,
-        dry_run_line=lambda line: lines.append(line) if len(lines) < PREVIEW_LINES else None,
-    )
-    return aiohttp_jinja2.render_template(
-        "dry_run.html",
-        request,
-        {
-            "form": form,
-            "summary": summary,
-            "lines": lines,
-            "topic": topic,
-            "action": "/dead-letters/redrive",
-        },
-    )
+    return await _dry_run_page(request, form, topic, selection, True, "/dead-letters/redrive")
 
 
 async def dead_letters_redrive(request: web.Request) -> web.Response:
@@ -456,6 +436,19 @@ async def replay_preview(request: web.Request) -> web.Response:
             {"topics": _topic_names(), "form": form, "error": str(error)},
             status=400,
         )
+    return await _dry_run_page(request, form, topic, selection, dlq, "/replay/run")
+
+
+async def _dry_run_page(
+    request: web.Request,
+    form: FormData,
+    topic: str,
+    selection: Selection,
+    dlq: bool,
+    action: str,
+) -> web.Response:
+    """How many records `selection` matches and the first ones, with a form to send them to
+    `action` (the dry run of a re-drive or a replay)."""
     lines: list[str] = []
     summary = await replay(
         request.app[BOOTSTRAP],
@@ -466,11 +459,8 @@ async def replay_preview(request: web.Request) -> web.Response:
         progress=_quiet,
         dry_run_line=lambda line: lines.append(line) if len(lines) < PREVIEW_LINES else None,
     )
-    return aiohttp_jinja2.render_template(
-        "dry_run.html",
-        request,
-        {"form": form, "summary": summary, "lines": lines, "topic": topic, "action": "/replay/run"},
-    )
+    context = {"form": form, "summary": summary, "lines": lines, "topic": topic, "action": action}
+    return aiohttp_jinja2.render_template("dry_run.html", request, context)
 
 
 async def replay_run(request: web.Request) -> web.Response:
