@@ -21,7 +21,6 @@ the next owner to go on from. Any number of forwarders may run in one group.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ from consumers.bind.gateway import Gateway
 from consumers.bind.requests import BindRequest
 from consumers.bind.results import result_record
 from consumers.outbox import until_published
+from consumers.partition_tasks import PartitionTasks
 from consumers.runtime import Counts, InboundRecord, dead_letter
 from gridhook.contract import tracing
 from gridhook.contract.bind_results import PENDING
@@ -71,8 +71,7 @@ class BindForwarder:
         self._publisher = publisher
         self._deadline = settings.deadline
         self._clock = clock
-        self._driving: dict[str, asyncio.Task[None]] = {}
-        self._partition_of: dict[str, int] = {}
+        self._driving = PartitionTasks()
 
     async def handle(self, records: Sequence[InboundRecord]) -> Counts:
         counts = Counts()
@@ -129,36 +128,20 @@ class BindForwarder:
     async def revoked(self, partitions: list[tuple[str, int]]) -> None:
         """Partitions move to another forwarder: stop driving their requests."""
         gone = {partition for topic, partition in partitions if topic == REQUESTS}
-        await self._stop({m for m, p in self._partition_of.items() if p in gone})
+        await self._driving.stop_partitions(gone)
 
     async def close(self) -> None:
         """Stop driving; what is unfinished is resumed by the partitions' next owner."""
-        await self._stop(set(self._driving))
-
-    async def _stop(self, meters: set[str]) -> None:
-        tasks = [self._driving[meter] for meter in meters if meter in self._driving]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._driving.stop_all()
 
     def _drive(self, job: Job) -> None:
         meter, name = job.request.meter_id, f"{job.request.bind_id}:{job.round}"
-        running = self._driving.get(meter)
+        running = self._driving.running(meter)
         if running is not None:
             if running.get_name() == name:
                 return
             running.cancel()  # the meter's row belongs to a newer request or round now
-        task = asyncio.create_task(self._complete(job), name=name)
-        self._driving[meter] = task
-        self._partition_of[meter] = job.record.partition
-        task.add_done_callback(lambda done: self._forget(meter, done))
-
-    def _forget(self, meter: str, task: asyncio.Task[None]) -> None:
-        if self._driving.get(meter) is task:
-            del self._driving[meter]
-            self._partition_of.pop(meter, None)
+        self._driving.start(meter, job.record.partition, self._complete(job), name)
 
     async def _complete(self, job: Job) -> None:
         with tracing.tracer().start_as_current_span(

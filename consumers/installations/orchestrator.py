@@ -17,7 +17,6 @@ durable point each has reached. Any number of orchestrators may run in one group
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +25,7 @@ import orjson
 
 from consumers.installations.driver import InstallationDriver
 from consumers.installations.workflows import Workflow, WorkflowRepository
+from consumers.partition_tasks import PartitionTasks
 from consumers.runtime import Counts, InboundRecord
 from gridhook.contract import tracing
 from gridhook.contract.errors import InvalidRecord
@@ -50,8 +50,7 @@ class Orchestrator:
     def __init__(self, repository: WorkflowRepository, driver: InstallationDriver) -> None:
         self._repository = repository
         self._driver = driver
-        self._driving: dict[str, asyncio.Task[None]] = {}
-        self._partition_of: dict[str, int] = {}
+        self._driving = PartitionTasks()
 
     async def handle(self, records: Sequence[InboundRecord]) -> Counts:
         counts = Counts()
@@ -63,7 +62,7 @@ class Orchestrator:
                 continue
             installation_id = document["installationId"]
             # A new document must not race a task still saving the old one.
-            await self._stop({installation_id})
+            await self._driving.stop([installation_id])
             admission = await self._repository.admit(installation_id, record.partition, document)
             if admission.decision == "duplicate":
                 counts.duplicates += 1
@@ -96,33 +95,22 @@ class Orchestrator:
     async def revoked(self, partitions: list[tuple[str, int]]) -> None:
         """Partitions move to another orchestrator: stop driving their workflows."""
         gone = {partition for topic, partition in partitions if topic == INSTALLATIONS}
-        await self._stop({i for i, p in self._partition_of.items() if p in gone})
+        await self._driving.stop_partitions(gone)
 
     async def close(self) -> None:
         """Stop driving; what is unfinished is resumed by the partitions' next owner."""
-        await self._stop(set(self._driving))
-
-    async def _stop(self, installations: set[str]) -> None:
-        tasks = [self._driving[i] for i in installations if i in self._driving]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._driving.stop_all()
 
     def _drive(self, workflow: Workflow) -> None:
         installation_id = workflow.installation_id
-        if installation_id in self._driving:
+        if self._driving.running(installation_id) is not None:
             return
-        task = asyncio.create_task(self._run(workflow), name=f"installation:{installation_id}")
-        self._driving[installation_id] = task
-        self._partition_of[installation_id] = workflow.partition
-        task.add_done_callback(lambda done: self._forget(installation_id, done))
-
-    def _forget(self, installation_id: str, task: asyncio.Task[None]) -> None:
-        if self._driving.get(installation_id) is task:
-            del self._driving[installation_id]
-            self._partition_of.pop(installation_id, None)
+        self._driving.start(
+            installation_id,
+            workflow.partition,
+            self._run(workflow),
+            f"installation:{installation_id}",
+        )
 
     async def _run(self, workflow: Workflow) -> None:
         try:
