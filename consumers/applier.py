@@ -42,8 +42,10 @@ class StateApplier:
         applications = []
         rejected: list[tuple[InboundRecord, PermanentError]] = []
         spans = []
+        # Nothing to continue when no span is recorded: the trace is on the record already.
+        recording = tracing.recording()
         for record in records:
-            traced = tracing.from_record(record.headers)
+            traced = tracing.from_record(record.headers) if recording else None
             if traced is not None:  # the record's own span lasts until its batch is applied
                 spans.append(
                     self._tracer.start_span(

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
+from consumers.http_session import PartnerSession
 from gridhook.contract import tracing
 from gridhook.contract.errors import GatewayRejected, GatewayUnavailable
 
@@ -44,21 +45,8 @@ class Gateway(Protocol):
         ...
 
 
-class GatewayClient:
+class GatewayClient(PartnerSession):
     """The head-end's HTTP API (`GRIDHOOK_GATEWAY_URL`); use as an async context manager."""
-
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self._base_url = base_url
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> GatewayClient:
-        self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._session is not None:
-            await self._session.close()
 
     async def submit(
         self, bind_id: str, meter_id: str, mac: str, install_code: str, action: str
@@ -75,20 +63,18 @@ class GatewayClient:
         return await self._call("GET", f"/v1/requests/{bind_id}", None)
 
     async def _call(self, method: str, path: str, body: bytes | None) -> GatewayStatus:
-        assert self._session is not None, "use GatewayClient as an async context manager"
         with tracing.tracer().start_as_current_span(
             f"head-end {method} /v1/requests/{{bind_id}}", kind=tracing.CLIENT
         ):
             return await self._traced_call(method, path, body)
 
     async def _traced_call(self, method: str, path: str, body: bytes | None) -> GatewayStatus:
-        assert self._session is not None, "use GatewayClient as an async context manager"
         headers = tracing.to_http()
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:
-            async with self._session.request(
-                method, self._base_url + path, data=body, headers=headers
+            async with self.session.request(
+                method, self.url(path), data=body, headers=headers
             ) as response:
                 if response.status >= 500:
                     raise GatewayUnavailable(f"head-end answered {response.status}")

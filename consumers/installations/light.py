@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 import orjson
 
+from consumers.http_session import PartnerSession
 from consumers.installations.rules import PricedPlan
 from gridhook.contract import tracing
 from gridhook.contract.errors import PartnerRefused, PartnerUnavailable
@@ -79,22 +80,12 @@ def _plan(raw: dict[str, Any]) -> PricedPlan:
     )
 
 
-class LightClient:
+class LightClient(PartnerSession):
     """Light's API over HTTP, with the app token; one session, closed by `async with`."""
 
     def __init__(self, base_url: str, app_token: str | None, timeout: float) -> None:
-        self._base = base_url.rstrip("/")
+        super().__init__(base_url, timeout)
         self._app_token = app_token
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> LightClient:
-        self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._session is not None:
-            await self._session.close()
 
     async def account(self, account_uuid: str) -> LightAccount:
         body, now = await self._call("GET", f"/v1/app/accounts/{account_uuid}", "account")
@@ -139,7 +130,6 @@ class LightClient:
         payload: dict[str, Any] | None = None,
         token: str | None = None,
     ) -> tuple[Any, datetime]:
-        assert self._session is not None, "use LightClient in `async with`"
         credential = token or self._app_token
         if credential is None:
             raise PartnerRefused(f"Light {name}: no app token configured", "no_app_token")
@@ -150,8 +140,8 @@ class LightClient:
         }
         data = None if payload is None else orjson.dumps(payload)
         try:
-            async with self._session.request(
-                method, self._base + path, data=data, headers=headers
+            async with self.session.request(
+                method, self.url(path), data=data, headers=headers
             ) as reply:
                 raw = await reply.read()
                 status, date_header = reply.status, reply.headers.get("Date")

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
+from consumers.http_session import PartnerSession
 from gridhook.contract import tracing
 from gridhook.contract.errors import PartnerRefused, PartnerUnavailable
 
@@ -40,22 +41,12 @@ class WattShiftApi(Protocol):
     async def add_solar(self, home_id: str, size_kw: float, non_net_metered: bool) -> None: ...
 
 
-class WattShiftClient:
+class WattShiftClient(PartnerSession):
     """WattShift's API over HTTP; one session, closed by `async with`."""
 
     def __init__(self, base_url: str, api_key: str | None, timeout: float) -> None:
-        self._base = base_url.rstrip("/")
+        super().__init__(base_url, timeout)
         self._api_key = api_key
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> WattShiftClient:
-        self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._session is not None:
-            await self._session.close()
 
     async def utilities(self, zipcode: str) -> list[Utility]:
         body = await self._call("/v1/utility/get", "utility/get", {"zipcode": zipcode})
@@ -102,7 +93,6 @@ class WattShiftClient:
         payload: dict[str, Any],
         extra: dict[str, str] | None = None,
     ) -> Any:
-        assert self._session is not None, "use WattShiftClient in `async with`"
         if self._api_key is None:
             raise PartnerRefused(f"WattShift {name}: no client key configured", "no_client_key")
         headers = {
@@ -112,8 +102,8 @@ class WattShiftClient:
             **(extra or {}),
         }
         try:
-            async with self._session.post(
-                self._base + path, data=orjson.dumps(payload), headers=headers
+            async with self.session.post(
+                self.url(path), data=orjson.dumps(payload), headers=headers
             ) as reply:
                 raw, status = await reply.read(), reply.status
         except (aiohttp.ClientError, TimeoutError):
