@@ -42,8 +42,6 @@ from tests.support.postgres import postgres_server
 from tests.support.waiting import eventually
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
-LOADGEN_SOURCE = PROJECT_ROOT / "bench" / "loadgen"
-GOREF_SOURCE = PROJECT_ROOT / "bench" / "goref"
 SUSTAIN_SECONDS = 20
 LATENCY_SECONDS = 15
 STATE_RECORDS = 200_000
@@ -55,13 +53,18 @@ def log(message: str) -> None:
     print(f"[bench {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def build_loadgen(home: Path) -> Path:
+def build_go(home: Path, program: str) -> Path:
+    """Build the Go program `bench/<program>` (the load generator, the Go reference server)
+    into `home/bench/<program>`."""
     if shutil.which("go") is None:
-        raise SystemExit("bench: Go is needed to build the load generator (bench/loadgen)")
-    binary = home / "bench" / "loadgen"
+        raise SystemExit(f"bench: Go is needed to build bench/{program}")
+    binary = home / "bench" / program
     binary.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["go", "build", "-o", str(binary), "."], cwd=LOADGEN_SOURCE, check=True, env=os.environ
+        ["go", "build", "-o", str(binary), "."],
+        cwd=PROJECT_ROOT / "bench" / program,
+        check=True,
+        env=os.environ,
     )
     return binary
 
@@ -175,15 +178,6 @@ def measure_server(
             result["latency"].append(run)
         result["peak_rss_mb"] = peak_rss_mb(process.pid)
     return result
-
-
-def build_go_reference(home: Path) -> Path:
-    binary = home / "bench" / "goref"
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["go", "build", "-o", str(binary), "."], cwd=GOREF_SOURCE, check=True, env=os.environ
-    )
-    return binary
 
 
 def ingress_benchmarks(bootstrap: str, binary: Path, goref: Path, workdir: Path) -> dict[str, Any]:
@@ -527,8 +521,8 @@ def main() -> int:
         asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor))
         reference = Topic(REFERENCE_TOPIC, "random", "bench", 6, (), False, {})
         asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor, [reference]))
-        binary = build_loadgen(settings.home)
-        goref = build_go_reference(settings.home)
+        binary = build_go(settings.home, "loadgen")
+        goref = build_go(settings.home, "goref")
         results: dict[str, Any] = {"machine": machine(), "started": datetime.now(UTC).isoformat()}
         log(f"filling the state topics with {STATE_RECORDS:,} records")
         asyncio.run(fill(bootstrap, settings, STATE_RECORDS))

@@ -21,8 +21,10 @@ import orjson
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from consumers.runtime import InboundRecord, dead_letter
 from gridhook.contract import topics
-from gridhook.contract.codec import CloudEvent, EncodedRecord, encode
+from gridhook.contract.codec import CloudEvent, encode
+from gridhook.contract.errors import UnapplicableEvent
 from gridhook.contract.settings import PROJECT_ROOT, KafkaSettings
 from gridhook.kafka.publisher import KafkaPublisher
 from tests.support.light_payloads import SECRET, light_event, signed
@@ -78,7 +80,6 @@ def shots(tmp_path: Path) -> Shots:
 
 async def _dead_letter(kafka: str, settings: KafkaSettings, account: str) -> None:
     """A valid Light event in light.events.dlq, as a since-fixed bug would have left it."""
-    body = orjson.dumps(light_event("account.created", account))
     record = encode(
         CloudEvent(
             f"evt-dlq-{uuid.uuid4().hex[:10]}",
@@ -86,23 +87,18 @@ async def _dead_letter(kafka: str, settings: KafkaSettings, account: str) -> Non
             "account.created",
             datetime.now(UTC),
             account.encode(),
-            body,
+            orjson.dumps(light_event("account.created", account)),
         )
     )
-    headers = [
-        *record.headers,
-        ("dlq_topic", topics.LIGHT_EVENTS.encode()),
-        ("dlq_partition", b"0"),
-        ("dlq_offset", b"0"),
-        ("dlq_error_class", b"UnapplicableEvent"),
-        ("dlq_error_message", b"a bug since fixed"),
-    ]
+    failed = InboundRecord(
+        topics.LIGHT_EVENTS, 0, 0, record.key, record.value, tuple(record.headers), 0
+    )
     publisher = KafkaPublisher(settings, kafka)
     await publisher.start()
     try:
         await publisher.publish(
             topics.LIGHT_EVENTS + topics.DLQ_SUFFIX,
-            EncodedRecord(key=record.key, value=record.value, headers=headers),
+            dead_letter(failed, UnapplicableEvent("a bug since fixed")),
         )
     finally:
         await publisher.stop()
