@@ -40,6 +40,8 @@ class TopicState:
     partitions: int
     replication_factor: int
     config: dict[str, str]
+    leaders_elected: bool = True
+    """Every partition has a leader: the topic can be written to and read from."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ async def describe(admin: AIOKafkaAdminClient, names: Iterable[str]) -> dict[str
             partitions=len(partitions),
             replication_factor=max((len(p["replicas"]) for p in partitions), default=0),
             config=configs.get(topic["topic"], {}),
+            leaders_elected=all(p["leader"] >= 0 for p in partitions),
         )
     return states
 
@@ -120,7 +123,7 @@ async def ensure_topics(
 ) -> EnsureReport:
     """Create the missing catalogue topics and report drift in the existing ones. Their
     durability follows the cluster (`Durability.for_cluster`), unless `replication_factor`
-    is given."""
+    is given. It returns once every topic it created has a leader on each partition."""
     wanted = {topic.name: topic for topic in (all_topics() if topics is None else topics)}
     async with clients.admin(bootstrap) as admin:
         brokers = len((await admin.describe_cluster())["brokers"])
@@ -151,8 +154,8 @@ async def ensure_topics(
                 else:
                     message = result["error_message"] or f"error code {code}"
                     raise ProvisioningFailed(f"creating {result['topic']} failed: {message}")
-        if raced:
-            states.update(await _describe_eventually(admin, raced))
+        if created or raced:
+            states.update(await _describe_eventually(admin, created + raced))
     drift = [
         item
         for name, state in sorted(states.items())
@@ -168,15 +171,21 @@ async def ensure_topics(
 
 
 async def _describe_eventually(
-    admin: AIOKafkaAdminClient, names: list[str], deadline: float = 10.0
+    admin: AIOKafkaAdminClient, names: list[str], deadline: float = 30.0
 ) -> dict[str, TopicState]:
-    """Describe topics the controller says exist but the broker's metadata may not show yet."""
-    async with asyncio.timeout(deadline):
-        while True:
-            states = await describe(admin, names)
-            if len(states) == len(names):
-                return states
-            await asyncio.sleep(0.1)
+    """Describe topics the controller says exist, once the broker's metadata shows them with a
+    leader for every partition: a client that asks right after creation then finds them."""
+    try:
+        async with asyncio.timeout(deadline):
+            while True:
+                states = await describe(admin, names)
+                if len(states) == len(names) and all(s.leaders_elected for s in states.values()):
+                    return states
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise ProvisioningFailed(
+            f"created topics still lack a leader after {deadline:g} s: {', '.join(names)}"
+        ) from None
 
 
 async def list_topics(bootstrap: str) -> tuple[list[Topic], dict[str, TopicState]]:

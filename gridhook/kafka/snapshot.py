@@ -7,24 +7,35 @@ never read, so reading a snapshot always terminates.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from gridhook.contract.errors import TopicMissing
+from gridhook.contract.errors import BrokerUnavailable, TopicMissing
 from gridhook.kafka.clients import translated
+
+_METADATA_ATTEMPTS = 5
+"""Metadata requests `partitions_of` makes before giving up on a broker that does not answer."""
 
 Ranges = dict[TopicPartition, tuple[int, int]]
 """Per partition, `(start, end)`: the first offset to read and the end, exclusive."""
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    """Every partition of `topic`; `TopicMissing` when the cluster has no such topic."""
+    """Every partition of `topic`; `TopicMissing` when the cluster has no such topic,
+    `BrokerUnavailable` when no broker answers a metadata request."""
     found = consumer.partitions_for_topic(topic)
     if not found:
-        async with translated():
-            await consumer._client.force_metadata_update()
+        for _attempt in range(_METADATA_ATTEMPTS):
+            async with translated():
+                answered = await consumer._client.force_metadata_update()
+            if answered:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise BrokerUnavailable(f"no broker answered a metadata request for {topic}")
         found = consumer.partitions_for_topic(topic)
     if not found:
         raise TopicMissing(f"topic {topic} does not exist")

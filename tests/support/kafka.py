@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from gridhook.contract.codec import CloudEvent, encode
 from gridhook.contract.settings import KafkaSettings
 from gridhook.kafka.publisher import KafkaPublisher
+from gridhook.kafka.snapshot import partitions_of
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
@@ -17,12 +18,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
-            ]
+        partitions = await partitions_of(consumer, topic)
         offsets: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
         return offsets
     finally:
@@ -125,12 +121,7 @@ async def commit_at_end(bootstrap: str, group_id: str, topics: Sequence[str]) ->
     )
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        partitions = [tp for topic in topics for tp in await partitions_of(consumer, topic)]
         consumer.assign(partitions)
         await consumer.commit(dict(await consumer.end_offsets(partitions)))
     finally:
