@@ -40,7 +40,7 @@ class TopicState:
     partitions: int
     replication_factor: int
     config: dict[str, str]
-    leaders_elected: bool = True
+    leaders_elected: bool
     """Every partition has a leader: the topic can be written to and read from."""
 
 
