@@ -38,6 +38,9 @@ from gridhook.state.facts import (
 from gridhook.state.tables import applied_events, applied_offsets, entities, migrate
 from gridhook.state.transitions import RECONCILED_KINDS, reconciled
 
+_IMMEDIATE = "gridhook_sqlite_immediate"
+"""Execution option: on SQLite, this engine's transactions begin with `BEGIN IMMEDIATE`."""
+
 
 @dataclass(frozen=True)
 class Application:
@@ -102,15 +105,19 @@ class Store:
             # Let SQLAlchemy, not the driver, decide when transactions begin (pysqlite recipe).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
+            # First, so that switching a new file to WAL waits for a process doing the same.
+            cursor.execute("PRAGMA busy_timeout=10000")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()
 
         @event.listens_for(sync_engine, "begin")
         def _begin(connection: Any) -> None:
-            # A writer takes the write lock up front, so read-then-write never deadlocks.
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+            # A writer, and every migration, takes the write lock up front: a deferred
+            # transaction that read before writing fails at once when another process wrote
+            # meanwhile, instead of waiting out the busy timeout.
+            immediate = writer or connection.get_execution_options().get(_IMMEDIATE, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     @property
     def engine(self) -> AsyncEngine:
@@ -126,8 +133,11 @@ class Store:
             path = make_url(self.url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = self._engine
+        if self._sqlite:
+            engine = engine.execution_options(**{_IMMEDIATE: True})
         async with self.translated():
-            return await migrate(self._engine)
+            return await migrate(engine)
 
     async def close(self) -> None:
         await self._engine.dispose()

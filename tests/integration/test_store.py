@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,3 +100,19 @@ async def test_forgotten_ids_let_a_redelivery_apply_again_and_change_nothing(
     again = await store.apply(batch)
     assert (again.applied, again.duplicates) == (len(batch), 0)
     assert await store.snapshot() == before
+
+
+async def test_processes_starting_together_all_migrate_one_new_sqlite_file(
+    tmp_path: Path,
+) -> None:
+    """Stores that migrate the same new SQLite file at the same moment (as `make run`'s
+    processes do) all succeed: none gives up with "database is locked"."""
+    for attempt in range(3):
+        url = f"sqlite:///{tmp_path / f'state-{attempt}.db'}"
+        stores = [Store(url) for _ in range(6)]
+        try:
+            versions = await asyncio.gather(*(store.migrate() for store in stores))
+        finally:
+            for store in stores:
+                await store.close()
+        assert len(set(versions)) == 1
