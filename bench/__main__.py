@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,11 @@ from gridhook.contract import topics
 from gridhook.contract.codec import CloudEvent, encode
 from gridhook.contract.settings import PROJECT_ROOT, Settings
 from gridhook.contract.topics import Topic
-from gridhook.kafka.embedded import EmbeddedKafka
+from gridhook.dev.embedded_kafka import EmbeddedKafka
 from gridhook.kafka.provision import ensure_topics
 from gridhook.kafka.publisher import KafkaPublisher
+from gridhook.kafka.replay import Selection, replay
 from gridhook.state.store import Store
-from producers.replay import Selection, replay
 from tests.support.light_payloads import SECRET, light_event
 from tests.support.postgres import available as postgres_available
 from tests.support.postgres import postgres_server
@@ -338,14 +339,15 @@ async def apply_all(bootstrap: str, settings: Settings, url: str) -> dict[str, A
     """Run the state applier from the beginning until it caught up; events per second."""
     from consumers.rebuild import catch_up
     from gridhook.state.transitions import APPLIED_TOPICS
-    from tests.support.kafka import all_end_offsets
+    from tests.support.kafka import all_end_offsets, by_position
 
     store = Store(url, writer=True)
     await store.migrate()
     ends = await all_end_offsets(bootstrap, list(APPLIED_TOPICS))
     started = time.monotonic()
     try:
-        summary = await catch_up(settings, bootstrap, f"bench-{uuid.uuid4().hex[:8]}", store, ends)
+        group = f"bench-{uuid.uuid4().hex[:8]}"
+        summary = await catch_up(settings, group, store, by_position(ends))
     finally:
         await store.close()
     elapsed = time.monotonic() - started
@@ -361,7 +363,7 @@ async def apply_all(bootstrap: str, settings: Settings, url: str) -> dict[str, A
 async def replay_benchmark(bootstrap: str, settings: Settings) -> dict[str, Any]:
     source = f"bench.replay-source-{uuid.uuid4().hex[:6]}"
     target = f"bench.replay-{uuid.uuid4().hex[:6]}"
-    bench_topics = [Topic(name, "key", "bench", 6, (), False, {}) for name in (source, target)]
+    bench_topics = [Topic(name, "key", "bench", 6, (), {}) for name in (source, target)]
     await ensure_topics(bootstrap, 1, bench_topics)
     await fill(bootstrap, settings, STATE_RECORDS, only_topic=source)
     dry = await replay(
@@ -518,8 +520,9 @@ def main() -> int:
             log("starting a fresh embedded Kafka broker")
             broker = EmbeddedKafka(settings.home, workdir / "kafka")
             bootstrap = broker.start(port=0, controller_port=0)
+        settings = replace(settings, kafka=replace(settings.kafka, bootstrap_servers=bootstrap))
         asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor))
-        reference = Topic(REFERENCE_TOPIC, "random", "bench", 6, (), False, {})
+        reference = Topic(REFERENCE_TOPIC, "random", "bench", 6, (), {})
         asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor, [reference]))
         binary = build_go(settings.home, "loadgen")
         goref = build_go(settings.home, "goref")

@@ -6,12 +6,13 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from consumers.runtime import Counts, InboundRecord
 from gridhook.contract import tracing
 from gridhook.contract.codec import Position, decode, first_position
 from gridhook.contract.errors import PermanentError
+from gridhook.kafka.consumer import Counts
+from gridhook.kafka.records import InboundRecord
 from gridhook.state.store import Application, Store
-from gridhook.state.transitions import updates_for
+from gridhook.state.transitions import RECONCILERS, updates_for
 
 FORGET_EVERY_SECONDS = 300.0
 
@@ -71,7 +72,7 @@ class StateApplier:
             )
         read = [(record.topic, record.partition, record.offset) for record, _ in rejected]
         try:
-            outcome = await self._store.apply(applications, read)
+            outcome = await self._store.apply(applications, read, RECONCILERS)
         finally:
             for span in spans:
                 span.end()

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -16,17 +17,8 @@ import orjson
 from gridhook.contract import logs, tracing
 from gridhook.contract.errors import ConfigError, GridhookError
 from gridhook.contract.settings import Settings
-from gridhook.contract.topics import (
-    BIND_GROUP,
-    INSTALLATION_EVENTS,
-    INSTALLATIONS,
-    INSTALLATIONS_GROUP,
-    POWERBOX_BIND_REQUESTS,
-    POWERBOX_BIND_RESULTS,
-    STATE_GROUP,
-)
-from gridhook.kafka import embedded
-from gridhook.state.transitions import APPLIED_TOPICS
+from gridhook.contract.topics import CONSUMERS, STATE_GROUP
+from gridhook.dev import embedded_kafka
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -48,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         logs.configure(settings.log_format, settings.log_level)
+        if getattr(args, "needs_kafka", False):
+            settings = with_broker(settings)
         tracing.configure(_service_name(argv if argv is not None else sys.argv[1:]))
         command: Command = args.command
         return command(args, settings)
@@ -56,6 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def with_broker(settings: Settings) -> Settings:
+    """`settings` with the broker address resolved, once, for the processes below: the
+    configured `KAFKA_BOOTSTRAP_SERVERS`, else the running dev cluster's address."""
+    address = embedded_kafka.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    return replace(settings, kafka=replace(settings.kafka, bootstrap_servers=address))
 
 
 def _service_name(argv: Sequence[str]) -> str:
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bootstrap address once it answers. The first start takes port 9092 (and the ports "
         "after it) unless taken, then free ports; every later start uses the same ports again.",
     )
-    start.add_argument("--port", type=int, default=embedded.DEFAULT_PORT, help="preferred")
+    start.add_argument("--port", type=int, default=embedded_kafka.DEFAULT_PORT, help="preferred")
     start.add_argument(
         "--brokers", type=int, default=1, help="nodes of the cluster (3 for a real one)"
     )
@@ -135,14 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
         "config, and list how existing topics differ. Exits 0 even with drift: drift is for a "
         "person to act on.",
     )
-    ensure.set_defaults(command=_topics_ensure)
+    ensure.set_defaults(command=_topics_ensure, needs_kafka=True)
     listing = topic_commands.add_parser(
         "list",
         help="show each topic, its key and its state",
         description="Print every catalogue topic, its partitions and replication factor on the "
         "cluster (or `missing`), and its partition key.",
     )
-    listing.set_defaults(command=_topics_list)
+    listing.set_defaults(command=_topics_list, needs_kafka=True)
 
     ingress = commands.add_parser(
         "ingress",
@@ -153,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         "GRIDHOOK_INGRESS_WORKERS runs several processes on the port.",
     )
     ingress.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ingress.set_defaults(command=_ingress)
+    ingress.set_defaults(command=_ingress, needs_kafka=True)
 
     console = commands.add_parser(
         "console",
@@ -162,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         "events, following one delivery, dead letters and their re-drive, replay, entities and "
         "health. Operators log in with GRIDHOOK_ADMIN_TOKEN.",
     )
-    console.set_defaults(command=_console)
+    console.set_defaults(command=_console, needs_kafka=True)
 
     consume = commands.add_parser(
         "consume",
@@ -172,35 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
         "apply to <topic>.dlq. SIGTERM finishes the batch in hand and logs one summary line.",
     )
     consumers = consume.add_subparsers(title="consumers", required=True, metavar="CONSUMER")
-    state = consumers.add_parser(
-        "state",
-        help="apply the topics to the state store (GRIDHOOK_DATABASE_URL)",
-        description=f"Read {', '.join(APPLIED_TOPICS)}, and keep the current state of every "
-        "account, customer, meter and home in the store the read API serves.",
-    )
-    state.add_argument("--group", default=STATE_GROUP, help="consumer group id")
-    state.set_defaults(command=_consume_state)
-    bind = consumers.add_parser(
-        "bind",
-        help="forward bind requests to the AMI head-end (GRIDHOOK_GATEWAY_URL)",
-        description=f"Read {POWERBOX_BIND_REQUESTS} in meter order, reject requests that "
-        "conflict with the meter's bind state, forward the rest to the head-end with retries, "
-        f"and publish each outcome to {POWERBOX_BIND_RESULTS}. Requests in flight "
-        "survive a restart.",
-    )
-    bind.add_argument("--group", default=BIND_GROUP, help="consumer group id")
-    bind.set_defaults(command=_consume_bind)
-    installations = consumers.add_parser(
-        "installations",
-        help="orchestrate installations with Light and WattShift (GRIDHOOK_LIGHT_API_URL)",
-        description=f"Read {INSTALLATIONS} and drive a durable workflow per installation: "
-        "record the POA with Light, wait for the meter's device to be bound and the account to "
-        "be ready, accept a priced plan on the customer's behalf, wait for service to start, "
-        f"then onboard the home with WattShift; every step is published to "
-        f"{INSTALLATION_EVENTS}. Workflows survive a restart.",
-    )
-    installations.add_argument("--group", default=INSTALLATIONS_GROUP, help="consumer group id")
-    installations.set_defaults(command=_consume_installations)
+    for declared in CONSUMERS:
+        one = consumers.add_parser(
+            declared.name,
+            help=declared.summary.split(":")[0],
+            description=f"{declared.summary} Reads {', '.join(declared.topics)}.",
+        )
+        one.add_argument("--group", default=declared.group, help="consumer group id")
+        one.set_defaults(command=_consume, consumer=declared, needs_kafka=True)
 
     emulator = commands.add_parser(
         "emulator",
@@ -281,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print partition, offset, time, type, key only"
     )
     replay.add_argument("--rate", type=float, help="at most this many records per second")
-    replay.set_defaults(command=_replay)
+    replay.set_defaults(command=_replay, needs_kafka=True)
 
     state_cmd = commands.add_parser(
         "state",
@@ -299,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     rebuild.add_argument("--since", help="re-apply only records since: RFC 3339 or 2h, 7d")
     rebuild.add_argument("--group", default=STATE_GROUP, help="the applier's group id")
-    rebuild.set_defaults(command=_state_rebuild)
+    rebuild.set_defaults(command=_state_rebuild, needs_kafka=True)
 
     dev_token = commands.add_parser(
         "dev-token",
@@ -341,33 +321,21 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ingress(args: argparse.Namespace, settings: Settings) -> int:
-    from service.server import serve
+    from service.ingress.server import serve
 
     return serve(settings, worker=args.worker)
 
 
 def _console(args: argparse.Namespace, settings: Settings) -> int:
-    from gridhook.console.server import serve
+    from service.console.server import serve
 
     return serve(settings)
 
 
-def _consume_state(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.process import run_state_applier
+def _consume(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.process import run
 
-    return run_state_applier(settings, args.group)
-
-
-def _consume_bind(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.process import run_bind_forwarder
-
-    return run_bind_forwarder(settings, args.group)
-
-
-def _consume_installations(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.process import run_orchestrator
-
-    return run_orchestrator(settings, args.group)
+    return run(args.consumer, settings, args.group)
 
 
 def _emulator(args: argparse.Namespace, settings: Settings) -> int:
@@ -385,8 +353,8 @@ def _emulator(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from gridhook.kafka.publisher import KafkaPublisher
-    from producers.replay import Selection, parse_moment, parse_offsets, replay
+    from gridhook.kafka.replay import Selection, parse_moment, parse_offsets
+    from producers.replay import run
 
     selection = Selection(
         since=parse_moment(args.since) if args.since else None,
@@ -399,35 +367,24 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.rate is not None and args.rate <= 0:
         raise ConfigError("--rate must be more than 0")
-    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
-
-    async def run() -> str:
-        publisher = None if args.dry_run else KafkaPublisher(settings.kafka, bootstrap)
-        if publisher is not None:
-            await publisher.start()
-        try:
-            summary = await replay(
-                bootstrap,
-                args.topic,
-                selection,
-                publisher,
-                dlq=args.dlq,
-                to_topic=args.to_topic,
-                rate=args.rate,
-            )
-        finally:
-            if publisher is not None:
-                await publisher.stop()
-        source = args.topic + (".dlq" if args.dlq and not args.topic.endswith(".dlq") else "")
-        return summary.line(source, args.dry_run)
-
-    print(asyncio.run(run()), file=sys.stderr if args.dry_run else sys.stdout)
+    line = asyncio.run(
+        run(
+            settings,
+            args.topic,
+            selection,
+            dlq=args.dlq,
+            to_topic=args.to_topic,
+            rate=args.rate,
+            dry_run=args.dry_run,
+        )
+    )
+    print(line, file=sys.stderr if args.dry_run else sys.stdout)
     return 0
 
 
 def _state_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.rebuild import rebuild
-    from producers.replay import parse_moment
+    from gridhook.kafka.replay import parse_moment
 
     since = parse_moment(args.since) if args.since else None
     if not args.yes:
@@ -440,8 +397,7 @@ def _state_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         if answer.strip() != "rebuild":
             print("not rebuilt")
             return 1
-    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
-    summary = asyncio.run(rebuild(settings, bootstrap, args.group, since))
+    summary = asyncio.run(rebuild(settings, args.group, since))
     print(
         f"state rebuilt: {summary.records} records read, {summary.applied} applied, "
         f"{summary.duplicates} duplicates, {summary.dead_lettered} dead-lettered"
@@ -450,13 +406,13 @@ def _state_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sign_light(args: argparse.Namespace, settings: Settings) -> int:
-    from service.signing_cli import sign_file
+    from gridhook.dev.signing import sign_file
 
     return sign_file(settings, args.file, args.secret, args.scheme, args.message_id, args.post)
 
 
 def _dev_token(args: argparse.Namespace, settings: Settings) -> int:
-    from service.dev_identity import ensure_dev_key, mint
+    from gridhook.dev.identity import ensure_dev_key, mint
 
     key = ensure_dev_key(settings.home)
     partners = settings.partners
@@ -471,28 +427,28 @@ def _dev_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _kafka_start(args: argparse.Namespace, settings: Settings) -> int:
-    running = embedded.running_dev_cluster(settings.home)
+    running = embedded_kafka.running_dev_cluster(settings.home)
     if running is not None and running.brokers != args.brokers:
         raise ConfigError(
             f"a dev cluster of {running.brokers} broker(s) runs: `gridhook kafka stop` it first"
         )
-    print(embedded.dev_broker(settings.home, args.brokers).start(port=args.port))
+    print(embedded_kafka.dev_broker(settings.home, args.brokers).start(port=args.port))
     return 0
 
 
 def _kafka_fetch(args: argparse.Namespace, settings: Settings) -> int:
-    print(embedded.ensure_jars(settings.home))
+    print(embedded_kafka.ensure_jars(settings.home))
     return 0
 
 
 def _kafka_stop(args: argparse.Namespace, settings: Settings) -> int:
-    cluster = embedded.running_dev_cluster(settings.home)
+    cluster = embedded_kafka.running_dev_cluster(settings.home)
     print("stopped" if cluster is not None and cluster.stop() else "not running")
     return 0
 
 
 def _kafka_status(args: argparse.Namespace, settings: Settings) -> int:
-    cluster = embedded.running_dev_cluster(settings.home)
+    cluster = embedded_kafka.running_dev_cluster(settings.home)
     state = None if cluster is None else cluster.state()
     if state is None:
         print("not running")
@@ -505,7 +461,7 @@ def _kafka_status(args: argparse.Namespace, settings: Settings) -> int:
 def _topics_ensure(args: argparse.Namespace, settings: Settings) -> int:
     from gridhook.kafka.provision import ensure_topics
 
-    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    bootstrap = settings.kafka.bootstrap
     report = asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor))
     durability = report.durability
     print(
@@ -524,7 +480,7 @@ def _topics_ensure(args: argparse.Namespace, settings: Settings) -> int:
 def _topics_list(args: argparse.Namespace, settings: Settings) -> int:
     from gridhook.kafka.provision import list_topics
 
-    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    bootstrap = settings.kafka.bootstrap
     topics, states = asyncio.run(list_topics(bootstrap))
     width = max(len(topic.name) for topic in topics)
     for topic in topics:

@@ -24,9 +24,9 @@ from types import FrameType
 import orjson
 
 from gridhook.contract.settings import Settings
-from gridhook.kafka import embedded
+from gridhook.dev import embedded_kafka
+from gridhook.dev.identity import ensure_dev_key
 from gridhook.kafka.provision import ensure_topics
-from service.dev_identity import ensure_dev_key
 
 log = logging.getLogger("gridhook.run")
 
@@ -81,10 +81,10 @@ def run_stack(settings: Settings) -> int:
     broker = None
     bootstrap = settings.kafka.bootstrap_servers
     if bootstrap is None:
-        broker = embedded.dev_broker(settings.home)
-        if embedded.running_dev_cluster(settings.home) is not None:
+        broker = embedded_kafka.dev_broker(settings.home)
+        if embedded_kafka.running_dev_cluster(settings.home) is not None:
             broker = None  # started by `gridhook kafka start`: leave it running afterwards
-            bootstrap = embedded.bootstrap_servers(None, settings.home)
+            bootstrap = embedded_kafka.bootstrap_servers(None, settings.home)
         else:
             log.info("starting the embedded Kafka broker (first start fetches its jars)")
             bootstrap = broker.start()

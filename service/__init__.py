@@ -1,2 +1,3 @@
-"""The aiohttp ingress: partner routes on one shared pipeline, the read API, health, metrics
-and OpenAPI. Pure cores (signatures, validation) beside the I/O that calls them."""
+"""gridhook's HTTP processes, both aiohttp apps: the partner-facing ingress (`service.ingress`)
+and the operator console (`service.console`). They share the state layer and the Kafka boundary
+and never import each other."""

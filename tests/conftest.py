@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gridhook.contract.settings import KafkaSettings, Settings
-from gridhook.kafka.embedded import EmbeddedKafka
+from gridhook.dev.embedded_kafka import EmbeddedKafka
 from gridhook.kafka.provision import ensure_topics
 from gridhook.state.store import Store
 from tests.support.postgres import HOW_TO_ENABLE, fresh_database, postgres_server

@@ -1,4 +1,4 @@
-"""The bind forwarder, by responsibility: `requests` (what a record carries), `arbiter` (the
-bind rules and their SQL), `driver` (one request to its outcome at the head-end), `gateway`
-(the head-end's interface, HTTP client and in-memory twin), `results` (the records published)
-and `forwarder` (the consumer-side handler tying them together)."""
+"""The bind forwarder, by responsibility: `forwarder` (the consumer-side handler: admits each
+request through `gridhook.state.meter_binds`, then drives it), `driver` (one request to its
+outcome at the head-end), `gateway` (the head-end's interface and HTTP client) and `results`
+(the records published). The rules themselves are `gridhook.state.binds`."""

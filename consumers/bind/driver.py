@@ -17,41 +17,32 @@ idempotent on the bind id, so submitting again is safe), reads its status with a
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
-
-from consumers.bind.arbiter import Job
 from consumers.bind.gateway import FAILED, JOINED, LEFT, PENDING, Gateway, GatewayStatus
-from consumers.bind.requests import BindRequest
-from gridhook.contract import bind_results
 from gridhook.contract.errors import GatewayRejected, GatewayUnavailable
+from gridhook.contract.retries import retried, retrying
 from gridhook.contract.settings import BindSettings
-from gridhook.state.bind_rules import BIND
+from gridhook.state.binds import HEAD_END_REASONS, BindAction, BindRequest, BindState, Reason
+from gridhook.state.meter_binds import Job
 
 FIRST_POLL = 1.0
+RESUBMIT_FIRST_WAIT = 0.5
+"""Seconds before submitting again after a transient join failure (doubling after each)."""
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Driven:
     """The meter's bind state after a request and the reason of a failure; `exhausted` when
     the request is to be dead-lettered (retries or time ran out), `reconcile` when a later word
     of the head-end is still awaited."""
 
-    state: str
+    state: BindState
     reason: str | None
     exhausted: bool = False
     reconcile: bool = False
-
-
-def final_outcome(action: str, state: str) -> str:
-    """The result outcome a request ending with the meter in `state` publishes."""
-    if action == BIND:
-        return bind_results.BOUND if state == "bound" else bind_results.FAILED
-    return bind_results.UNBOUND if state == "unbound" else bind_results.FAILED
 
 
 class BindDriver:
@@ -68,32 +59,45 @@ class BindDriver:
         self._clock = clock
         self._first_poll = min(FIRST_POLL, settings.poll_max)
 
-    async def drive(self, job: Job, count_attempt: Callable[[int], Awaitable[None]]) -> Outcome:
+    async def drive(self, job: Job, count_attempt: Callable[[int], Awaitable[None]]) -> Driven:
         """Submit the job's request until the head-end reports an outcome or the deadline."""
-        request = job.request
-        failed = "bind_failed" if request.action == BIND else "bound"  # an unbind leaves it on
         attempts = job.attempts
-        while True:
-            if attempts >= self._settings.max_attempts:
-                return Outcome(failed, bind_results.METER_UNREACHABLE, exhausted=True)
-            # Counted before it is made: a crash never lets an attempt go uncounted.
-            attempts += 1
-            await count_attempt(attempts)
-            remaining = job.deadline_at - self._clock()
-            try:
-                async with asyncio.timeout(max(0.0, remaining)):
-                    status = await self._submit(request)
-                    status = await self._until_decided(request, status)
-            except TimeoutError:
-                return Outcome(failed, bind_results.DEADLINE_PASSED, exhausted=True, reconcile=True)
-            except GatewayRejected:
-                return Outcome(failed, bind_results.GATEWAY_REJECTED)
-            if status.status == FAILED and status.transient:
-                await asyncio.sleep(_backoff(attempts, self._settings.backoff_max))
-                continue
-            return _decided(request, status, failed)
+        retries = retrying(
+            self._settings.backoff_max,
+            first=RESUBMIT_FIRST_WAIT,
+            when=lambda error: isinstance(error, _FailedTransiently),
+        )
+        try:
+            async for retry in retries:
+                with retry:
+                    if attempts >= self._settings.max_attempts:
+                        break
+                    # Counted before it is made: a crash never lets an attempt go uncounted.
+                    attempts += 1
+                    await count_attempt(attempts)
+                    return await self._attempt(job)
+        except _FailedTransiently:
+            pass
+        return Driven(job.request.action.failed, Reason.METER_UNREACHABLE, exhausted=True)
 
-    async def reconcile(self, job: Job) -> Outcome | None:
+    async def _attempt(self, job: Job) -> Driven:
+        """One submission, followed to its outcome; `_FailedTransiently` when the join failed
+        in a way another submission may fix (the meter's radio unreachable)."""
+        request = job.request
+        try:
+            async with asyncio.timeout(max(0.0, job.deadline_at - self._clock())):
+                status = await self._submit(request)
+                status = await self._until_decided(request, status)
+        except TimeoutError:
+            failed = request.action.failed
+            return Driven(failed, Reason.DEADLINE_PASSED, exhausted=True, reconcile=True)
+        except GatewayRejected:
+            return Driven(request.action.failed, Reason.GATEWAY_REJECTED)
+        if status.status == FAILED and status.transient:
+            raise _FailedTransiently
+        return _decided(request, status)
+
+    async def reconcile(self, job: Job) -> Driven | None:
         """After the deadline: wait for the head-end's last word on the request. The state to
         publish when it contradicts the failure already published (the device joined, or left,
         after all); None when it agrees or the head-end forgot the request."""
@@ -107,30 +111,27 @@ class BindDriver:
             except GatewayUnavailable:
                 status = GatewayStatus(PENDING, None, False)
             if status.status != PENDING:
-                if status.status == JOINED and request.action == BIND:
-                    return Outcome("bound", None)
-                if status.status == LEFT and request.action != BIND:
-                    return Outcome("unbound", None)
+                if status.status == JOINED and request.action is BindAction.BIND:
+                    return Driven(BindState.BOUND, None)
+                if status.status == LEFT and request.action is BindAction.UNBIND:
+                    return Driven(BindState.UNBOUND, None)
                 return None
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, self._settings.poll_max)
 
     async def _submit(self, request: BindRequest) -> GatewayStatus:
         """Hand the request to the head-end, retrying while it does not answer."""
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(GatewayUnavailable),
-            wait=wait_exponential_jitter(multiplier=0.2, max=self._settings.backoff_max),
-            reraise=True,
-        ):
-            with attempt:
-                return await self._gateway.submit(
-                    request.bind_id,
-                    request.meter_id,
-                    request.mac,
-                    request.install_code,
-                    request.action,
-                )
-        raise AssertionError("unreachable: tenacity either returns or reraises")
+        return await retried(
+            lambda: self._gateway.submit(
+                request.bind_id,
+                request.meter_id,
+                request.mac,
+                request.install_code,
+                str(request.action),
+            ),
+            self._settings.backoff_max,
+            when=lambda error: isinstance(error, GatewayUnavailable),
+        )
 
     async def _until_decided(self, request: BindRequest, status: GatewayStatus) -> GatewayStatus:
         """Read the status with a growing wait until it is no longer pending."""
@@ -145,17 +146,16 @@ class BindDriver:
         return status
 
 
-def _decided(request: BindRequest, status: GatewayStatus, failed: str) -> Outcome:
+def _decided(request: BindRequest, status: GatewayStatus) -> Driven:
     if status.status == JOINED:
-        return Outcome("bound", None)
+        return Driven(BindState.BOUND, None)
     if status.status == LEFT:
-        return Outcome("unbound", None)
-    if request.action != BIND and status.reason == bind_results.NOT_JOINED:
-        return Outcome("unbound", bind_results.NOT_JOINED)
-    reason = status.reason if status.reason in bind_results.HEAD_END_REASONS else None
-    return Outcome(failed, reason or bind_results.GATEWAY_FAILED)
+        return Driven(BindState.UNBOUND, None)
+    if request.action is BindAction.UNBIND and status.reason == Reason.NOT_JOINED:
+        return Driven(BindState.UNBOUND, Reason.NOT_JOINED)
+    known = status.reason in HEAD_END_REASONS
+    return Driven(request.action.failed, status.reason if known else Reason.GATEWAY_FAILED)
 
 
-def _backoff(attempt: int, cap: float) -> float:
-    """Exponential from 0.5 s, capped, with full jitter over its upper half."""
-    return float(min(cap, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+class _FailedTransiently(Exception):
+    """The head-end says the join failed, and that another submission may succeed."""

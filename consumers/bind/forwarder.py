@@ -25,22 +25,21 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from consumers.bind.arbiter import DUPLICATE, REJECTED, BindArbiter, Job
-from consumers.bind.driver import BindDriver, Outcome, final_outcome
+from consumers.bind.driver import BindDriver, Driven
 from consumers.bind.gateway import Gateway
-from consumers.bind.requests import BindRequest
 from consumers.bind.results import result_record
 from consumers.outbox import until_published
 from consumers.partition_tasks import PartitionTasks
-from consumers.runtime import Counts, InboundRecord, dead_letter
 from gridhook.contract import tracing
-from gridhook.contract.bind_results import PENDING
 from gridhook.contract.codec import REPLAYED_FROM, header
 from gridhook.contract.errors import BindExhausted, PermanentError
 from gridhook.contract.settings import BindSettings
 from gridhook.contract.topics import DLQ_SUFFIX, POWERBOX_BIND_REQUESTS, POWERBOX_BIND_RESULTS
+from gridhook.kafka.consumer import Counts, dead_letter
 from gridhook.kafka.publisher import Publisher
-from gridhook.state.bind_rules import pending_state
+from gridhook.kafka.records import InboundRecord
+from gridhook.state.binds import BindRequest, BindState, Outcome, final_outcome
+from gridhook.state.meter_binds import Decision, Job, MeterBinds, request_of
 from gridhook.state.store import Store
 
 log = logging.getLogger("gridhook.bind")
@@ -66,7 +65,7 @@ class BindForwarder:
         driver: BindDriver | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._arbiter = BindArbiter(store)
+        self._binds = MeterBinds(store)
         self._driver = driver or BindDriver(gateway, settings, clock)
         self._publisher = publisher
         self._deadline = settings.deadline
@@ -77,7 +76,7 @@ class BindForwarder:
         counts = Counts()
         for record in records:
             try:
-                request = BindRequest.of_record(record)
+                request = request_of(record)
             except PermanentError as error:
                 counts.rejected.append((record, error))
                 continue
@@ -90,31 +89,31 @@ class BindForwarder:
         return counts
 
     async def _admit(self, request: BindRequest, record: InboundRecord, counts: Counts) -> None:
-        admission = await self._arbiter.admit(
+        admission = await self._binds.admit(
             request,
             record,
             redrive=is_redrive(record),
             deadline_at=self._clock() + self._deadline,
         )
-        if admission.decision == DUPLICATE:
+        if admission.decision == Decision.DUPLICATE:
             counts.duplicates += 1
         else:
             counts.applied += 1
-        if admission.decision == REJECTED:
-            await self._publish(request, "rejected", None, admission.reason, admission.round)
+        if admission.decision == Decision.REJECTED:
+            await self._publish(request, Outcome.REJECTED, None, admission.reason, admission.round)
         elif admission.drive:
             # New, or redelivered while still in flight (e.g. the pending result was not
             # published before a failure): make sure it is announced and driven.
-            state = pending_state(request.action)
-            await self._publish(request, PENDING, state, None, admission.round)
-            job = await self._arbiter.job(request.meter_id)
+            pending = request.action.pending
+            await self._publish(request, Outcome.PENDING, pending, None, admission.round)
+            job = await self._binds.job(request.meter_id)
             if job is not None:
                 self._drive(job)
 
     async def resume(self, partitions: set[int] | None = None) -> int:
         """Drive the unfinished requests of `partitions` (None: every partition): go on with
         those in flight, publish unpublished outcomes, reconcile those past their deadline."""
-        jobs = await self._arbiter.unfinished(partitions)
+        jobs = await self._binds.unfinished(partitions)
         for job in jobs:
             self._drive(job)
         if jobs:
@@ -158,11 +157,11 @@ class BindForwarder:
             state, reason, reconciling = job.state, job.reason, job.reconciling
             if not job.finished:
                 outcome = await self._driver.drive(
-                    job, lambda attempts: self._arbiter.count_attempt(request, attempts)
+                    job, lambda attempts: self._binds.count_attempt(request, attempts)
                 )
                 if outcome.exhausted:
                     await self._dead_letter(job, outcome)
-                await self._arbiter.finish(
+                await self._binds.finish(
                     request, outcome.state, outcome.reason, reconciling=outcome.reconcile
                 )
                 state, reason, reconciling = outcome.state, outcome.reason, outcome.reconcile
@@ -171,9 +170,9 @@ class BindForwarder:
             if reconciling:
                 late = await self._driver.reconcile(job)
                 if late is None:
-                    await self._arbiter.stop_reconciling(request)
+                    await self._binds.stop_reconciling(request)
                 else:
-                    await self._arbiter.finish(request, late.state, late.reason)
+                    await self._binds.finish(request, late.state, late.reason)
                     await self._announce_final(job, late.state, late.reason)
                     log.info(
                         "bind reconciled after its deadline",
@@ -184,17 +183,17 @@ class BindForwarder:
         except Exception:
             log.exception("bind driving failed", extra={"fields": {"bind_id": request.bind_id}})
 
-    async def _dead_letter(self, job: Job, outcome: Outcome) -> None:
+    async def _dead_letter(self, job: Job, outcome: Driven) -> None:
         error = BindExhausted(f"gave up: {outcome.reason}")
         record = dead_letter(job.record, error)
         await until_published(
             lambda: self._publisher.publish(job.record.topic + DLQ_SUFFIX, record)
         )
 
-    async def _announce_final(self, job: Job, state: str, reason: str | None) -> None:
+    async def _announce_final(self, job: Job, state: BindState, reason: str | None) -> None:
         outcome = final_outcome(job.request.action, state)
         await until_published(lambda: self._publish(job.request, outcome, state, reason, job.round))
-        await self._arbiter.mark_published(job.request)
+        await self._binds.mark_published(job.request)
         log.info(
             "bind request finished",
             extra={"fields": {"bind_id": job.request.bind_id, "state": state, "reason": reason}},
@@ -203,8 +202,8 @@ class BindForwarder:
     async def _publish(
         self,
         request: BindRequest,
-        outcome: str,
-        state: str | None,
+        outcome: Outcome,
+        state: BindState | None,
         reason: str | None,
         round_: int,
     ) -> None:

@@ -3,7 +3,7 @@
 Each result's id is `<bindId>:<outcome>` (`<bindId>:r<round>:<outcome>` for a request re-driven
 from the DLQ), so publishing a step again (after a crash) repeats the same event, which the
 state applier applies once. The body names the bind id, the meter, the device, the outcome and,
-for a failure or rejection, a reason from `gridhook.contract.bind_results.REASONS`.
+for a failure or rejection, a reason from `gridhook.state.binds.REASONS`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 import orjson
 
-from consumers.bind.requests import BindRequest
 from gridhook.contract import tracing
 from gridhook.contract.codec import CloudEvent, EncodedRecord, encode, format_time
 from gridhook.contract.event_types import powerbox_bind_result
+from gridhook.state.binds import BindRequest, BindState, Outcome
 
 RESULT_SOURCE = "gridhook-bind"
 
@@ -23,8 +23,8 @@ RESULT_SOURCE = "gridhook-bind"
 def result_record(
     request: BindRequest,
     *,
-    outcome: str,
-    state: str | None,
+    outcome: Outcome,
+    state: BindState | None,
     reason: str | None,
     round_: int = 1,
 ) -> EncodedRecord:
@@ -37,7 +37,7 @@ def result_record(
         "meterId": request.meter_id,
         "hemProfileId": request.hem_profile_id,
         "macAddress": request.mac,
-        "action": request.action,
+        "action": str(request.action),
         "outcome": outcome,
         "state": state,
         "reason": reason,

@@ -2,7 +2,7 @@
 
 Each step reads what it needs (Light's account, the meter's bind state and Light's webhooks as
 the state applier recorded them), makes at most one change at a partner, and records where it
-led before the next step begins (`consumers.installations.workflows`). A crash between two
+led before the next step begins (`gridhook.state.workflows`). A crash between two
 steps resumes at the last one recorded; every step is safe to take again:
 
 - the POA is recorded only when Light's account does not show it;
@@ -39,7 +39,6 @@ from consumers.installations import rules
 from consumers.installations.light import LightAccount, LightApi
 from consumers.installations.rules import PricedPlan
 from consumers.installations.wattshift import WattShiftApi
-from consumers.installations.workflows import Workflow, WorkflowRepository
 from consumers.outbox import until_published
 from gridhook.contract.codec import CloudEvent, EncodedRecord, encode, format_time
 from gridhook.contract.errors import PartnerRefused, RetriableError
@@ -48,10 +47,13 @@ from gridhook.contract.settings import InstallationSettings
 from gridhook.contract.topics import INSTALLATION_EVENTS
 from gridhook.kafka.publisher import Publisher
 from gridhook.state import installations as steps
+from gridhook.state.binds import BindState, MeterBind, same_device
 from gridhook.state.kinds import LIGHT_ACCOUNT, LIGHT_LOCATION, POWERBOX_CUSTOMER, POWERBOX_METER
 from gridhook.state.light import AccountView, account_view
-from gridhook.state.powerbox import bind_state, postal_code_of, same_device
+from gridhook.state.meter_binds import MeterBinds
+from gridhook.state.powerbox import postal_code_of
 from gridhook.state.store import Store
+from gridhook.state.workflows import Workflow, WorkflowRepository
 
 log = logging.getLogger("gridhook.installations")
 
@@ -95,6 +97,7 @@ class InstallationDriver:
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._store = store
+        self._binds = MeterBinds(store)
         self._repository = repository
         self._light = light
         self._wattshift = wattshift
@@ -145,8 +148,8 @@ class InstallationDriver:
             return
         meter = await self._meter_state(workflow.document["meterId"])
         wanted = workflow.document.get("deviceMac")
-        waits = rules.awaiting(meter["state"], account.status)
-        if meter["state"] == "bound" and wanted and not same_device(wanted, meter["device_mac"]):
+        waits = rules.awaiting(meter.state, account.status)
+        if meter.state is BindState.BOUND and wanted and not same_device(wanted, meter.device_mac):
             waits.insert(0, "meter:other_device_bound")
         if waits:
             if waits != workflow.progress.get("waiting_for"):
@@ -155,9 +158,7 @@ class InstallationDriver:
             await self._sleep(self._settings.check_seconds)
             return
         workflow.progress.pop("waiting_for", None)
-        await self._advance(
-            workflow, steps.HARDWARE_ONLINE, detail={"deviceMac": meter.get("device_mac")}
-        )
+        await self._advance(workflow, steps.HARDWARE_ONLINE, detail={"deviceMac": meter.device_mac})
 
     async def _request_plans(self, workflow: Workflow) -> None:
         document = workflow.document
@@ -366,9 +367,8 @@ class InstallationDriver:
         account_uuid = workflow.document["lightAccountUuid"]
         return await self._retried(lambda: self._light.account(account_uuid))
 
-    async def _meter_state(self, meter_id: str) -> dict[str, Any]:
-        meter = await self._retried(lambda: self._store.entity(POWERBOX_METER, meter_id))
-        return bind_state(meter.facts if meter is not None else {})
+    async def _meter_state(self, meter_id: str) -> MeterBind:
+        return await self._retried(lambda: self._binds.current(meter_id))
 
     async def _light_view(self, workflow: Workflow) -> AccountView | None:
         account_uuid = workflow.document["lightAccountUuid"]

@@ -2,7 +2,7 @@
 Light's client-agent API and WattShift's onboarding API.
 
 Each record admits its installation's workflow in one transaction
-(`consumers.installations.workflows`): a new installation starts; the same document again is
+(`gridhook.state.workflows`): a new installation starts; the same document again is
 a duplicate; another document for an installation replaces it (steps not yet taken follow
 it), and one that needs attention resumes from the step it stopped at. Then a task per
 installation drives the workflow (`consumers.installations.driver`), without blocking other
@@ -24,12 +24,13 @@ from typing import Any
 import orjson
 
 from consumers.installations.driver import InstallationDriver
-from consumers.installations.workflows import Workflow, WorkflowRepository
 from consumers.partition_tasks import PartitionTasks
-from consumers.runtime import Counts, InboundRecord
 from gridhook.contract import tracing
 from gridhook.contract.errors import InvalidRecord
 from gridhook.contract.topics import INSTALLATIONS
+from gridhook.kafka.consumer import Counts
+from gridhook.kafka.records import InboundRecord
+from gridhook.state.workflows import Workflow, WorkflowRepository
 
 log = logging.getLogger("gridhook.installations")
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from gridhook.state.binds import BindState
+
 EARLIEST_START, LATEST_START = timedelta(days=7), timedelta(days=30)
 EXPIRY_MARGIN = timedelta(hours=1)
 READY = "enrollment_pending_client_agent"
@@ -75,10 +77,10 @@ def choose_plan(plans: list[PricedPlan], rule: dict[str, Any], now: datetime) ->
     return min(matching, key=lambda plan: (plan.price, plan.name), default=None)
 
 
-def awaiting(bind_state: str, account_status: str) -> list[str]:
+def awaiting(bind_state: BindState, account_status: str) -> list[str]:
     """What the plan's acceptance still waits for (empty: go ahead)."""
     waits = []
-    if bind_state != "bound":
+    if bind_state is not BindState.BOUND:
         waits.append(f"meter:{bind_state}")
     if account_status != READY:
         waits.append(f"account:{account_status}")

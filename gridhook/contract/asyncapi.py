@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gridhook.contract import schemas
-from gridhook.contract.topics import Topic, all_topics
+from gridhook.contract.topics import CONSUMERS, Topic, all_topics
 
 Document = dict[str, Any]
 
@@ -93,12 +93,24 @@ def build_document() -> Document:
                 }
             },
         }
-        operations[f"receive_{channel_id}"] = {
-            "action": "receive",
-            "summary": f"Consume {topic.name} (key: {topic.key}).",
+        messages_of = [{"$ref": f"#/channels/{channel_id}/messages/{name}"} for name in refs]
+        operations[f"send_{channel_id}"] = {
+            "action": "send",
+            "summary": f"gridhook publishes to {topic.name} (key: {topic.key}).",
             "channel": {"$ref": f"#/channels/{channel_id}"},
-            "messages": [{"$ref": f"#/channels/{channel_id}/messages/{name}"} for name in refs],
+            "messages": messages_of,
         }
+        for consumer in CONSUMERS:
+            if topic.name in consumer.topics:
+                operations[f"receive_{channel_id}_{consumer.name}"] = {
+                    "action": "receive",
+                    "summary": f"{consumer.summary} (`gridhook consume {consumer.name}`)",
+                    "channel": {"$ref": f"#/channels/{channel_id}"},
+                    "messages": messages_of,
+                    "bindings": {
+                        "kafka": {"groupId": {"const": consumer.group}, "bindingVersion": "0.5.0"}
+                    },
+                }
     return {
         "asyncapi": "3.0.0",
         "info": {

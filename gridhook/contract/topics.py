@@ -1,9 +1,10 @@
 """The topic catalogue: every topic gridhook writes or reads, its key and its configuration.
 
 This module is the single source of truth for topics: every module names a topic through the
-constants below. Provisioning (`gridhook topics ensure`), the AsyncAPI document and the README
-table are all derived from `CATALOGUE`. The consumer groups of gridhook's own consumers are
-named here too, since operators and `state rebuild` refer to them.
+constants below. Provisioning (`gridhook topics ensure`), the AsyncAPI document and the topics
+page of the docs are all derived from `CATALOGUE`. gridhook's own consumers are declared here
+too (`CONSUMERS`: command, group, topics): `gridhook consume <name>` runs each, a topic one of
+them reads has a dead-letter topic, and the AsyncAPI document lists each group's reads.
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ class Topic:
     """One Kafka topic and its contract.
 
     `key` names the field the partition key is taken from, `messages` are globs under `schemas/`
-    matching the JSON Schemas of the record values, `consumed` marks topics a gridhook consumer
-    reads (each of those has a dead-letter topic).
+    matching the JSON Schemas of the record values.
     """
 
     name: str
@@ -42,7 +42,6 @@ class Topic:
     description: str
     partitions: int
     messages: tuple[str, ...]
-    consumed: bool
     config: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -62,7 +61,6 @@ CATALOGUE: tuple[Topic, ...] = (
         description="Light webhooks: enrollment, account and location events.",
         partitions=6,
         messages=("light/events/*.json",),
-        consumed=True,
         config=_DURABLE,
     ),
     Topic(
@@ -71,7 +69,6 @@ CATALOGUE: tuple[Topic, ...] = (
         description="PowerBox customer sync payloads, one record per new version of a customer.",
         partitions=6,
         messages=("powerbox/customer.json",),
-        consumed=True,
         config=_STATE,
     ),
     Topic(
@@ -80,7 +77,6 @@ CATALOGUE: tuple[Topic, ...] = (
         description="Accepted PowerBox bind and unbind requests, each with its bind id.",
         partitions=6,
         messages=("powerbox/bind-request.json",),
-        consumed=True,
         config=_DURABLE,
     ),
     Topic(
@@ -89,7 +85,6 @@ CATALOGUE: tuple[Topic, ...] = (
         description="Outcomes of bind requests from the AMI/HAN gateway.",
         partitions=6,
         messages=("powerbox/bind-result.json",),
-        consumed=True,
         config=_STATE,
     ),
     Topic(
@@ -98,7 +93,6 @@ CATALOGUE: tuple[Topic, ...] = (
         description="WattShift price-signal webhooks.",
         partitions=6,
         messages=("wattshift/price-signal.json",),
-        consumed=True,
         config=_DURABLE,
     ),
     Topic(
@@ -107,7 +101,6 @@ CATALOGUE: tuple[Topic, ...] = (
         description="Bright Energy report events (lastSeen, accountCreated, accountDeleted).",
         partitions=6,
         messages=("bright/report-event.json",),
-        consumed=True,
         config=_DURABLE,
     ),
     Topic(
@@ -116,7 +109,6 @@ CATALOGUE: tuple[Topic, ...] = (
         description="Installations created by installers' systems (POST /v1/installations).",
         partitions=6,
         messages=("gridhook/installation.json",),
-        consumed=True,
         config=_STATE,
     ),
     Topic(
@@ -125,12 +117,61 @@ CATALOGUE: tuple[Topic, ...] = (
         description="Every step of each installation's workflow, as the orchestrator takes it.",
         partitions=6,
         messages=("gridhook/installation-event.json",),
-        consumed=True,
         config=_DURABLE,
     ),
 )
 
 _DLQ_CONFIG = {"retention.ms": _MONTH_MS, "cleanup.policy": "delete"}
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One of gridhook's own consumers: the `gridhook consume <name>` command that runs it, its
+    consumer group, the topics it reads (each record it cannot apply goes to the topic's
+    dead-letter topic) and what it does."""
+
+    name: str
+    group: str
+    topics: tuple[str, ...]
+    summary: str
+
+
+STATE_APPLIER = Consumer(
+    "state",
+    STATE_GROUP,
+    (
+        LIGHT_EVENTS,
+        POWERBOX_CUSTOMERS,
+        POWERBOX_BIND_REQUESTS,
+        POWERBOX_BIND_RESULTS,
+        WATTSHIFT_PRICE_SIGNALS,
+        BRIGHT_EVENTS,
+        INSTALLATIONS,
+        INSTALLATION_EVENTS,
+    ),
+    "The state applier: keeps the state of every account, customer, meter, bind, home and "
+    "installation in the store the read API serves.",
+)
+BIND_FORWARDER = Consumer(
+    "bind",
+    BIND_GROUP,
+    (POWERBOX_BIND_REQUESTS,),
+    f"The bind forwarder: drives each bind request through the AMI head-end, in meter order, "
+    f"and publishes its outcomes to {POWERBOX_BIND_RESULTS}.",
+)
+ORCHESTRATOR = Consumer(
+    "installations",
+    INSTALLATIONS_GROUP,
+    (INSTALLATIONS,),
+    f"The installation orchestrator: drives each installation's workflow with Light and "
+    f"WattShift and publishes its steps to {INSTALLATION_EVENTS}.",
+)
+CONSUMERS: tuple[Consumer, ...] = (STATE_APPLIER, BIND_FORWARDER, ORCHESTRATOR)
+
+
+def consumed(topic: Topic) -> bool:
+    """True when one of gridhook's consumers reads `topic` (so it has a dead-letter topic)."""
+    return any(topic.name in consumer.topics for consumer in CONSUMERS)
 
 
 @dataclass(frozen=True)
@@ -160,11 +201,10 @@ def dead_letter_topics() -> tuple[Topic, ...]:
             description=f"Records of `{topic.name}` a consumer could not apply, with their origin.",
             partitions=topic.partitions,
             messages=topic.messages,
-            consumed=False,
             config=_DLQ_CONFIG,
         )
         for topic in CATALOGUE
-        if topic.consumed
+        if consumed(topic)
     )
 
 

@@ -1,8 +1,8 @@
 """How far each partition of a topic reaches now: its end offset, behind a narrow interface.
 
 The ingress asks it before refusing a bind, to know which customer syncs Kafka had accepted by
-then (see `service.consistency`). `KafkaEndOffsets` asks the partition leaders with a group-less
-consumer; `InMemoryEndOffsets` is its twin for unit tests.
+then (see `service.ingress.consistency`). `KafkaEndOffsets` asks the partition leaders with a
+group-less consumer; `InMemoryEndOffsets` is its twin for unit tests.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class SharedClaims:
     async def claim(self, key: str, now: float) -> Claim:
         """Claim `key` for this replica, unless another accepted or is publishing it."""
         store = self._store
-        async with store.translated(), store.engine.begin() as connection:
+        async with store.begin() as connection:
             inserted = await connection.scalar(
                 postgresql.insert(webhook_claims)
                 .values(message_key=key, state="claimed", claimed_at=now)
@@ -68,7 +68,7 @@ class SharedClaims:
 
     async def accept(self, key: str, now: float) -> None:
         """Kafka has the record of `key`."""
-        async with self._store.translated(), self._store.engine.begin() as connection:
+        async with self._store.begin() as connection:
             await connection.execute(
                 update(webhook_claims)
                 .where(webhook_claims.c.message_key == key)
@@ -77,7 +77,7 @@ class SharedClaims:
 
     async def release(self, key: str) -> None:
         """The publish of `key` failed: another replica (or this one) may try again at once."""
-        async with self._store.translated(), self._store.engine.begin() as connection:
+        async with self._store.begin() as connection:
             await connection.execute(
                 delete(webhook_claims).where(
                     webhook_claims.c.message_key == key, webhook_claims.c.state == "claimed"
@@ -86,7 +86,7 @@ class SharedClaims:
 
     async def forget(self, before: float) -> int:
         """Delete the claims made before `before` (older than the dedup window)."""
-        async with self._store.translated(), self._store.engine.begin() as connection:
+        async with self._store.begin() as connection:
             result = await connection.execute(
                 delete(webhook_claims).where(
                     func.coalesce(webhook_claims.c.accepted_at, webhook_claims.c.claimed_at)

@@ -1,5 +1,6 @@
-"""PowerBox state: customers with their versions, sites and meters, and the bind state of each
-meter. Pure functions; the store merges what they return.
+"""PowerBox state: customers with their versions, sites and meters, as the utility's CIS says
+them. Pure functions; the store merges what they return. (A meter's bind state is the bind
+forwarder's: `gridhook.state.meter_binds`.)
 
 **Versions.** A customer sync carries no time of its own, so its facts are ordered by the
 record's offset in `powerbox.customers` (`Fact.seq`; one clientId, one partition): the order the
@@ -22,7 +23,7 @@ from typing import Any
 from gridhook.contract.codec import CloudEvent, format_time
 from gridhook.contract.identifiers import content_hash, hem_profile_id
 from gridhook.state.facts import ALIAS, PARENT, EntityUpdate, Fact, Facts
-from gridhook.state.kinds import POWERBOX_BIND, POWERBOX_CUSTOMER, POWERBOX_METER
+from gridhook.state.kinds import POWERBOX_CUSTOMER, POWERBOX_METER
 
 ACTIVE = "A"
 SITE, SITE_INFO, METER, LISTED_BY, LISTING = (
@@ -106,54 +107,6 @@ def reconcile_customer(facts: Facts) -> Facts:
     return reconciled
 
 
-def bind_result_updates(
-    event: CloudEvent, document: dict[str, Any], at: str, seq: int
-) -> list[EntityUpdate]:
-    """A bind result sets its meter's bind state (unless the request was rejected, which
-    leaves it as it was) and the state of its bind request."""
-    meter_id = str(document["meterId"])
-    bind_id = str(document.get("bindId"))
-
-    def fact(value: Any) -> Fact:
-        return Fact(value, at, event.id, seq)
-
-    state = document["state"]
-    outcome = document.get("outcome")
-    step = {"outcome": outcome, "state": state, "reason": document.get("reason")}
-    bind_facts: Facts = {
-        "result": fact(step | {"round": document.get("round", 1)}),
-        "step:" + str(outcome): fact(step),
-        "meter_id": fact(meter_id),
-    }
-    updates = [EntityUpdate(POWERBOX_BIND, bind_id, bind_facts)]
-    if state is None:
-        rejection = {"bind_id": bind_id, "reason": document.get("reason")}
-        updates.append(EntityUpdate(POWERBOX_METER, meter_id, {"last_rejection": fact(rejection)}))
-        return updates
-    bind = {
-        "state": state,
-        "bind_id": bind_id,
-        "device_mac": document.get("macAddress") if state in ("bound", "unbind_pending") else None,
-        "reason": document.get("reason"),
-    }
-    updates.append(EntityUpdate(POWERBOX_METER, meter_id, {"bind": fact(bind)}))
-    return updates
-
-
-def bind_request_updates(
-    event: CloudEvent, document: dict[str, Any], seq: int
-) -> list[EntityUpdate]:
-    """An accepted bind request: its bind id is known, submitted, before any result."""
-    request = {
-        "meterId": str(document["meterId"]),
-        "action": "bind" if document.get("actionCode") == 1 else "unbind",
-        "macAddress": document.get("macAddress"),
-        "hemProfileId": document.get("hemProfileId"),
-    }
-    at = format_time(event.time)
-    return [EntityUpdate(POWERBOX_BIND, event.id, {"request": Fact(request, at, event.id, seq)})]
-
-
 # -- views --------------------------------------------------------------------------------
 
 
@@ -188,25 +141,6 @@ def current_listing(listings: list[Listing]) -> Listing | None:
     if not chosen:
         return None
     return max(chosen, key=lambda listing: (listing.since.at, listing.client_id))
-
-
-def bind_state(meter: Facts) -> dict[str, Any]:
-    """The meter's bind state: `state`, `device_mac`, `bind_id`, `reason` (unbound if never)."""
-    bind = meter.get("bind")
-    state: dict[str, Any] = dict(bind.value) if bind is not None else {}
-    state.setdefault("state", "unbound")
-    return state
-
-
-def same_device(first: str | None, second: str | None) -> bool:
-    """True when two MAC/EUI-64 spellings name one device (separators and case aside)."""
-    if first is None or second is None:
-        return False
-    return _digits(first) == _digits(second)
-
-
-def _digits(mac: str) -> str:
-    return "".join(ch for ch in mac if ch.isalnum()).upper()
 
 
 def postal_code_of(customer: Facts, meter: Facts, client_id: str) -> str | None:

@@ -1,23 +1,31 @@
-"""The state store: entities as fact maps, and the ids of the events already applied.
+"""The state store: the database every stateful part of gridhook shares, and in it the
+entities (fact maps) with the ids of the events already applied.
 
-`Store.apply` applies a batch in one transaction: the events' ids are recorded in the same
-transaction as their effects, so a redelivered event changes nothing (effectively once). SQLite
-(default) and PostgreSQL are both supported through SQLAlchemy's async engine; database errors
-are translated into the retriable `StoreUnavailable`.
+`Store.begin()` and `Store.connect()` are the transactions and connections the table
+repositories beside this module use (`meter_binds`, `workflows`, `claims`); database errors
+inside them become the retriable `StoreUnavailable`. `Store.apply` applies a batch of entity
+updates in one transaction: the events' ids are recorded in the same transaction as their
+effects, so a redelivered event changes nothing (effectively once); what the merged facts
+imply is made explicit by the `reconcile` function the state applier passes in. SQLite
+(default) and PostgreSQL are both supported through SQLAlchemy's async engine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import fcntl
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, delete, event, func, or_, select, tuple_
+from sqlalchemy import Select, Table, and_, delete, event, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -36,7 +44,6 @@ from gridhook.state.facts import (
     merge_into_json,
 )
 from gridhook.state.tables import applied_events, applied_offsets, entities, migrate
-from gridhook.state.transitions import RECONCILED_KINDS, reconciled
 
 _IMMEDIATE = "gridhook_sqlite_immediate"
 """Execution option: on SQLite, this engine's transactions begin with `BEGIN IMMEDIATE`."""
@@ -82,8 +89,15 @@ def database_url(url: str) -> str:
     raise ConfigError("GRIDHOOK_DATABASE_URL: only sqlite and postgresql are supported")
 
 
+Reconcilers = Mapping[str, Callable[[Facts], Facts]]
+"""Per entity kind, what its merged facts imply, made explicit (pure); kinds not named are
+stored as merged."""
+_NONE: Reconcilers = {}
+
+
 class Store:
-    """Entities and applied event ids in SQL. `writer=True` for the state applier."""
+    """The database, and the entities and applied event ids in it. `writer=True` for a process
+    that writes (its SQLite transactions take the write lock up front)."""
 
     def __init__(self, url: str, *, writer: bool = False) -> None:
         self.url = database_url(url)
@@ -120,23 +134,44 @@ class Store:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
-
-    @property
     def is_sqlite(self) -> bool:
         return self._sqlite
 
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, committed when the block ends (rolled back if it
+        raises); database errors become `StoreUnavailable`."""
+        async with self.translated(), self._engine.begin() as connection:
+            yield connection
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading; database errors become `StoreUnavailable`."""
+        async with self.translated(), self._engine.connect() as connection:
+            yield connection
+
+    def insert(self, table: Table) -> SqliteInsert | PostgresInsert:
+        """An INSERT in this database's dialect, which offers `on_conflict_do_update`."""
+        if self._sqlite:
+            return sqlite.insert(table)
+        return postgresql.insert(table)
+
     async def migrate(self) -> int:
-        """Create or upgrade the schema; return its version."""
-        if self._sqlite:
-            path = make_url(self.url).database
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = self._engine
-        if self._sqlite:
-            engine = engine.execution_options(**{_IMMEDIATE: True})
-        async with self.translated():
+        """Create or upgrade the schema; return its version.
+
+        On SQLite, processes migrate one at a time (an exclusive lock on `<file>.lock`): the
+        first connection of each switches a new file to WAL, and two switching at once can
+        deadlock until one gives up with "database is locked"."""
+        if not self._sqlite:
+            async with self.translated():
+                return await migrate(self._engine)
+        path = make_url(self.url).database
+        engine = self._engine.execution_options(**{_IMMEDIATE: True})
+        if not path or path == ":memory:":
+            async with self.translated():
+                return await migrate(engine)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        async with _exclusively(Path(path + ".lock")), self.translated():
             return await migrate(engine)
 
     async def close(self) -> None:
@@ -155,12 +190,16 @@ class Store:
     # -- writing ---------------------------------------------------------------------------
 
     async def apply(
-        self, batch: Sequence[Application], read: Sequence[tuple[str, int, int]] = ()
+        self,
+        batch: Sequence[Application],
+        read: Sequence[tuple[str, int, int]] = (),
+        reconcilers: Reconcilers = _NONE,
     ) -> Outcome:
         """Apply every event of `batch` not applied before, in one transaction, and record how
         far each partition has been applied (`applied_through`): past every record of `batch`
         and every `(topic, partition, offset)` of `read` (records read but not applied, such as
-        dead letters)."""
+        dead letters). Each changed entity whose kind `reconcilers` names is stored as its
+        reconciler makes it."""
         if not batch and not read:
             return Outcome(0, 0)
         async with self.translated(), self._engine.begin() as connection:
@@ -180,7 +219,7 @@ class Store:
                     seen.add(item.event_key)
                     fresh.append(item)
             if fresh:
-                await self._merge(connection, fresh)
+                await self._merge(connection, fresh, reconcilers)
             through: dict[tuple[str, int], int] = {}
             for topic, partition, offset in [
                 *((item.topic, item.partition, item.offset) for item in batch),
@@ -190,7 +229,9 @@ class Store:
             await self._advance(connection, through)
             return Outcome(applied=len(fresh), duplicates=len(batch) - len(fresh))
 
-    async def _merge(self, connection: AsyncConnection, fresh: list[Application]) -> None:
+    async def _merge(
+        self, connection: AsyncConnection, fresh: list[Application], reconcilers: Reconcilers
+    ) -> None:
         now = format_time(datetime.now(UTC))
         wanted = sorted({(u.kind, u.entity_id) for item in fresh for u in item.updates})
         rows = await self._locked_rows(connection, wanted, now)
@@ -205,8 +246,9 @@ class Store:
             values = []
             for key in sorted(changed):
                 stored = rows[key]["facts"]
-                if key[0] in RECONCILED_KINDS:
-                    stored = facts_to_json(reconciled(key[0], facts_from_json(stored)))
+                reconcile = reconcilers.get(key[0])
+                if reconcile is not None:
+                    stored = facts_to_json(reconcile(facts_from_json(stored)))
                 values.append(
                     {
                         **rows[key],
@@ -425,6 +467,17 @@ class Store:
             return int(
                 await connection.scalar(select(func.count()).select_from(applied_events)) or 0
             )
+
+
+@contextlib.asynccontextmanager
+async def _exclusively(lock_file: Path) -> AsyncIterator[None]:
+    """Hold an exclusive lock on `lock_file` (waited for in a thread, off the event loop)."""
+    with lock_file.open("a") as handle:
+        await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _json_text(value: Any) -> str:

@@ -17,8 +17,7 @@ import orjson
 from gridhook.contract import topics
 from gridhook.contract.codec import CloudEvent, format_time, parse_time
 from gridhook.contract.errors import UnapplicableEvent
-from gridhook.state import bright, installations, light, powerbox
-from gridhook.state.bind_rules import BIND_STATES
+from gridhook.state import binds, bright, installations, light, powerbox
 from gridhook.state.facts import EntityUpdate, Fact, Facts
 from gridhook.state.kinds import (
     BRIGHT_ACCOUNT,
@@ -78,20 +77,14 @@ def _powerbox_customer(event: CloudEvent, document: dict[str, Any], seq: int) ->
 def _powerbox_bind_request(
     event: CloudEvent, document: dict[str, Any], seq: int
 ) -> list[EntityUpdate]:
-    if "meterId" not in document:
-        raise UnapplicableEvent("bind request has no meterId")
-    return powerbox.bind_request_updates(event, document, seq)
+    return binds.request_updates(event, seq)
 
 
 def _powerbox_bind_result(
     event: CloudEvent, document: dict[str, Any], seq: int
 ) -> list[EntityUpdate]:
-    if "meterId" not in document or "state" not in document:
-        raise UnapplicableEvent("bind result has no meterId or state")
-    if document["state"] is not None and document["state"] not in BIND_STATES:
-        raise UnapplicableEvent("bind result has an unknown state")
     at = event_time(document.get("occurredAt"))
-    return powerbox.bind_result_updates(event, document, at, seq)
+    return binds.result_updates(event, document, at, seq)
 
 
 def _wattshift(event: CloudEvent, document: dict[str, Any], seq: int) -> list[EntityUpdate]:
@@ -128,13 +121,12 @@ _BY_TOPIC: dict[str, Transition] = {
 }
 
 APPLIED_TOPICS = tuple(_BY_TOPIC)
+"""The topics the state applier has a transition for: those `topics.STATE_APPLIER` reads."""
 
-_RECONCILE: dict[str, Callable[[Facts], Facts]] = {
+RECONCILERS: dict[str, Callable[[Facts], Facts]] = {
     POWERBOX_CUSTOMER: powerbox.reconcile_customer,
 }
-
-
-RECONCILED_KINDS = frozenset(_RECONCILE)
+"""What the store makes explicit after merging an entity of each kind (`Store(reconcilers=)`)."""
 
 
 def updates_for(topic: str, event: CloudEvent, seq: int) -> list[EntityUpdate]:
@@ -149,5 +141,5 @@ def updates_for(topic: str, event: CloudEvent, seq: int) -> list[EntityUpdate]:
 def reconciled(kind: str, facts: Facts) -> Facts:
     """`facts` of an entity of `kind` after a merge, with what they imply made explicit (a
     customer's removed meters); a pure function, so the merge stays order-independent."""
-    reconcile = _RECONCILE.get(kind)
+    reconcile = RECONCILERS.get(kind)
     return facts if reconcile is None else reconcile(facts)

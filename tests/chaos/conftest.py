@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from gridhook.contract.settings import Settings
-from gridhook.kafka.embedded import EmbeddedKafka
+from gridhook.dev.embedded_kafka import EmbeddedKafka
 from gridhook.kafka.provision import ensure_topics
 
 ROWS = pytest.StashKey[list[dict[str, Any]]]()

@@ -34,11 +34,12 @@ from gridhook.contract.identifiers import hem_profile_id
 from gridhook.contract.install_codes import with_crc
 from gridhook.contract.settings import Settings
 from gridhook.contract.topics import LIGHT_EVENTS, POWERBOX_BIND_REQUESTS
-from gridhook.kafka.embedded import EmbeddedKafka
+from gridhook.dev.embedded_kafka import EmbeddedKafka
 from gridhook.state.store import Store
 from gridhook.state.transitions import APPLIED_TOPICS
 from tests.support.kafka import (
     all_end_offsets,
+    by_position,
     commit_at_end,
     commit_offsets,
     group_caught_up,
@@ -304,7 +305,7 @@ async def clean_run_hash(
     store = Store(url, writer=True)
     await store.migrate()
     try:
-        await catch_up(settings, stack.bootstrap, group, store, ends, starts)
+        await catch_up(settings, group, store, by_position(ends), by_position(starts))
     finally:
         await store.close()
     return await store_hash(url)

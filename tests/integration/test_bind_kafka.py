@@ -68,8 +68,7 @@ async def test_a_bind_right_after_its_sync_is_accepted(kafka: str, tmp_path: Pat
         status, bind_id = await binding
         assert status == 200
         await stack.wait_for_state(meter, "bound")
-        bind = await stack.read(f"/v1/powerbox/binds/{bind_id}")
-        assert bind is not None
+        bind = await stack.wait_for_bind(bind_id, "bound")
         assert (bind["status"], bind["meterId"]) == ("bound", meter)
         assert [step["outcome"] for step in bind["steps"]] == ["pending", "bound"]
 
@@ -180,8 +179,7 @@ async def test_a_bind_re_driven_from_the_dlq_is_driven_again(kafka: str, tmp_pat
         )
         assert replayed.returncode == 0, replayed.stderr
         await stack.wait_for_state(meter, "bound")
-        bind = await stack.read(f"/v1/powerbox/binds/{bind_id}")
-        assert bind is not None
+        bind = await stack.wait_for_bind(bind_id, "bound")
         assert (bind["status"], bind["round"]) == ("bound", 2)
 
 
@@ -199,7 +197,14 @@ async def test_racing_binds_for_one_meter_forward_only_one(kafka: str, tmp_path:
         await stack.start_forwarder()
         bound = await stack.wait_for_state(meter, "bound")
         assert bound["deviceMac"] == "00:1B:C5:00:00:00:00:0A"
-        assert bound["facts"]["last_rejection"]["value"]["reason"] == "rejected_conflict"
+
+        async def rejection() -> list[str]:
+            found = await stack.meter(meter) or {}
+            return [b["reason"] for b in found.get("binds", []) if b["status"] == "rejected"]
+
+        assert await eventually(rejection, 30, "the second bind's rejection") == [
+            "rejected_conflict"
+        ]
         assert await stack.join_counts(meter) == {"00:1B:C5:00:00:00:00:0A": 1}
 
 

@@ -21,12 +21,13 @@ import orjson
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from consumers.runtime import InboundRecord, dead_letter
 from gridhook.contract import topics
 from gridhook.contract.codec import CloudEvent, encode
 from gridhook.contract.errors import UnapplicableEvent
 from gridhook.contract.settings import PROJECT_ROOT, KafkaSettings
+from gridhook.kafka.consumer import dead_letter
 from gridhook.kafka.publisher import KafkaPublisher
+from gridhook.kafka.records import InboundRecord
 from tests.support.light_payloads import SECRET, light_event, signed
 from tests.support.processes import free_port, gridhook_process, http_ok
 from tests.support.waiting import eventually

@@ -24,10 +24,10 @@ async def test_ensure_is_idempotent_and_complete(kafka: str) -> None:
 async def test_drift_is_reported_not_repaired(kafka: str) -> None:
     """A topic whose partitions and config differ is listed as drift and left as it is."""
     name = f"drift-{uuid.uuid4().hex[:8]}"
-    original = Topic(name, "k", "d", 2, (), False, {"retention.ms": "1000"})
+    original = Topic(name, "k", "d", 2, (), {"retention.ms": "1000"})
     created = await ensure_topics(kafka, 1, [original])
     assert created.created == (name,)
-    changed = Topic(name, "k", "d", 3, (), False, {"retention.ms": "2000"})
+    changed = Topic(name, "k", "d", 3, (), {"retention.ms": "2000"})
     report = await ensure_topics(kafka, 1, [changed])
     assert report.created == ()
     described = {(d.setting, d.expected, d.actual) for d in report.drift}
@@ -40,7 +40,7 @@ async def test_created_topics_are_readable_when_ensure_returns(kafka: str) -> No
     """A client that asks for metadata right after ensure returns finds every partition of
     the topics it created, each with a leader."""
     names = [f"fresh-{uuid.uuid4().hex[:8]}" for _ in range(8)]
-    report = await ensure_topics(kafka, 1, [Topic(n, "k", "d", 6, (), False, {}) for n in names])
+    report = await ensure_topics(kafka, 1, [Topic(n, "k", "d", 6, (), {}) for n in names])
     assert report.created == tuple(sorted(names))
     async with clients.consumer(kafka, group_id=None) as consumer:
         assert await consumer._client.force_metadata_update()

@@ -11,13 +11,14 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from consumers.applier import StateApplier
-from consumers.runtime import ConsumerRuntime, Counts, InboundRecord
 from gridhook.contract.codec import FIRST_PUBLISHED_AT, REPLAYED_FROM, CloudEvent, encode, header
 from gridhook.contract.errors import UnapplicableEvent
 from gridhook.contract.settings import KafkaSettings
 from gridhook.contract.topics import Topic
+from gridhook.kafka.consumer import ConsumerRuntime, Counts
 from gridhook.kafka.provision import ensure_topics
 from gridhook.kafka.publisher import KafkaPublisher
+from gridhook.kafka.records import InboundRecord
 from gridhook.state.kinds import LIGHT_ACCOUNT
 from gridhook.state.store import Store
 from tests.support.kafka import (
@@ -40,7 +41,7 @@ async def source_topic(kafka: str, count: int = 60) -> tuple[str, list[CloudEven
     """A fresh 3-partition topic with `count` records: keys k0..k5, three types, and
     timestamps one minute apart from BASE."""
     name = f"replay-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(kafka, 1, [Topic(name, "key", "test", 3, (), False, {})])
+    await ensure_topics(kafka, 1, [Topic(name, "key", "test", 3, (), {})])
     events = [
         CloudEvent(
             id=f"e{n}",
@@ -80,7 +81,7 @@ async def everything(kafka: str, topic: str, expected: int) -> list[ConsumerReco
 
 async def replay_into_new_topic(kafka: str, source: str, *selectors: str) -> list[ConsumerRecord]:
     target = f"{source}-out-{uuid.uuid4().hex[:4]}"
-    await ensure_topics(kafka, 1, [Topic(target, "key", "test", 3, (), False, {})])
+    await ensure_topics(kafka, 1, [Topic(target, "key", "test", 3, (), {})])
     done = await run_gridhook(["replay", source, *selectors, "--to-topic", target], env(kafka))
     assert done.returncode == 0, done.stderr
     sent = int(done.stdout.split(" sent ")[1].split()[0])

@@ -15,7 +15,7 @@ from gridhook.contract.settings import Settings
 from gridhook.kafka.publisher import InMemoryPublisher
 from gridhook.state.claims import Claim, SharedClaims
 from gridhook.state.store import Store
-from service.app import create_app
+from service.ingress.app import create_app
 from tests.support.light_payloads import SECRET, light_event, signed
 from tests.support.postgres import fresh_database
 

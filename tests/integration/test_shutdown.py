@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 
 from gridhook.contract.settings import Settings
-from gridhook.kafka.embedded import EmbeddedKafka
+from gridhook.dev.embedded_kafka import EmbeddedKafka
 from gridhook.kafka.provision import ensure_topics
 from tests.support.light_payloads import SECRET, light_event, signed
 from tests.support.processes import free_port, gridhook_process, http_ok

@@ -15,6 +15,7 @@ from gridhook.contract.identifiers import hem_profile_id
 from gridhook.state.facts import facts_to_json
 from gridhook.state.kinds import LIGHT_ACCOUNT, POWERBOX_CUSTOMER, POWERBOX_METER
 from gridhook.state.store import Store, database_url
+from gridhook.state.transitions import RECONCILERS
 from tests.support.state_events import ACCOUNT, CLIENT, EXPECTED, METER, applications, history
 
 
@@ -28,7 +29,7 @@ async def facts_snapshot(store: Store) -> dict[tuple[str, str], Any]:
 
 async def test_applying_in_order_reaches_the_expected_state(store: Store) -> None:
     """One batch of the whole history gives the same state as the pure fold."""
-    outcome = await store.apply(applications(history()))
+    outcome = await store.apply(applications(history()), reconcilers=RECONCILERS)
     assert outcome.duplicates == 0
     assert await facts_snapshot(store) == expected_snapshot()
 
@@ -36,9 +37,9 @@ async def test_applying_in_order_reaches_the_expected_state(store: Store) -> Non
 async def test_redelivered_events_change_nothing(store: Store) -> None:
     """Applying the same events again (another batch, or twice in one) counts duplicates only."""
     batch = applications(history())
-    first = await store.apply(batch)
+    first = await store.apply(batch, reconcilers=RECONCILERS)
     before = await store.snapshot()
-    again = await store.apply(batch + batch[:3])
+    again = await store.apply(batch + batch[:3], reconcilers=RECONCILERS)
     assert again.applied == 0
     assert again.duplicates == len(batch) + 3
     assert await store.snapshot() == before
@@ -55,14 +56,14 @@ async def test_shuffled_batches_reach_the_in_order_state(store: Store, seed: int
     items = applications(shuffled)
     while items:
         size = rng.randint(1, 6)
-        await store.apply(items[:size])
+        await store.apply(items[:size], reconcilers=RECONCILERS)
         items = items[size:]
     assert await facts_snapshot(store) == expected_snapshot()
 
 
 async def test_lookups_by_alias_and_parent(store: Store) -> None:
     """A customer is found by hemProfileId; its meters are its children."""
-    await store.apply(applications(history()))
+    await store.apply(applications(history()), reconcilers=RECONCILERS)
     customer = await store.by_alias(POWERBOX_CUSTOMER, hem_profile_id(CLIENT))
     assert customer is not None
     assert customer.entity_id == CLIENT
@@ -72,11 +73,11 @@ async def test_lookups_by_alias_and_parent(store: Store) -> None:
 
 
 async def test_clear_empties_the_store(store: Store) -> None:
-    await store.apply(applications(history()))
+    await store.apply(applications(history()), reconcilers=RECONCILERS)
     await store.clear()
     assert await store.snapshot() == {}
     assert await store.applied_count() == 0
-    assert (await store.apply(applications(history()))).duplicates == 0
+    assert (await store.apply(applications(history()), reconcilers=RECONCILERS)).duplicates == 0
     assert (await store.entity(LIGHT_ACCOUNT, ACCOUNT)) is not None
 
 
@@ -94,10 +95,10 @@ async def test_forgotten_ids_let_a_redelivery_apply_again_and_change_nothing(
     """Past the horizon an event's id is forgotten: redelivered, it counts as applied, and the
     state stays what it was (the merge is idempotent)."""
     batch = applications(history())
-    await store.apply(batch)
+    await store.apply(batch, reconcilers=RECONCILERS)
     before = await store.snapshot()
     assert await store.forget_applied(datetime.now(UTC) + timedelta(days=1)) == len(batch)
-    again = await store.apply(batch)
+    again = await store.apply(batch, reconcilers=RECONCILERS)
     assert (again.applied, again.duplicates) == (len(batch), 0)
     assert await store.snapshot() == before
 

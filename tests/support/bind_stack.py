@@ -188,6 +188,20 @@ class Stack:
         assert found is not None
         return found
 
+    async def wait_for_bind(
+        self, bind_id: str, status: str, deadline: float = 60
+    ) -> dict[str, Any]:
+        """The bind request once its recorded steps reach `status` (the steps follow the
+        meter's state, which the forwarder records first, by the time the applier takes)."""
+
+        async def reached() -> dict[str, Any] | None:
+            bind = await self.read(f"/v1/powerbox/binds/{bind_id}")
+            return bind if bind is not None and bind["status"] == status else None
+
+        found: dict[str, Any] | None = await eventually(reached, deadline, f"{bind_id}: {status}")
+        assert found is not None
+        return found
+
     async def join_counts(self, meter_id: str) -> dict[str, int]:
         async with self.session.get(f"{self.emulator}/v1/meters/{meter_id}/devices") as r:
             counts: dict[str, int] = (await r.json())["joinCounts"]

@@ -78,6 +78,11 @@ async def all_end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartit
     return ends
 
 
+def by_position(offsets: dict[TopicPartition, int]) -> dict[tuple[str, int], int]:
+    """`offsets` keyed by plain `(topic, partition)`, as `gridhook.kafka.groups` keys them."""
+    return {(tp.topic, tp.partition): offset for tp, offset in offsets.items()}
+
+
 async def group_has_members(bootstrap: str, group_id: str) -> bool:
     """True when some consumer has joined `group_id`."""
     from aiokafka.admin import AIOKafkaAdminClient

@@ -90,10 +90,22 @@ def customer(
     return Recorded("powerbox.customers", event, minute)
 
 
+_OUTCOME_OF = {
+    "bind_pending": "pending",
+    "unbind_pending": "pending",
+    "bound": "bound",
+    "unbound": "unbound",
+    "bind_failed": "failed",
+}
+
+
 def bind_result(state: str, minute: int, reason: str | None = None) -> Recorded:
+    """A result as the forwarder publishes it, leaving the meter in `state`."""
     body = {
         "bindId": f"bind-{minute}",
         "meterId": METER,
+        "action": "unbind" if state.startswith("unbind") or state == "unbound" else "bind",
+        "outcome": _OUTCOME_OF[state],
         "state": state,
         "macAddress": "00:1B:C5:00:00:AA:BB:CC",
         "reason": reason,

@@ -14,12 +14,15 @@ import pytest
 
 from consumers.bind.forwarder import BindForwarder
 from consumers.bind.gateway import FAILED, GatewayStatus, InMemoryGateway
-from consumers.runtime import InboundRecord
 from gridhook.contract.codec import REPLAYED_FROM, CloudEvent, decode, encode, header
 from gridhook.contract.settings import BindSettings
 from gridhook.contract.topics import POWERBOX_BIND_REQUESTS, POWERBOX_BIND_RESULTS
 from gridhook.kafka.publisher import InMemoryPublisher
+from gridhook.kafka.records import InboundRecord
+from gridhook.state.meter_binds import MeterBinds
 from gridhook.state.store import Store
+from tests.support.bind_states import put_bind_states
+from tests.support.state_events import METER
 from tests.support.waiting import eventually
 
 MAC = "00:1B:C5:00:00:AA:BB:CC"
@@ -187,12 +190,12 @@ async def test_unbind_after_bind_ends_unbound(store: Store) -> None:
 
 def test_results_name_their_request() -> None:
     """A result's id is `<bindId>:<outcome>`, so publishing a step again repeats the event."""
-    from consumers.bind.requests import BindRequest
     from consumers.bind.results import result_record
+    from gridhook.state.binds import BindState, Outcome
+    from gridhook.state.meter_binds import request_of
 
-    record = request("m1")
-    parsed = BindRequest.of_record(record)
-    result = result_record(parsed, outcome="bound", state="bound", reason=None)
+    parsed = request_of(request("m1"))
+    result = result_record(parsed, outcome=Outcome.BOUND, state=BindState.BOUND, reason=None)
     assert header(result.headers, "ce_id") == f"{parsed.bind_id}:bound".encode()
     assert result.key == b"m1"
 
@@ -261,3 +264,9 @@ async def test_attempts_are_counted_across_restarts(store: Store) -> None:
     assert (await finished(publisher, "m1", 2))[-1] == ("failed", "meter_unreachable")
     assert sum(gateway.submissions.values()) <= 4
     await second.close()
+
+
+async def test_a_bound_meter_keeps_its_device(store: Store) -> None:
+    """Once bound, the meter's one bind state names the device it holds."""
+    await put_bind_states(store, ["bind_pending", "bound"])
+    assert (await MeterBinds(store).current(METER)).device_mac == "00:1B:C5:00:00:AA:BB:CC"

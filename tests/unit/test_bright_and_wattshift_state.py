@@ -12,6 +12,7 @@ from gridhook.contract.codec import CloudEvent
 from gridhook.state.bright import bright_account
 from gridhook.state.kinds import BRIGHT_ACCOUNT
 from gridhook.state.store import Store
+from gridhook.state.transitions import RECONCILERS
 from gridhook.state.wattshift import current_interval
 from tests.support.partner_payloads import bright_event, price_signal
 from tests.support.state_events import START, Recorded, applications, apply_all
@@ -58,7 +59,7 @@ async def test_the_store_keeps_no_personal_datum_of_bright(tmp_path: Path) -> No
     store = Store(f"sqlite:///{database}", writer=True)
     await store.migrate()
     events = [report("accountCreated", 1), report("lastSeen", 2), report("accountDeleted", 3)]
-    await store.apply(applications(events))
+    await store.apply(applications(events), reconcilers=RECONCILERS)
     assert (await store.entity(BRIGHT_ACCOUNT, "br-1")) is not None
     await store.close()
     files = [path for path in tmp_path.iterdir() if path.name.startswith("state.db")]

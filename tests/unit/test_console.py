@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gridhook.console.app import create_console
-from gridhook.console.health import Totals, rates_between, sparkline, totals_of
-from gridhook.console.masking import HIDDEN, masked
-from gridhook.console.sessions import COOKIE, LOGIN_COOKIE, Sessions, same_secret
 from gridhook.contract.settings import Settings
 from gridhook.kafka.publisher import InMemoryPublisher
-from gridhook.state.pending_binds import OLDEST_BUCKET, age_bucket
+from gridhook.state.meter_binds import OLDEST_BUCKET, age_bucket
 from gridhook.state.store import Store
+from service.console.app import create_console
+from service.console.health import Totals, rates_between, sparkline, totals_of
+from service.console.masking import HIDDEN, masked
+from service.console.sessions import COOKIE, LOGIN_COOKIE, Sessions, same_secret
 
 TOKEN = "unit-console-admin-token"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from service.dedup import Deduplicator
+from service.ingress.dedup import Deduplicator
 
 
 class Clock:

@@ -16,8 +16,8 @@ from gridhook.contract.errors import BrokerUnavailable, RecordRejected
 from gridhook.contract.settings import Settings
 from gridhook.contract.signatures import sign
 from gridhook.kafka.publisher import InMemoryPublisher
-from service import keys
-from service.app import create_app
+from service.ingress import keys
+from service.ingress.app import create_app
 from tests.support.light_payloads import OTHER_SECRET, SECRET, light_event, signed
 from tests.support.waiting import eventually
 
@@ -377,7 +377,7 @@ async def test_health_readiness_metrics_and_openapi(
 def test_clock_default_is_wall_time() -> None:
     """The timestamp check uses the real clock unless a test injects one."""
     app = create_app(make_settings(), InMemoryPublisher())
-    from service import keys
+    from service.ingress import keys
 
     assert abs(app[keys.CLOCK]() - time.time()) < 5
 

@@ -20,8 +20,10 @@ from gridhook.contract.settings import Settings
 from gridhook.kafka.offsets import InMemoryEndOffsets
 from gridhook.kafka.publisher import InMemoryPublisher
 from gridhook.state.store import Store
-from service import auth
-from service.app import create_app
+from gridhook.state.transitions import RECONCILERS
+from service.ingress import auth
+from service.ingress.app import create_app
+from tests.support.bind_states import put_bind_states
 from tests.support.light_payloads import SECRET, light_event, signed
 from tests.support.partner_payloads import (
     bind_payload,
@@ -29,7 +31,7 @@ from tests.support.partner_payloads import (
     customer_payload,
     price_signal,
 )
-from tests.support.state_events import METER, applications, bind_result, customer
+from tests.support.state_events import METER, applications, customer
 from tests.support.tokens import (
     AUDIENCE,
     ISSUER,
@@ -83,14 +85,20 @@ async def store_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'state.db'}"
     store = Store(url, writer=True)
     await store.migrate()
-    await store.apply(applications([customer("A", 0)]))
+    await store.apply(applications([customer("A", 0)]), reconcilers=RECONCILERS)
     await store.close()
     return url
 
 
 async def seed(url: str, *events: Any) -> None:
     store = Store(url, writer=True)
-    await store.apply(applications(list(events)))
+    await store.apply(applications(list(events)), reconcilers=RECONCILERS)
+    await store.close()
+
+
+async def seed_bind_states(url: str, states: list[str]) -> None:
+    store = Store(url, writer=True)
+    await put_bind_states(store, states)
     await store.close()
 
 
@@ -370,7 +378,7 @@ async def test_bind_state_conflicts_are_409(
     client: TestClient[Any, Any], store_url: str, history: list[str], action: int, expected: int
 ) -> None:
     """Bind on a bound or pending meter, unbind on an unbound one: 409."""
-    await seed(store_url, *[bind_result(state, 10 + n) for n, state in enumerate(history)])
+    await seed_bind_states(store_url, history)
     status, _ = await post_json(
         client, "/v1/powerbox/bind", bind_payload(action), bearer(EC.token())
     )
@@ -418,7 +426,7 @@ async def test_a_removed_meter_is_404_but_its_bound_device_can_be_unbound(
 ) -> None:
     """The meter is left out of a later sync while a device is bound: no new bind (404), the
     unbind of that device still goes through."""
-    await seed(store_url, bind_result("bind_pending", 1), bind_result("bound", 2))
+    await seed_bind_states(store_url, ["bind_pending", "bound"])
     await seed(store_url, customer("A", 3, meters=[]))
     status, _ = await post_json(client, "/v1/powerbox/bind", bind_payload(), bearer(EC.token()))
     assert status == 404
@@ -430,7 +438,7 @@ async def test_a_removed_meter_is_404_but_its_bound_device_can_be_unbound(
 async def test_an_unbind_naming_another_device_is_409(
     client: TestClient[Any, Any], publisher: InMemoryPublisher, store_url: str
 ) -> None:
-    await seed(store_url, bind_result("bind_pending", 1), bind_result("bound", 2))
+    await seed_bind_states(store_url, ["bind_pending", "bound"])
     other = bind_payload(0, macAddress="00:1B:C5:00:00:AA:BB:00")
     status, _ = await post_json(client, "/v1/powerbox/bind", other, bearer(EC.token()))
     assert status == 409

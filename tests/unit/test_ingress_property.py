@@ -17,7 +17,7 @@ from gridhook.contract.event_types import LIGHT_EVENT_TYPES
 from gridhook.contract.settings import Settings
 from gridhook.contract.signatures import sign
 from gridhook.kafka.publisher import InMemoryPublisher
-from service.app import create_app
+from service.ingress.app import create_app
 from tests.support.light_payloads import SECRET, light_event
 from tests.support.partner_payloads import (
     bind_payload,

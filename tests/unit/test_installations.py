@@ -15,8 +15,6 @@ from consumers.installations.driver import InstallationDriver
 from consumers.installations.light import InMemoryLight
 from consumers.installations.orchestrator import Orchestrator
 from consumers.installations.wattshift import InMemoryWattShift
-from consumers.installations.workflows import Workflow, WorkflowRepository
-from consumers.runtime import InboundRecord
 from gridhook.contract.codec import CloudEvent, decode
 from gridhook.contract.errors import PartnerRefused, PartnerUnavailable
 from gridhook.contract.settings import InstallationSettings
@@ -24,12 +22,14 @@ from gridhook.contract.topics import (
     INSTALLATION_EVENTS,
     INSTALLATIONS,
     LIGHT_EVENTS,
-    POWERBOX_BIND_RESULTS,
 )
 from gridhook.kafka.publisher import InMemoryPublisher
+from gridhook.kafka.records import InboundRecord
 from gridhook.state.installations import installation_view
 from gridhook.state.store import Application, Store
-from gridhook.state.transitions import updates_for
+from gridhook.state.transitions import RECONCILERS, updates_for
+from gridhook.state.workflows import Workflow, WorkflowRepository
+from tests.support.bind_states import put_bind_states
 from tests.support.light_payloads import light_event
 from tests.support.waiting import eventually
 
@@ -94,19 +94,12 @@ class Stack:
         kind = str(document.get("type", "test"))
         event = CloudEvent(event_id, "test", kind, datetime.now(UTC), b"k", orjson.dumps(document))
         updates = updates_for(topic, event, offset)
-        await self.store.apply([Application(event_id, topic, 0, offset, updates)])
+        await self.store.apply(
+            [Application(event_id, topic, 0, offset, updates)], reconcilers=RECONCILERS
+        )
 
     async def bind_meter(self) -> None:
-        result = {
-            "bindId": "bind-1",
-            "meterId": METER,
-            "macAddress": MAC,
-            "outcome": "bound",
-            "state": "bound",
-            "reason": None,
-            "occurredAt": datetime.now(UTC).isoformat(),
-        }
-        await self.apply(POWERBOX_BIND_RESULTS, result, "bind-1:bound")
+        await put_bind_states(self.store, ["bind_pending", "bound"], METER, MAC)
 
     async def light_says(self, event_type: str, minute: int) -> None:
         body = light_event(event_type, ACCOUNT, created_at=TODAY + timedelta(minutes=minute))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,9 @@ from gridhook.contract.identifiers import hem_profile_id
 from gridhook.contract.settings import Settings
 from gridhook.kafka.publisher import InMemoryPublisher
 from gridhook.state.store import Store
-from service.app import create_app
+from gridhook.state.transitions import RECONCILERS
+from service.ingress.app import create_app
+from tests.support.bind_states import put_bind_states
 from tests.support.partner_payloads import price_signal
 from tests.support.state_events import (
     ACCOUNT,
@@ -29,6 +31,9 @@ from tests.support.state_events import (
 )
 
 TOKEN = "admin-token-for-tests-0123456789"
+# The forwarder's decisions of the history's bind cycle, at the minutes its results carry.
+BIND_CYCLE = ["bind_pending", "bind_failed", "bind_pending", "bound", "unbind_pending", "unbound"]
+BIND_MINUTES = [1, 2, 3, 4, 6, 7]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -39,7 +44,10 @@ async def client(
     url = f"sqlite:///{tmp_path / 'state.db'}"
     writer = Store(url, writer=True)
     await writer.migrate()
-    await writer.apply(applications(history()))
+    await writer.apply(applications(history()), reconcilers=RECONCILERS)
+    await put_bind_states(
+        writer, BIND_CYCLE, times=[START + timedelta(minutes=m) for m in BIND_MINUTES]
+    )
     await writer.close()
     settings = Settings.from_env({"GRIDHOOK_ADMIN_TOKEN": TOKEN, "GRIDHOOK_DATABASE_URL": url})
     return await aiohttp_client(create_app(settings, InMemoryPublisher(), store=Store(url)))
@@ -126,7 +134,9 @@ async def test_the_price_signal_shows_the_price_in_force_now(
     )
     writer = Store(url, writer=True)
     await writer.migrate()
-    await writer.apply(applications([Recorded("wattshift.price-signals", event, 0)]))
+    await writer.apply(
+        applications([Recorded("wattshift.price-signals", event, 0)]), reconcilers=RECONCILERS
+    )
     await writer.close()
     settings = Settings.from_env({"GRIDHOOK_ADMIN_TOKEN": TOKEN, "GRIDHOOK_DATABASE_URL": url})
     at_seven = datetime(2026, 11, 22, 7, tzinfo=UTC).timestamp()

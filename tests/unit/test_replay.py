@@ -15,7 +15,7 @@ from gridhook.contract.codec import (
     header,
 )
 from gridhook.contract.errors import ConfigError
-from producers.replay import Selection, parse_moment, parse_offsets, redirected
+from gridhook.kafka.replay import Selection, parse_moment, parse_offsets, redirected
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

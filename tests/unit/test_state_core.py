@@ -10,7 +10,13 @@ from gridhook.contract.codec import CloudEvent
 from gridhook.contract.errors import UnapplicableEvent
 from gridhook.contract.identifiers import hem_profile_id
 from gridhook.state.facts import Fact, Facts, merge
-from gridhook.state.kinds import LIGHT_ACCOUNT, LIGHT_LOCATION, POWERBOX_CUSTOMER, POWERBOX_METER
+from gridhook.state.kinds import (
+    LIGHT_ACCOUNT,
+    LIGHT_LOCATION,
+    POWERBOX_BIND,
+    POWERBOX_CUSTOMER,
+    POWERBOX_METER,
+)
 from gridhook.state.transitions import event_time, updates_for
 from tests.support.state_events import (
     ACCOUNT,
@@ -18,8 +24,6 @@ from tests.support.state_events import (
     EXPECTED,
     METER,
     apply_all,
-    bind_result,
-    customer,
     history,
     light,
 )
@@ -72,7 +76,8 @@ def test_light_history_sets_every_enrollment_fact() -> None:
 
 
 def test_powerbox_customer_and_bind_cycle() -> None:
-    """Customer sync sets AcctStatus and lists its meters; bind results drive the bind state."""
+    """Customer sync sets AcctStatus and lists its meters; bind results record each request's
+    steps under the meter (the meter's bind state itself is the forwarder's table's)."""
     state = apply_all([e for e in history() if e[0] != "light.events"])
     customer_facts = state[(POWERBOX_CUSTOMER, CLIENT)]
     assert customer_facts["acct_status"].value == "A"
@@ -80,13 +85,9 @@ def test_powerbox_customer_and_bind_cycle() -> None:
     assert customer_facts[f"meter:{METER}"].value is True
     meter = state[(POWERBOX_METER, METER)]
     assert meter[f"listed_by:{CLIENT}"].value["isAMI"] is True
-    assert meter["bind"].value["state"] == "unbound"
-    assert meter["bind"].value["device_mac"] is None
-
-
-def test_bound_meter_keeps_its_device() -> None:
-    state = apply_all([customer("A", 0), bind_result("bind_pending", 1), bind_result("bound", 2)])
-    assert state[(POWERBOX_METER, METER)]["bind"].value["device_mac"] == "00:1B:C5:00:00:AA:BB:CC"
+    last = state[(POWERBOX_BIND, "bind-7")]
+    assert last["result"].value["state"] == "unbound"
+    assert last["parent"].value == METER
 
 
 def test_malformed_records_are_unapplicable() -> None:

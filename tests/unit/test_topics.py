@@ -7,7 +7,15 @@ import orjson
 from gridhook.contract import schemas
 from gridhook.contract.asyncapi import build_document
 from gridhook.contract.settings import PROJECT_ROOT
-from gridhook.contract.topics import CATALOGUE, all_topics, by_name, dead_letter_topics
+from gridhook.contract.topics import (
+    CATALOGUE,
+    CONSUMERS,
+    STATE_APPLIER,
+    all_topics,
+    by_name,
+    dead_letter_topics,
+)
+from gridhook.state.transitions import APPLIED_TOPICS
 
 
 def test_catalogue_names_the_required_topics_and_keys() -> None:
@@ -34,7 +42,7 @@ def test_catalogue_names_the_required_topics_and_keys() -> None:
 
 def test_every_consumed_topic_has_a_dead_letter_topic() -> None:
     """`<topic>.dlq` exists for each topic a consumer reads, and only for those."""
-    consumed = {topic.name for topic in CATALOGUE if topic.consumed}
+    consumed = {name for consumer in CONSUMERS for name in consumer.topics}
     assert {topic.name for topic in dead_letter_topics()} == {f"{n}.dlq" for n in consumed}
     assert by_name("light.events.dlq").partitions == by_name("light.events").partitions
 
@@ -90,3 +98,8 @@ def test_topics_whose_latest_record_is_state_are_compacted() -> None:
     assert by_name("powerbox.customers").config["cleanup.policy"] == "compact"
     assert by_name("powerbox.bind.results").config["cleanup.policy"] == "compact"
     assert by_name("light.events").config["cleanup.policy"] == "delete"
+
+
+def test_the_state_applier_reads_exactly_the_topics_it_has_transitions_for() -> None:
+    """The declared state applier and the transitions name the same topics, in one order."""
+    assert STATE_APPLIER.topics == APPLIED_TOPICS

@@ -12,7 +12,7 @@ from gridhook.contract import tracing
 from gridhook.contract.codec import header
 from gridhook.contract.settings import Settings
 from gridhook.kafka.publisher import InMemoryPublisher
-from service.app import create_app
+from service.ingress.app import create_app
 from tests.support.light_payloads import SECRET, light_event, signed
 
 NOW = 1_790_000_000.0

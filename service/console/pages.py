@@ -1,6 +1,7 @@
 """The console's pages: events, one record, follow a delivery, dead letters, replay, jobs,
-entities and health. Handlers parse, call `records`, `entities`, `producers.replay` and the
-store, and render a template; every action is a POST the middleware has checked for CSRF."""
+entities and health. Handlers parse, call `gridhook.kafka.browsing`, `entities`,
+`gridhook.kafka.replay` and the store, and render a template; every action is a POST the
+middleware has checked for CSRF."""
 
 from __future__ import annotations
 
@@ -15,9 +16,16 @@ import orjson
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from gridhook.console import entities, masking, records
-from gridhook.console.health import sparkline
-from gridhook.console.keys import (
+from gridhook.contract import topics
+from gridhook.contract.codec import Position, decode, first_position
+from gridhook.contract.errors import ConfigError, GridhookError, PermanentError
+from gridhook.kafka import browsing
+from gridhook.kafka.replay import Selection, parse_moment, parse_offsets, replay
+from gridhook.state.meter_binds import MeterBinds
+from gridhook.state.transitions import updates_for
+from service.console import entities, masking
+from service.console.health import sparkline
+from service.console.keys import (
     BOOTSTRAP,
     CLOCK,
     JOBS,
@@ -28,15 +36,9 @@ from gridhook.console.keys import (
     SETTINGS,
     STORE,
 )
-from gridhook.console.sessions import COOKIE, LOGIN_COOKIE, same_secret
-from gridhook.contract import topics
-from gridhook.contract.codec import Position, decode, first_position
-from gridhook.contract.errors import ConfigError, GridhookError, PermanentError
-from gridhook.state.pending_binds import pending_binds
-from gridhook.state.transitions import updates_for
-from producers.replay import Selection, parse_moment, parse_offsets, replay
+from service.console.sessions import COOKIE, LOGIN_COOKIE, same_secret
 
-log = logging.getLogger("gridhook.console")
+log = logging.getLogger("service.console")
 
 FOLLOW_WINDOW = timedelta(days=7)
 PREVIEW_LINES = 20
@@ -144,14 +146,14 @@ def _set_cookie(
 # -- events and records ----------------------------------------------------------------------
 
 
-def _filter(query: Any) -> records.Filter:
+def _filter(query: Any) -> browsing.Filter:
     """The filter of a form or query string; `ConfigError` for a time that is not one."""
 
     def moment(name: str) -> datetime | None:
         raw = str(query.get(name, "")).strip()
         return parse_moment(raw) if raw else None
 
-    return records.Filter(
+    return browsing.Filter(
         since=moment("since"),
         until=moment("until"),
         key=str(query.get("key", "")).strip(),
@@ -177,7 +179,7 @@ async def events(request: web.Request) -> dict[str, Any]:
     try:
         where = _filter(query)
         page = _page_number(query)
-        found = await records.browse(request.app[BOOTSTRAP], topic, where, page)
+        found = await browsing.browse(request.app[BOOTSTRAP], topic, where, page)
     except ConfigError as error:
         return context | {"error": str(error)}
     except GridhookError as error:
@@ -213,7 +215,7 @@ async def _record_page(request: web.Request, *, reveal_personal: bool) -> web.Re
         partition, offset = int(info["partition"]), int(info["offset"])
     except ValueError:
         raise web.HTTPNotFound(text="not a record position") from None
-    view = await records.one(request.app[BOOTSTRAP], topic, partition, offset)
+    view = await browsing.one(request.app[BOOTSTRAP], topic, partition, offset)
     if view is None:
         raise web.HTTPNotFound(text="no such record (any more)")
     body, hidden = _pretty(view, reveal_personal)
@@ -224,7 +226,7 @@ async def _record_page(request: web.Request, *, reveal_personal: bool) -> web.Re
     )
 
 
-def _pretty(view: records.RecordView, reveal_personal: bool) -> tuple[str, bool]:
+def _pretty(view: browsing.RecordView, reveal_personal: bool) -> tuple[str, bool]:
     """The body as indented JSON, personal members hidden unless revealed."""
     try:
         document = orjson.loads(view.value)
@@ -252,14 +254,14 @@ async def follow(request: web.Request) -> dict[str, Any]:
         return context | {"error": str(error)}
     app = request.app
     every_topic = _topic_names() + _dead_letter_names()
-    found = await records.with_id(app[BOOTSTRAP], every_topic, message_id, since)
+    found = await browsing.with_id(app[BOOTSTRAP], every_topic, message_id, since)
     steps = []
     for view in found:
         steps.append(await _step(request, view))
     return context | {"steps": steps, "since": since}
 
 
-async def _step(request: web.Request, view: records.RecordView) -> dict[str, Any]:
+async def _step(request: web.Request, view: browsing.RecordView) -> dict[str, Any]:
     """What became of one record: applied or not, and the entities it changed."""
     store = request.app[STORE]
     applied = await store.applied_event([f"{view.source}:{view.event_id}"])
@@ -283,7 +285,7 @@ async def _step(request: web.Request, view: records.RecordView) -> dict[str, Any
     }
 
 
-def _raw_headers(view: records.RecordView) -> list[tuple[str, bytes]]:
+def _raw_headers(view: browsing.RecordView) -> list[tuple[str, bytes]]:
     return [(name, value.encode()) for name, value in view.headers]
 
 
@@ -294,14 +296,14 @@ def _raw_headers(view: records.RecordView) -> list[tuple[str, bytes]]:
 async def dead_letters(request: web.Request) -> dict[str, Any]:
     app = request.app
     query = request.query
-    counts = await records.sizes(app[BOOTSTRAP], _dead_letter_names())
+    counts = await browsing.sizes(app[BOOTSTRAP], _dead_letter_names())
     context: dict[str, Any] = {"counts": counts, "query": query, "topic": query.get("topic", "")}
     topic = query.get("topic", "")
     if topic:
         if topic not in _dead_letter_names():
             return context | {"error": f"{topic!r} is not a dead-letter topic"}
         try:
-            page = await records.browse(app[BOOTSTRAP], topic, _filter(query), _page_number(query))
+            page = await browsing.browse(app[BOOTSTRAP], topic, _filter(query), _page_number(query))
         except ConfigError as error:
             return context | {"error": str(error)}
         context |= {"page": page, "pager": _pager(query), "number": _page_number(query)}
@@ -535,10 +537,10 @@ async def entity(request: web.Request) -> dict[str, Any]:
 async def health(request: web.Request) -> dict[str, Any]:
     app = request.app
     bootstrap = app[BOOTSTRAP]
-    lags = await records.lags(bootstrap)
+    lags = await browsing.lags(bootstrap)
     groups = sorted({lag.group for lag in lags})
-    depths = await records.sizes(bootstrap, _dead_letter_names())
-    pending = await pending_binds(app[STORE], datetime.now(UTC))
+    depths = await browsing.sizes(bootstrap, _dead_letter_names())
+    pending = await MeterBinds(app[STORE]).pending(datetime.now(UTC))
     sampler = app[SAMPLER]
     await sampler.refresh()
     history = list(sampler.rates)

@@ -9,10 +9,10 @@ from aiohttp import web
 
 from gridhook.contract import schemas
 from gridhook.contract.errors import Refusal
-from service.pipeline import REFUSALS
-from service.problems import PROBLEM_BODIES, ErrorStyle
-from service.read_api import READ_REFUSALS, READ_ROUTES
-from service.sources import Source
+from service.ingress.pipeline import REFUSALS
+from service.ingress.problems import PROBLEM_BODIES, ErrorStyle
+from service.ingress.read_api import READ_REFUSALS, READ_ROUTES
+from service.ingress.sources import Source
 
 DOCUMENT = web.AppKey("openapi_document", dict[str, Any])
 

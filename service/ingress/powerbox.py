@@ -7,9 +7,10 @@ Errors are 4xx with no body, as PowerBox's contract says; schema violations are 
   (what this ingress last acknowledged, or the store) publishes nothing; any other is a new
   version with an id of its own, ordered by where Kafka put it (`gridhook.state.powerbox`).
 - Bind is answered from state that includes every sync acknowledged before it
-  (`service.consistency`), and checks what the head-end would refuse later: the install code's
-  CRC (400), a meter that is not AMI (400), an unknown or removed meter (404), an account that
-  is not active (403), a meter whose bind state or device does not allow the request (409).
+  (`service.ingress.consistency`), and checks what the head-end would refuse later: the
+  install code's CRC (400), a meter that is not AMI (400), an unknown or removed meter (404),
+  an account that is not active (403), a meter whose bind state or device does not allow
+  the request (409).
 """
 
 from __future__ import annotations
@@ -36,23 +37,17 @@ from gridhook.contract.install_codes import is_valid
 from gridhook.contract.settings import PartnerSettings
 from gridhook.contract.signatures import Verified
 from gridhook.kafka.publisher import Delivery
-from gridhook.state import bind_rules
+from gridhook.state import binds
+from gridhook.state.binds import BindAction, BindRequest, BindState
 from gridhook.state.kinds import POWERBOX_CUSTOMER, POWERBOX_METER
-from gridhook.state.powerbox import (
-    ACTIVE,
-    CONTENT_HASH,
-    bind_state,
-    meter_listing,
-    same_device,
-)
-from service import keys
-from service.auth import JwksKeys, JwtAuthenticator
-from service.pipeline import unavailable
-from service.problems import POWERBOX
-from service.sources import Identity, Source
-from service.validation import SingleSchema
-
-_ACTIONS = {1: bind_rules.BIND, 0: bind_rules.UNBIND}
+from gridhook.state.meter_binds import MeterBinds
+from gridhook.state.powerbox import ACTIVE, CONTENT_HASH, meter_listing
+from service.ingress import keys
+from service.ingress.auth import JwksKeys, JwtAuthenticator
+from service.ingress.pipeline import unavailable
+from service.ingress.problems import POWERBOX
+from service.ingress.sources import Identity, Source
+from service.ingress.validation import SingleSchema
 
 
 def authenticator(settings: PartnerSettings) -> JwtAuthenticator:
@@ -100,7 +95,9 @@ def _identify_bind(document: Any, verified: Verified, now: float) -> Identity:
 
 def _check_install_code(document: Any) -> None:
     """A wrong install code is refused up front, as the head-end would refuse it later."""
-    if document["actionCode"] == 1 and not is_valid(document["installCode"]):
+    if BindAction.of_code(document["actionCode"]) is BindAction.BIND and not is_valid(
+        document["installCode"]
+    ):
         raise SchemaViolation((Violation("/installCode", "fails its CRC-16/X-25 check"),))
 
 
@@ -125,31 +122,27 @@ async def _guard_meter(app: web.Application, document: Any, identity: Identity) 
 
 async def _bind_refusal(app: web.Application, document: Any) -> Refusal | None:
     store = app[keys.STORE]
-    customer = await store.by_alias(POWERBOX_CUSTOMER, document["hemProfileId"].lower())
-    meter = await store.entity(POWERBOX_METER, document["meterId"])
+    request = BindRequest.parse("", document)
+    customer = await store.by_alias(POWERBOX_CUSTOMER, str(request.hem_profile_id).lower())
+    meter = await store.entity(POWERBOX_METER, request.meter_id)
     if customer is None:
         return UnknownIdentifier("unknown hemProfileId")
     listing = meter_listing(
-        customer.entity_id, customer.facts, document["meterId"], meter.facts if meter else {}
+        customer.entity_id, customer.facts, request.meter_id, meter.facts if meter else {}
     )
     if listing is None:
         return UnknownIdentifier("the meter is not on that customer")
-    action = _ACTIONS[document["actionCode"]]
-    bound = bind_state(meter.facts if meter else {})
-    if not listing.present and not (action == bind_rules.UNBIND and bound["state"] == "bound"):
+    bound = await MeterBinds(store).current(request.meter_id)
+    unbinding_its_device = request.action is BindAction.UNBIND and bound.state is BindState.BOUND
+    if not listing.present and not unbinding_its_device:
         return UnknownIdentifier("the meter was removed from that customer")
     status = customer.facts.get("acct_status")
     if status is None or status.value != ACTIVE:
         return Forbidden("the customer's account is not active")
-    if action == bind_rules.BIND and listing.attributes.get("isAMI") is False:
+    if request.action is BindAction.BIND and listing.attributes.get("isAMI") is False:
         return Unbindable("the meter is not an AMI meter")
-    if bind_rules.conflicts(action, bound["state"]):
-        return Conflict("the meter's bind state does not allow this request")
-    if action == bind_rules.UNBIND and not same_device(
-        bound.get("device_mac"), document["macAddress"]
-    ):
-        return Conflict("the unbind names another device than the one bound")
-    return None
+    reason = binds.conflict(request.action, bound, request.mac)
+    return None if reason is None else binds.refusal(reason)
 
 
 def _bind_reply(document: Any, identity: Identity, duplicate: bool) -> dict[str, Any]:

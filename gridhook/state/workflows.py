@@ -94,7 +94,7 @@ class WorkflowRepository:
         """Start the workflow of a new installation, or take the installer's new document for
         an existing one (a workflow that needs attention resumes from the step it stopped at)."""
         store = self._store
-        async with store.translated(), store.engine.begin() as connection:
+        async with store.begin() as connection:
             query = select(table).where(table.c.installation_id == installation_id)
             if not store.is_sqlite:
                 query = query.with_for_update()
@@ -122,7 +122,7 @@ class WorkflowRepository:
 
     async def save(self, workflow: Workflow) -> None:
         store = self._store
-        async with store.translated(), store.engine.begin() as connection:
+        async with store.begin() as connection:
             await connection.execute(
                 update(table)
                 .where(table.c.installation_id == workflow.installation_id)
@@ -131,7 +131,7 @@ class WorkflowRepository:
 
     async def mark_published(self, workflow: Workflow, published: int) -> None:
         store = self._store
-        async with store.translated(), store.engine.begin() as connection:
+        async with store.begin() as connection:
             await connection.execute(
                 update(table)
                 .where(table.c.installation_id == workflow.installation_id)
@@ -141,7 +141,7 @@ class WorkflowRepository:
         workflow.published = max(workflow.published, published)
 
     async def load(self, installation_id: str) -> Workflow | None:
-        async with self._store.translated(), self._store.engine.connect() as connection:
+        async with self._store.connect() as connection:
             row = (
                 await connection.execute(
                     select(table).where(table.c.installation_id == installation_id)
@@ -156,7 +156,7 @@ class WorkflowRepository:
         )
         if partitions is not None:
             query = query.where(table.c.partition.in_(sorted(partitions)))
-        async with self._store.translated(), self._store.engine.connect() as connection:
+        async with self._store.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [Workflow.of_row(row) for row in rows]
 

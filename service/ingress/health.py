@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service import keys
+from service.ingress import keys
 
 
 async def alive(request: web.Request) -> web.Response:

@@ -3,7 +3,7 @@ publish, and answer only after Kafka acknowledged the record.
 
 Order of checks: media type (415), size (413), credentials over the raw body (401), JSON (400),
 schema (422), then publishing (503 when Kafka does not acknowledge in time). Each check raises a
-`Refusal`; `service.problems` renders it in the route's style.
+`Refusal`; `service.ingress.problems` renders it in the route's style.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from gridhook.contract.errors import (
 )
 from gridhook.contract.settings import Settings
 from gridhook.kafka.publisher import Delivery
-from service import keys, problems
-from service.metrics import IngressMetrics
-from service.sources import Identity, Source
-from service.validation import check_depth
+from service.ingress import keys, problems
+from service.ingress.metrics import IngressMetrics
+from service.ingress.sources import Identity, Source
+from service.ingress.validation import check_depth
 
 log = logging.getLogger("gridhook.ingress")
 

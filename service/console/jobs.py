@@ -1,6 +1,6 @@
 """Re-drives and replays the console runs in the background, with their progress.
 
-A job is one `producers.replay.replay` call (or several, for a selection of dead letters) in a
+A job is one `gridhook.kafka.replay.replay` call (or several, for a selection of dead letters) in a
 task of the console process; pages poll its progress. Jobs are kept in memory: a console
 restart forgets finished jobs, and interrupts a running one (what it sent stays sent; run it
 again to send the rest, and the state applier skips what it already applied).
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from gridhook.contract.errors import GridhookError
 
-log = logging.getLogger("gridhook.console")
+log = logging.getLogger("service.console")
 
 KEPT_JOBS = 50
 

@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from gridhook.console.health import IngressSampler
-from gridhook.console.jobs import Jobs
-from gridhook.console.sessions import Session, Sessions
 from gridhook.contract.settings import Settings
 from gridhook.kafka.publisher import Publisher
 from gridhook.state.store import Store
+from service.console.health import IngressSampler
+from service.console.jobs import Jobs
+from service.console.sessions import Session, Sessions
 
 SETTINGS = web.AppKey("settings", Settings)
 BOOTSTRAP = web.AppKey("bootstrap", str)

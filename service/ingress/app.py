@@ -17,7 +17,7 @@ from gridhook.kafka.offsets import EndOffsets, InMemoryEndOffsets
 from gridhook.kafka.publisher import Delivery, Publisher
 from gridhook.state.claims import SharedClaims
 from gridhook.state.store import Store
-from service import (
+from service.ingress import (
     health,
     installations,
     keys,
@@ -28,11 +28,11 @@ from service import (
     read_api,
     sources,
 )
-from service.consistency import AcknowledgedSyncs, ApplierProgress
-from service.dedup import Deduplicator
-from service.metrics import IngressMetrics
-from service.pipeline import make_handler
-from service.shedding import LoadShedding
+from service.ingress.consistency import AcknowledgedSyncs, ApplierProgress
+from service.ingress.dedup import Deduplicator
+from service.ingress.metrics import IngressMetrics
+from service.ingress.pipeline import make_handler
+from service.ingress.shedding import LoadShedding
 
 log = logging.getLogger("gridhook.ingress")
 

@@ -13,12 +13,11 @@ from aiohttp import web
 
 from gridhook.contract.gc_tuning import tune_garbage_collector
 from gridhook.contract.settings import Settings
-from gridhook.kafka import embedded
 from gridhook.kafka.offsets import KafkaEndOffsets
 from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.state.store import Store
-from service import keys
-from service.app import create_app
+from service.ingress import keys
+from service.ingress.app import create_app
 
 log = logging.getLogger("gridhook.ingress")
 
@@ -31,7 +30,7 @@ def serve(settings: Settings, *, worker: bool = False) -> int:
     """
     if settings.http.workers > 1 and not worker:
         return _supervise(settings.http.workers)
-    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    bootstrap = settings.kafka.bootstrap
     if not settings.light.secrets:
         log.warning("GRIDHOOK_LIGHT_SECRETS is empty: every Light webhook will be refused (401)")
 

@@ -7,18 +7,17 @@ import logging
 import uvloop
 from aiohttp import web
 
-from gridhook.console.app import create_console
 from gridhook.contract.settings import Settings
-from gridhook.kafka import embedded
+from service.console.app import create_console
 
-log = logging.getLogger("gridhook.console")
+log = logging.getLogger("service.console")
 
 
 def serve(settings: Settings) -> int:
     """Run the console on GRIDHOOK_CONSOLE_HOST:GRIDHOOK_CONSOLE_PORT; return the exit status."""
     if not settings.store.admin_token:
         log.warning("GRIDHOOK_ADMIN_TOKEN is not set: nobody can log in to the console")
-    bootstrap = embedded.bootstrap_servers(settings.kafka.bootstrap_servers, settings.home)
+    bootstrap = settings.kafka.bootstrap
     where = settings.console
     log.info(
         "console listening", extra={"fields": {"address": f"http://{where.host}:{where.port}"}}

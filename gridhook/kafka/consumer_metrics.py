@@ -1,28 +1,15 @@
-"""Prometheus metrics of a consumer process, and the small HTTP server that exposes them.
+"""Prometheus metrics of one consumer group's member, counted by the consumer runtime.
 
-Every consumer process (`consume state`, `consume bind`, `consume installations`) serves
-`GET /metrics` on its own port. The runtime counts what every group does; a handler adds its
-own gauges through `ConsumerMetrics.registry` (the forwarder's pending binds).
+A process adds its own gauges through `ConsumerMetrics.registry` (the forwarder's pending
+binds) and serves the registry on `GET /metrics` (`consumers.metrics_server`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from aiohttp import web
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
-
-log = logging.getLogger("gridhook.consumer")
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 @dataclass
@@ -96,32 +83,3 @@ class ConsumerMetrics:
         """Stop reporting a partition this member no longer holds."""
         with contextlib.suppress(KeyError):
             self.lag.remove(self.group, topic, str(partition))
-
-
-def metrics_app(registry: CollectorRegistry) -> web.Application:
-    """An aiohttp app answering `GET /metrics` from `registry`."""
-
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    return app
-
-
-@contextlib.asynccontextmanager
-async def serving_metrics(registry: CollectorRegistry, host: str, port: int) -> AsyncIterator[int]:
-    """Serve `registry` at http://host:port/metrics while inside; yields the port (0 picks a
-    free one, so replicas on one host never clash)."""
-    runner = web.AppRunner(metrics_app(registry), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = int(runner.addresses[0][1])
-    log.info("metrics served", extra={"fields": {"url": f"http://{host}:{bound}/metrics"}})
-    try:
-        yield bound
-    finally:
-        await runner.cleanup()

@@ -31,18 +31,17 @@ from gridhook.state.kinds import (
     INSTALLATION,
     LIGHT_ACCOUNT,
     LIGHT_LOCATION,
-    POWERBOX_METER,
     WATTSHIFT_HOME,
 )
 from gridhook.state.light import account_view
-from gridhook.state.powerbox import bind_state
+from gridhook.state.meter_binds import MeterBinds
 from gridhook.state.store import Store
 from gridhook.state.wattshift import current_interval
-from service import keys
-from service.auth import AdminTokenAuthenticator
-from service.read_api import authorize
-from service.sources import Identity, Source
-from service.validation import SingleSchema
+from service.ingress import keys
+from service.ingress.auth import AdminTokenAuthenticator
+from service.ingress.read_api import authorize
+from service.ingress.sources import Identity, Source
+from service.ingress.validation import SingleSchema
 
 PATH = "/v1/installations"
 SCHEMA = "gridhook/installation.json"
@@ -127,13 +126,8 @@ async def _partners(
             light = {"accountUuid": account_uuid, "status": view.status}
     meter = None
     if meter_id:
-        found = await store.entity(POWERBOX_METER, meter_id)
-        state = bind_state(found.facts if found is not None else {})
-        meter = {
-            "meterId": meter_id,
-            "bindState": state["state"],
-            "deviceMac": state.get("device_mac"),
-        }
+        bound = await MeterBinds(store).current(meter_id)
+        meter = {"meterId": meter_id, "bindState": str(bound.state), "deviceMac": bound.device_mac}
     wattshift = None
     if home_id:
         home = await store.entity(WATTSHIFT_HOME, home_id)

@@ -11,11 +11,11 @@ from gridhook.kafka.offsets import EndOffsets
 from gridhook.kafka.publisher import Delivery, Publisher
 from gridhook.state.claims import SharedClaims
 from gridhook.state.store import Store
-from service.consistency import AcknowledgedSyncs, ApplierProgress
-from service.dedup import Deduplicator
-from service.metrics import IngressMetrics
-from service.shedding import LoadShedding
-from service.sources import Source
+from service.ingress.consistency import AcknowledgedSyncs, ApplierProgress
+from service.ingress.dedup import Deduplicator
+from service.ingress.metrics import IngressMetrics
+from service.ingress.shedding import LoadShedding
+from service.ingress.sources import Source
 
 SETTINGS = web.AppKey("settings", Settings)
 SHEDDING = web.AppKey("shedding", LoadShedding)

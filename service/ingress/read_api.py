@@ -15,6 +15,7 @@ from gridhook.contract.errors import (
     Unavailable,
     UnknownIdentifier,
 )
+from gridhook.state.binds import BindView, MeterBind, bind_view
 from gridhook.state.bright import bright_account as bright_view
 from gridhook.state.facts import Fact, Facts
 from gridhook.state.kinds import (
@@ -27,19 +28,19 @@ from gridhook.state.kinds import (
     WATTSHIFT_HOME,
 )
 from gridhook.state.light import account_view
+from gridhook.state.meter_binds import MeterBinds
 from gridhook.state.powerbox import (
     METER,
     SITE,
     SITE_INFO,
     Listing,
-    bind_state,
     current_listing,
     meter_listing,
     owners_of,
 )
 from gridhook.state.store import Entity
 from gridhook.state.wattshift import current_interval
-from service import keys
+from service.ingress import keys
 
 
 def authorize(request: web.Request) -> None:
@@ -121,7 +122,9 @@ async def customer(request: web.Request) -> web.Response:
     entity = await _load(request, POWERBOX_CUSTOMER, request.match_info["client_id"])
     facts = entity.facts
     meter_ids = sorted(name.removeprefix(METER) for name in facts if name.startswith(METER))
-    meters = await request.app[keys.STORE].entities(POWERBOX_METER, meter_ids)
+    store = request.app[keys.STORE]
+    meters = await store.entities(POWERBOX_METER, meter_ids)
+    bound = await MeterBinds(store).current_of(meter_ids)
     sites = []
     for name in sorted(name for name in facts if name.startswith(SITE)):
         site_id = name.removeprefix(SITE)
@@ -146,6 +149,7 @@ async def customer(request: web.Request) -> web.Response:
                 meter_view(
                     meters.get(meter_id) or Entity(POWERBOX_METER, meter_id, None, None, {}),
                     [meter_listing(entity.entity_id, facts, meter_id, _facts_of(meters, meter_id))],
+                    bound[meter_id],
                 )
                 for meter_id in meter_ids
             ],
@@ -159,11 +163,15 @@ def _facts_of(entities: dict[str, Entity], entity_id: str) -> Facts:
     return found.facts if found is not None else {}
 
 
-def meter_view(meter: Entity, listings: list[Listing | None]) -> dict[str, Any]:
+def meter_view(
+    meter: Entity,
+    listings: list[Listing | None],
+    bound: MeterBind,
+    history: list[BindView] | None = None,
+) -> dict[str, Any]:
     """A meter as the read API shows it: its owner (or the customer that removed it), what
-    that customer says of it, and its bind state."""
-    bind = meter.facts.get("bind")
-    state = bind_state(meter.facts)
+    that customer says of it, its bind state and, when given, its bind requests (newest
+    first)."""
     current = current_listing([listing for listing in listings if listing is not None])
     removed = current is not None and not current.present
     view: dict[str, Any] = {
@@ -174,14 +182,20 @@ def meter_view(meter: Entity, listings: list[Listing | None]) -> dict[str, Any]:
         "siteId": current.attributes.get("siteId") if current else None,
         "meterType": current.attributes.get("meterType") if current else None,
         "isAMI": current.attributes.get("isAMI") if current else None,
-        "bindState": state["state"],
-        "deviceMac": state.get("device_mac"),
-        "bindId": state.get("bind_id"),
-        "reason": state.get("reason"),
-        "lastChange": _at(bind),
+        "bindState": str(bound.state),
+        "deviceMac": bound.device_mac,
+        "bindId": bound.bind_id,
+        "reason": bound.reason,
+        "lastChange": bound.updated_at,
         "facts": _facts(meter.facts),
     }
-    if removed and state["state"] in ("bound", "unbind_pending"):
+    if history is not None:
+        view["binds"] = [
+            {"bindId": b.bind_id, "action": b.action, "status": b.status, "reason": b.reason,
+             "updatedAt": b.updated_at}
+            for b in sorted(history, key=lambda b: b.updated_at or "", reverse=True)
+        ]  # fmt: skip
+    if removed and bound.state.holds_device:
         view["note"] = (
             "removed from its customer while a device is bound: the device stays joined "
             "until an unbind"
@@ -190,44 +204,38 @@ def meter_view(meter: Entity, listings: list[Listing | None]) -> dict[str, Any]:
 
 
 async def meter(request: web.Request) -> web.Response:
-    """GET /v1/powerbox/meters/{meterId}: owner, removal, bind state, device, last change."""
+    """GET /v1/powerbox/meters/{meterId}: owner, removal, bind state, device, last change,
+    and the meter's bind requests."""
     entity = await _load(request, POWERBOX_METER, request.match_info["meter_id"])
-    owners = await request.app[keys.STORE].entities(POWERBOX_CUSTOMER, owners_of(entity.facts))
+    store = request.app[keys.STORE]
+    owners = await store.entities(POWERBOX_CUSTOMER, owners_of(entity.facts))
     listings = [
         meter_listing(client_id, customer.facts, entity.entity_id, entity.facts)
         for client_id, customer in owners.items()
     ]
-    return web.json_response(meter_view(entity, listings))
+    bound = await MeterBinds(store).current(entity.entity_id)
+    requests = await store.children(POWERBOX_BIND, entity.entity_id)
+    history = [bind_view(found.entity_id, found.facts) for found in requests]
+    return web.json_response(meter_view(entity, listings, bound, history))
 
 
 async def bind(request: web.Request) -> web.Response:
     """GET /v1/powerbox/binds/{bindId}: a bind request's current state and its steps."""
     entity = await _load(request, POWERBOX_BIND, request.match_info["bind_id"])
-    facts = entity.facts
-    submitted = facts.get("request")
-    result = facts.get("result")
-    steps = sorted(
-        (
-            {"outcome": fact.value["outcome"], "reason": fact.value["reason"], "at": fact.at}
-            for name, fact in facts.items()
-            if name.startswith("step:")
-        ),
-        key=lambda step: step["at"],
-    )
-    described = submitted.value if submitted is not None else {}
+    view = bind_view(entity.entity_id, entity.facts)
     return web.json_response(
         {
-            "bindId": entity.entity_id,
-            "meterId": described.get("meterId") or _value(facts.get("meter_id")),
-            "action": described.get("action"),
-            "macAddress": described.get("macAddress"),
-            "status": result.value["outcome"] if result is not None else "submitted",
-            "state": result.value["state"] if result is not None else None,
-            "reason": result.value["reason"] if result is not None else None,
-            "round": result.value.get("round", 1) if result is not None else 1,
-            "submittedAt": _at(submitted),
-            "updatedAt": _at(result) or _at(submitted),
-            "steps": steps,
+            "bindId": view.bind_id,
+            "meterId": view.meter_id,
+            "action": view.action,
+            "macAddress": view.mac,
+            "status": view.status,
+            "state": view.state,
+            "reason": view.reason,
+            "round": view.round,
+            "submittedAt": view.submitted_at,
+            "updatedAt": view.updated_at,
+            "steps": view.steps,
         }
     )
 

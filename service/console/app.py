@@ -16,10 +16,13 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gridhook.console import pages
-from gridhook.console.health import IngressSampler
-from gridhook.console.jobs import Jobs
-from gridhook.console.keys import (
+from gridhook.contract.settings import Settings
+from gridhook.kafka.publisher import KafkaPublisher, Publisher
+from gridhook.state.store import Store
+from service.console import pages
+from service.console.health import IngressSampler
+from service.console.jobs import Jobs
+from service.console.keys import (
     BOOTSTRAP,
     CLOCK,
     JOBS,
@@ -30,12 +33,9 @@ from gridhook.console.keys import (
     SETTINGS,
     STORE,
 )
-from gridhook.console.sessions import COOKIE, Sessions, same_secret
-from gridhook.contract.settings import Settings
-from gridhook.kafka.publisher import KafkaPublisher, Publisher
-from gridhook.state.store import Store
+from service.console.sessions import COOKIE, Sessions, same_secret
 
-log = logging.getLogger("gridhook.console")
+log = logging.getLogger("service.console")
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/login", "/static/", "/favicon.ico")

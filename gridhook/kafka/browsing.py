@@ -1,5 +1,6 @@
-"""Reading records for the console: one topic's records filtered and paged newest first, one
-record by position, a message's records by CloudEvents id, topic sizes and consumer lag.
+"""Reading records for people (the operator console): one topic's records filtered and paged
+newest first, one record by position, a message's records by CloudEvents id, topic sizes and
+consumer lag.
 
 Every read is a bounded snapshot with a group-less consumer (no committed offset moves). A
 browse reads at most `SCAN_LIMIT` records per partition back from the end of the window, and

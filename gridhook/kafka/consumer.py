@@ -23,36 +23,24 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
-from consumers.metrics import ConsumerMetrics
 from gridhook.contract.codec import EncodedRecord
 from gridhook.contract.errors import GridhookError, PermanentError, UnexpectedFailure
 from gridhook.contract.settings import KafkaSettings
 from gridhook.contract.topics import DLQ_SUFFIX
 from gridhook.kafka import clients
+from gridhook.kafka.consumer_metrics import ConsumerMetrics
 from gridhook.kafka.publisher import Publisher
+from gridhook.kafka.records import InboundRecord
 
 log = logging.getLogger("gridhook.consumer")
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class InboundRecord:
-    """A record read from Kafka, as handlers see it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
-    timestamp_ms: int
 
 
 @dataclass
@@ -193,7 +181,7 @@ class ConsumerRuntime:
         self,
         consumer: AIOKafkaConsumer,
         listener: _FinishBeforeRevoke,
-        batches: dict[TopicPartition, list[Any]],
+        batches: dict[TopicPartition, list[ConsumerRecord]],
         stop: asyncio.Event,
     ) -> None:
         """Tell a `RebalanceAware` handler where reading starts on its new partitions: the
@@ -215,22 +203,12 @@ class ConsumerRuntime:
     async def _process(
         self,
         consumer: AIOKafkaConsumer,
-        batches: dict[TopicPartition, list[object]],
+        batches: dict[TopicPartition, list[ConsumerRecord]],
         stop: asyncio.Event,
     ) -> bool:
         """Handle and commit one batch; False when stopped before it could be applied."""
         records = [
-            InboundRecord(
-                topic=message.topic,  # type: ignore[attr-defined]
-                partition=message.partition,  # type: ignore[attr-defined]
-                offset=message.offset,  # type: ignore[attr-defined]
-                key=message.key,  # type: ignore[attr-defined]
-                value=message.value,  # type: ignore[attr-defined]
-                headers=tuple(message.headers),  # type: ignore[attr-defined]
-                timestamp_ms=message.timestamp,  # type: ignore[attr-defined]
-            )
-            for messages in batches.values()
-            for message in messages
+            InboundRecord.of(message) for messages in batches.values() for message in messages
         ]
         started = time.perf_counter()
         try:
@@ -248,10 +226,7 @@ class ConsumerRuntime:
         self.summary.applied += counts.applied
         self.summary.duplicates += counts.duplicates
         self.summary.dead_lettered += len(counts.rejected)
-        offsets = {
-            partition: messages[-1].offset + 1  # type: ignore[attr-defined]
-            for partition, messages in batches.items()
-        }
+        offsets = {partition: messages[-1].offset + 1 for partition, messages in batches.items()}
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as error:

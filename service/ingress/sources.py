@@ -24,10 +24,10 @@ from gridhook.contract.identifiers import content_hash
 from gridhook.contract.settings import LightSettings, PartnerSettings
 from gridhook.contract.signatures import Verified
 from gridhook.kafka.publisher import Delivery
-from service.auth import ApiKeyAuthenticator, Authenticator, SignatureAuthenticator
-from service.price_signals import check_intervals
-from service.problems import PROBLEM_BODIES, ErrorStyle
-from service.validation import Checked, TypedSchemas
+from service.ingress.auth import ApiKeyAuthenticator, Authenticator, SignatureAuthenticator
+from service.ingress.price_signals import check_intervals
+from service.ingress.problems import PROBLEM_BODIES, ErrorStyle
+from service.ingress.validation import Checked, TypedSchemas
 
 
 class Schemas(Protocol):
