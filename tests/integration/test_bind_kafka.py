@@ -68,6 +68,7 @@ async def test_a_bind_right_after_its_sync_is_accepted(kafka: str, tmp_path: Pat
         status, bind_id = await binding
         assert status == 200
         await stack.wait_for_state(meter, "bound")
+        assert bind_id is not None
         bind = await stack.wait_for_bind(bind_id, "bound")
         assert (bind["status"], bind["meterId"]) == ("bound", meter)
         assert [step["outcome"] for step in bind["steps"]] == ["pending", "bound"]
@@ -179,6 +180,7 @@ async def test_a_bind_re_driven_from_the_dlq_is_driven_again(kafka: str, tmp_pat
         )
         assert replayed.returncode == 0, replayed.stderr
         await stack.wait_for_state(meter, "bound")
+        assert bind_id is not None
         bind = await stack.wait_for_bind(bind_id, "bound")
         assert (bind["status"], bind["round"]) == ("bound", 2)
 
