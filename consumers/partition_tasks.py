@@ -1,13 +1,24 @@
-"""The tasks a consumer drives on its own, one per key (a meter, an installation), each tied to
-the partition its key belongs to, so that a revoked partition's tasks stop and its next owner
-resumes them from their last durable step."""
+"""Work a consumer drives on its own, one task per key (a meter's bind request, an
+installation's workflow), each tied to the partition its key belongs to.
+
+`PartitionOwnedWork` is what the bind forwarder and the installation orchestrator share: when
+the group assigns partitions of their topic (at start, or taken over from a member that stopped
+or died) they resume those partitions' unfinished work from its last durable step; when
+partitions are revoked they stop driving their work, at that durable point, for the next owner
+to go on from. Any number of members may run in one group.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Iterable
-from typing import Any
+import logging
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+log = logging.getLogger("gridhook.consumer")
+
+Work = TypeVar("Work")
 
 
 class PartitionTasks:
@@ -49,3 +60,49 @@ class PartitionTasks:
         if self._tasks.get(key) is task:
             del self._tasks[key]
             self._partition_of.pop(key, None)
+
+
+class PartitionOwnedWork(Generic[Work]):
+    """A handler's work items, owned by the partitions of `topic` it holds.
+
+    Subclasses say how to find the unfinished items of some partitions (`unfinished`) and how
+    to drive one (`drive`, which starts a task in `self._driving`); this class resumes and
+    stops them as the group moves partitions.
+    """
+
+    topic: str
+    noun: str
+    """What one item is called in the log line, in the plural: `bind requests`."""
+
+    def __init__(self) -> None:
+        self._driving = PartitionTasks()
+
+    async def unfinished(self, partitions: set[int] | None) -> Sequence[Work]:
+        """The items of `partitions` (None: every partition) with a step left to take."""
+        raise NotImplementedError
+
+    def drive(self, item: Work) -> None:
+        """Start driving `item`, unless it is driven already."""
+        raise NotImplementedError
+
+    async def resume(self, partitions: set[int] | None = None) -> int:
+        """Drive the unfinished items of `partitions` (None: every partition)."""
+        items = await self.unfinished(partitions)
+        for item in items:
+            self.drive(item)
+        if items:
+            log.info(f"resumed {self.noun}", extra={"fields": {"count": len(items)}})
+        return len(items)
+
+    async def assigned(self, starts: dict[tuple[str, int], int]) -> None:
+        """Partitions of `topic` are now this member's: resume their work."""
+        await self.resume({partition for topic, partition in starts if topic == self.topic})
+
+    async def revoked(self, partitions: list[tuple[str, int]]) -> None:
+        """Partitions move to another member: stop driving their work."""
+        gone = {partition for topic, partition in partitions if topic == self.topic}
+        await self._driving.stop_partitions(gone)
+
+    async def close(self) -> None:
+        """Stop driving; what is unfinished is resumed by the partitions' next owner."""
+        await self._driving.stop_all()

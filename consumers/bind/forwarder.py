@@ -29,7 +29,7 @@ from consumers.bind.driver import BindDriver, Driven
 from consumers.bind.gateway import Gateway
 from consumers.bind.results import result_record
 from consumers.outbox import until_published
-from consumers.partition_tasks import PartitionTasks
+from consumers.partition_tasks import PartitionOwnedWork
 from gridhook.contract import tracing
 from gridhook.contract.codec import REPLAYED_FROM, header
 from gridhook.contract.errors import BindExhausted, PermanentError
@@ -44,17 +44,17 @@ from gridhook.state.store import Store
 
 log = logging.getLogger("gridhook.bind")
 
-REQUESTS = POWERBOX_BIND_REQUESTS
-
-
 def is_redrive(record: InboundRecord) -> bool:
     """True for a record `gridhook replay --dlq` sent back from the dead-letter topic."""
     origin = header(record.headers, REPLAYED_FROM) or b""
     return (record.topic + DLQ_SUFFIX + "/").encode() in origin
 
 
-class BindForwarder:
+class BindForwarder(PartitionOwnedWork[Job]):
     """Arbitrates each record, then drives each accepted request in a task of its meter."""
+
+    topic = POWERBOX_BIND_REQUESTS
+    noun = "bind requests"
 
     def __init__(
         self,
@@ -70,7 +70,7 @@ class BindForwarder:
         self._publisher = publisher
         self._deadline = settings.deadline
         self._clock = clock
-        self._driving = PartitionTasks()
+        super().__init__()
 
     async def handle(self, records: Sequence[InboundRecord]) -> Counts:
         counts = Counts()
@@ -108,32 +108,14 @@ class BindForwarder:
             await self._publish(request, Outcome.PENDING, pending, None, admission.round)
             job = await self._binds.job(request.meter_id)
             if job is not None:
-                self._drive(job)
+                self.drive(job)
 
-    async def resume(self, partitions: set[int] | None = None) -> int:
-        """Drive the unfinished requests of `partitions` (None: every partition): go on with
-        those in flight, publish unpublished outcomes, reconcile those past their deadline."""
-        jobs = await self._binds.unfinished(partitions)
-        for job in jobs:
-            self._drive(job)
-        if jobs:
-            log.info("resumed bind requests", extra={"fields": {"requests": len(jobs)}})
-        return len(jobs)
+    async def unfinished(self, partitions: set[int] | None) -> list[Job]:
+        """Requests in flight, outcomes not yet published, and requests past their deadline
+        still reconciled with the head-end."""
+        return await self._binds.unfinished(partitions)
 
-    async def assigned(self, starts: dict[tuple[str, int], int]) -> None:
-        """Partitions of `powerbox.bind.requests` are now this forwarder's: resume theirs."""
-        await self.resume({partition for topic, partition in starts if topic == REQUESTS})
-
-    async def revoked(self, partitions: list[tuple[str, int]]) -> None:
-        """Partitions move to another forwarder: stop driving their requests."""
-        gone = {partition for topic, partition in partitions if topic == REQUESTS}
-        await self._driving.stop_partitions(gone)
-
-    async def close(self) -> None:
-        """Stop driving; what is unfinished is resumed by the partitions' next owner."""
-        await self._driving.stop_all()
-
-    def _drive(self, job: Job) -> None:
+    def drive(self, job: Job) -> None:
         meter, name = job.request.meter_id, f"{job.request.bind_id}:{job.round}"
         running = self._driving.running(meter)
         if running is not None:

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from consumers.installations.driver import InstallationDriver
-from consumers.partition_tasks import PartitionTasks
+from consumers.partition_tasks import PartitionOwnedWork
 from gridhook.contract import tracing
 from gridhook.contract.errors import InvalidRecord
 from gridhook.contract.topics import INSTALLATIONS
@@ -45,13 +45,16 @@ def _document(record: InboundRecord) -> dict[str, Any]:
     return document
 
 
-class Orchestrator:
+class Orchestrator(PartitionOwnedWork[Workflow]):
     """Admits each installation record, then drives each workflow in a task of its own."""
+
+    topic = INSTALLATIONS
+    noun = "installations"
 
     def __init__(self, repository: WorkflowRepository, driver: InstallationDriver) -> None:
         self._repository = repository
         self._driver = driver
-        self._driving = PartitionTasks()
+        super().__init__()
 
     async def handle(self, records: Sequence[InboundRecord]) -> Counts:
         counts = Counts()
@@ -77,32 +80,14 @@ class Orchestrator:
                     context=tracing.from_record(record.headers),
                     kind=tracing.CONSUMER,
                 ):
-                    self._drive(admission.workflow)
+                    self.drive(admission.workflow)
         return counts
 
-    async def resume(self, partitions: set[int] | None = None) -> int:
-        """Drive the unfinished workflows of `partitions` (None: every partition)."""
-        workflows = await self._repository.unfinished(partitions)
-        for workflow in workflows:
-            self._drive(workflow)
-        if workflows:
-            log.info("resumed installations", extra={"fields": {"installations": len(workflows)}})
-        return len(workflows)
+    async def unfinished(self, partitions: set[int] | None) -> list[Workflow]:
+        """Workflows with a step to take or to publish."""
+        return await self._repository.unfinished(partitions)
 
-    async def assigned(self, starts: dict[tuple[str, int], int]) -> None:
-        """Partitions of `gridhook.installations` are now this orchestrator's: resume theirs."""
-        await self.resume({partition for topic, partition in starts if topic == INSTALLATIONS})
-
-    async def revoked(self, partitions: list[tuple[str, int]]) -> None:
-        """Partitions move to another orchestrator: stop driving their workflows."""
-        gone = {partition for topic, partition in partitions if topic == INSTALLATIONS}
-        await self._driving.stop_partitions(gone)
-
-    async def close(self) -> None:
-        """Stop driving; what is unfinished is resumed by the partitions' next owner."""
-        await self._driving.stop_all()
-
-    def _drive(self, workflow: Workflow) -> None:
+    def drive(self, workflow: Workflow) -> None:
         installation_id = workflow.installation_id
         if self._driving.running(installation_id) is not None:
             return

@@ -25,12 +25,12 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from emulator import server
 from emulator.ami.latency import join_delay
 from emulator.ami.state import FAILED, PENDING, EmulatorState, Request
 from emulator.faults import fault_middleware
@@ -65,7 +65,8 @@ class Joiner:
             self._tasks[request.bind_id] = task
             task.add_done_callback(lambda _: self._tasks.pop(request.bind_id, None))
 
-    async def resume(self) -> None:
+    async def start(self) -> None:
+        """Go on with the joins pending when the emulator stopped."""
         for request in await self._state.pending():
             self.schedule(request)
 
@@ -157,39 +158,15 @@ def create_app(settings: EmulatorSettings, rng: random.Random | None = None) -> 
     app[SETTINGS] = settings
     app[RANDOM] = rng
     app[STATE] = EmulatorState(settings.database)
+    app[JOINER] = Joiner(app[STATE], settings, rng)
     app.router.add_put("/v1/requests/{bind_id}", submit)
     app.router.add_get("/v1/requests/{bind_id}", status)
     app.router.add_get("/v1/meters/{meter_id}/devices", devices)
     app.router.add_get("/healthz", healthz)
-    app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(server.lifecycle(STATE, JOINER))
     return app
-
-
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    state = app[STATE]
-    await state.open()
-    joiner = Joiner(state, app[SETTINGS], app[RANDOM])
-    app[JOINER] = joiner
-    await joiner.resume()
-    yield
-    await joiner.stop()
-    await state.close()
 
 
 def serve(settings: EmulatorSettings) -> int:
     """`gridhook emulator`: serve until SIGTERM/SIGINT."""
-    import uvloop
-
-    log.info(
-        "emulator listening",
-        extra={"fields": {"address": f"http://{settings.host}:{settings.port}"}},
-    )
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        print=None,
-        loop=uvloop.new_event_loop(),
-    )
-    return 0
+    return server.serve(create_app(settings), settings.host, settings.port, "emulator")

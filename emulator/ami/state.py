@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
+
+from emulator.sqlite import SqliteState
 
 PENDING, JOINED, LEFT, FAILED = "pending", "joined", "left", "failed"
 TRANSIENT_REASONS = frozenset({"meter_unreachable"})
@@ -74,30 +75,10 @@ def normalise_mac(mac: str) -> str:
     return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))
 
 
-class EmulatorState:
+class EmulatorState(SqliteState):
     """All reads and writes of the emulator's SQLite file."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._db: aiosqlite.Connection | None = None
-
-    async def open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self._path)
-        self._db.row_factory = aiosqlite.Row
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.executescript(_SCHEMA)
-        await self._db.commit()
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        assert self._db is not None, "EmulatorState.open() was not awaited"
-        return self._db
+    schema = _SCHEMA
 
     async def request(self, bind_id: str) -> Request | None:
         async with self.db.execute("SELECT * FROM requests WHERE bind_id = ?", (bind_id,)) as cur:

@@ -31,17 +31,16 @@ import hmac
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from email.utils import format_datetime
-from typing import Any
 
-import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from emulator import outbox
+from emulator import outbox, server
 from emulator.faults import fault_middleware
-from emulator.light.state import LightState, Refused
+from emulator.light.state import LightState
+from emulator.partner_api import Refused, error_response, json_body
 from gridhook.contract.settings import PartnerEmulatorSettings, SignatureScheme
 from gridhook.contract.signatures import sign
 
@@ -52,17 +51,13 @@ SETTINGS = web.AppKey("light_settings", PartnerEmulatorSettings)
 DELIVERER = web.AppKey("light_deliverer", outbox.Deliverer)
 
 
-def _error(status: int, code: str) -> web.Response:
-    return web.json_response({"error": {"code": code}}, status=status)
-
-
 @web.middleware
 async def _light_answers(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refusals as Light's error bodies; Light's clock in every `Date` header."""
     try:
         response = await handler(request)
     except Refused as refused:
-        response = _error(refused.status, refused.code)
+        response = error_response(refused.status, refused.code)
     if request.app.get(STATE) is not None:
         response.headers["Date"] = format_datetime(request.app[STATE].calendar.now(), usegmt=True)
     return response
@@ -83,22 +78,11 @@ def _app_token(request: web.Request) -> None:
         raise Refused(401, "invalid_token")
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw:
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise Refused(400, "invalid_request") from None
-    if not isinstance(body, dict):
-        raise Refused(400, "invalid_request")
-    return body
 
 
 async def create_account(request: web.Request) -> web.Response:
     _app_token(request)
-    account = await request.app[STATE].create_account(await _body(request))
+    account = await request.app[STATE].create_account(await json_body(request))
     return web.json_response(account, status=201)
 
 
@@ -109,7 +93,7 @@ async def get_account(request: web.Request) -> web.Response:
 
 async def record_client_agent(request: web.Request) -> web.Response:
     _app_token(request)
-    body = await _body(request)
+    body = await json_body(request)
     at = body.get("client_agent_accepted_at")
     if at is not None and not isinstance(at, str):
         raise Refused(400, "invalid_request")
@@ -120,7 +104,7 @@ async def record_client_agent(request: web.Request) -> web.Response:
 
 async def request_plans(request: web.Request) -> web.Response:
     _app_token(request)
-    esi_id = (await _body(request)).get("esi_id")
+    esi_id = (await json_body(request)).get("esi_id")
     if not isinstance(esi_id, str) or not (esi_id.isdigit() and len(esi_id) == 17):
         raise Refused(400, "invalid_esi_id")
     plans = await request.app[STATE].request_plans(request.match_info["uuid"], esi_id)
@@ -137,7 +121,7 @@ async def accept_plan(request: web.Request) -> web.Response:
     account_uuid = await state.account_of_token(_bearer(request))
     if account_uuid is None:
         raise Refused(401, "invalid_token")
-    account = await state.accept(account_uuid, await _body(request))
+    account = await state.accept(account_uuid, await json_body(request))
     request.app[DELIVERER].wake()
     log.info("plan accepted", extra={"fields": {"account": account_uuid}})
     return web.json_response(account)
@@ -186,7 +170,7 @@ def create_app(
     app.router.add_get("/v1/emulator/calls", calls)
     app.router.add_get("/v1/emulator/webhooks", webhooks)
     app.router.add_get("/healthz", healthz)
-    app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(server.lifecycle(STATE, DELIVERER))
     return app
 
 
@@ -201,29 +185,7 @@ def _signer(settings: PartnerEmulatorSettings, scheme: SignatureScheme) -> outbo
     return headers
 
 
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    state, deliverer = app[STATE], app[DELIVERER]
-    await state.open()
-    await deliverer.start()
-    yield
-    await deliverer.stop()
-    await state.close()
-
-
 def serve(settings: PartnerEmulatorSettings, scheme: SignatureScheme) -> int:
     """`gridhook emulator light`: serve until SIGTERM/SIGINT."""
-    import uvloop
-
-    log.info(
-        "Light emulator listening",
-        extra={"fields": {"address": f"http://{settings.host}:{settings.port}"}},
-    )
-    web.run_app(
-        create_app(settings, scheme),
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        print=None,
-        loop=uvloop.new_event_loop(),
-    )
-    return 0
+    app = create_app(settings, scheme)
+    return server.serve(app, settings.host, settings.port, "Light emulator")

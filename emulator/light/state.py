@@ -9,7 +9,6 @@ active on that date, announced by a `location.service_active` webhook due then.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 import uuid
@@ -19,11 +18,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import orjson
 
 from emulator import outbox
+from emulator.partner_api import Refused
 from emulator.scaled_time import ScaledCalendar, add_business_days, start_of
+from emulator.sqlite import SqliteState
 from gridhook.contract.codec import format_time
 
 CREATED = "created"
@@ -92,15 +92,6 @@ CREATE TABLE IF NOT EXISTS calls (
 )
 
 
-class Refused(Exception):
-    """Light refuses the call: its HTTP status and error code."""
-
-    def __init__(self, status: int, code: str) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-
-
 @dataclass(frozen=True)
 class Account:
     uuid: str
@@ -114,8 +105,10 @@ class Account:
     location: dict[str, Any] | None
 
 
-class LightState:
+class LightState(SqliteState):
     """All reads and writes of the emulator's SQLite file, and Light's rules."""
+
+    schema = _SCHEMA
 
     def __init__(
         self,
@@ -124,37 +117,22 @@ class LightState:
         stale_plans: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = path
+        super().__init__(path)
         self._day_seconds = day_seconds
         self._stale_plans = stale_plans
         self._clock = clock
-        self._db: aiosqlite.Connection | None = None
         self._calendar: ScaledCalendar | None = None
-        self._lock = asyncio.Lock()  # one change at a time: each commits only its own work
 
-    async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path, timeout=30)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.executescript(_SCHEMA)
-        await self._db.execute(
+    async def opened(self) -> None:
+        """Light's calendar starts when the emulator first started, and goes on across
+        restarts."""
+        await self.db.execute(
             "INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (repr(self._clock()),)
         )
-        await self._db.commit()
-        async with self._db.execute("SELECT value FROM meta WHERE name = 'epoch'") as cursor:
+        async with self.db.execute("SELECT value FROM meta WHERE name = 'epoch'") as cursor:
             row = await cursor.fetchone()
         assert row is not None
         self._calendar = ScaledCalendar(float(row[0]), self._day_seconds, self._clock)
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        assert self._db is not None, "LightState.open() was not awaited"
-        return self._db
 
     @property
     def calendar(self) -> ScaledCalendar:
@@ -166,7 +144,7 @@ class LightState:
     async def create_account(self, body: dict[str, Any]) -> dict[str, Any]:
         """An account with the prerequisites `body` says are done (all, by default); its
         credit check frozen for `credit_frozen_days` of Light's days when given."""
-        async with self._lock:
+        async with self.lock:
             account_uuid = str(body.get("uuid") or uuid.uuid4())
             frozen_days = float(body.get("credit_frozen_days") or 0)
             frozen_until = self.calendar.timestamp() + frozen_days * 86_400 if frozen_days else None
@@ -260,7 +238,7 @@ class LightState:
     # client-agent enrollment
 
     async def record_client_agent(self, account_uuid: str, accepted_at: str | None) -> None:
-        async with self._lock:
+        async with self.lock:
             await self.account(account_uuid)
             await self.db.execute(
                 "UPDATE accounts SET client_agent_accepted_at = ? WHERE uuid = ?",
@@ -272,7 +250,7 @@ class LightState:
     async def request_plans(self, account_uuid: str, esi_id: str) -> list[dict[str, Any]]:
         """Priced plans for the ESI ID, expiring after 5 business days (already expired for
         the first `stale_plans` pricings of each account: fault injection)."""
-        async with self._lock:
+        async with self.lock:
             account = await self.account(account_uuid)
             if self.status(account) == CREDIT_CHECK_FROZEN:
                 await self._log(account_uuid, "plans/request", CREDIT_CHECK_FROZEN)
@@ -310,7 +288,7 @@ class LightState:
             return plans
 
     async def mint_token(self, account_uuid: str) -> dict[str, Any]:
-        async with self._lock:
+        async with self.lock:
             await self.account(account_uuid)
             token = "acct_" + secrets.token_urlsafe(24)
             expires_at = self._clock() + TOKEN_SECONDS
@@ -332,7 +310,7 @@ class LightState:
     async def accept(self, account_uuid: str, body: dict[str, Any]) -> dict[str, Any]:
         """Accept a plan on the account's behalf, by Light's rules; logged with its outcome.
         On success the location exists, enrollment is finalized, and the webhooks are due."""
-        async with self._lock:
+        async with self.lock:
             try:
                 location = await self._accept(account_uuid, body)
             except Refused as refused:

@@ -20,16 +20,14 @@ from __future__ import annotations
 import hmac
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import Mapping
 
-import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from emulator import outbox
+from emulator import outbox, server
 from emulator.faults import fault_middleware
-from emulator.wattshift.state import Refused, WattShiftState, utilities
+from emulator.partner_api import Refused, json_body, refusals
+from emulator.wattshift.state import WattShiftState, utilities
 from gridhook.contract.settings import PartnerEmulatorSettings
 
 log = logging.getLogger("gridhook.emulator.wattshift")
@@ -41,14 +39,6 @@ DELIVERER = web.AppKey("wattshift_deliverer", outbox.Deliverer)
 _REQUIRED_HOME = {"name": str, "zipcode": str, "utilityId": str, "ratePlanId": str}
 
 
-@web.middleware
-async def _refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except Refused as refused:
-        return web.json_response({"error": {"code": refused.code}}, status=refused.status)
-
-
 def _api_key(request: web.Request) -> None:
     expected = request.app[SETTINGS].credential
     offered = request.headers.get("x-ws-api-key", "")
@@ -56,19 +46,11 @@ def _api_key(request: web.Request) -> None:
         raise Refused(401, "invalid_api_key")
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise Refused(400, "invalid_request") from None
-    if not isinstance(body, dict):
-        raise Refused(400, "invalid_request")
-    return body
 
 
 async def get_utility(request: web.Request) -> web.Response:
     _api_key(request)
-    zipcode = (await _body(request)).get("zipcode")
+    zipcode = (await json_body(request)).get("zipcode")
     if not isinstance(zipcode, str) or not (zipcode.isdigit() and len(zipcode) == 5):
         raise Refused(400, "invalid_request")
     found = utilities(zipcode)
@@ -78,7 +60,7 @@ async def get_utility(request: web.Request) -> web.Response:
 
 async def create_home(request: web.Request) -> web.Response:
     _api_key(request)
-    body = await _body(request)
+    body = await json_body(request)
     if any(not isinstance(body.get(name), kind) for name, kind in _REQUIRED_HOME.items()):
         raise Refused(400, "invalid_request")
     home = await request.app[STATE].create_home(body, request.headers.get("Idempotency-Key"))
@@ -89,7 +71,7 @@ async def create_home(request: web.Request) -> web.Response:
 
 async def create_solar(request: web.Request) -> web.Response:
     _api_key(request)
-    body = await _body(request)
+    body = await json_body(request)
     home_id, size = body.get("homeId"), body.get("solarSystemSizeKw")
     if not isinstance(home_id, str) or not isinstance(size, int | float) or size <= 0:
         raise Refused(400, "invalid_request")
@@ -131,7 +113,7 @@ def create_app(
 ) -> web.Application:
     """The WattShift emulator; its state lives in `settings.database`."""
     faults = fault_middleware(settings.faults, rng or random.Random(), _api_call)
-    app = web.Application(middlewares=[_refusals, faults])
+    app = web.Application(middlewares=[refusals, faults])
     app[SETTINGS] = settings
     app[STATE] = WattShiftState(settings.database)
     app[DELIVERER] = outbox.Deliverer(settings.database, settings.webhook_url, _signer(settings))
@@ -142,33 +124,10 @@ def create_app(
     app.router.add_get("/v1/emulator/calls", calls)
     app.router.add_get("/v1/emulator/webhooks", webhooks)
     app.router.add_get("/healthz", healthz)
-    app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(server.lifecycle(STATE, DELIVERER))
     return app
-
-
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    state, deliverer = app[STATE], app[DELIVERER]
-    await state.open()
-    await deliverer.start()
-    yield
-    await deliverer.stop()
-    await state.close()
 
 
 def serve(settings: PartnerEmulatorSettings) -> int:
     """`gridhook emulator wattshift`: serve until SIGTERM/SIGINT."""
-    import uvloop
-
-    log.info(
-        "WattShift emulator listening",
-        extra={"fields": {"address": f"http://{settings.host}:{settings.port}"}},
-    )
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        print=None,
-        loop=uvloop.new_event_loop(),
-    )
-    return 0
+    return server.serve(create_app(settings), settings.host, settings.port, "WattShift emulator")

@@ -8,18 +8,17 @@ second home. Each new home gets a day of prices, sent as a `price_signal.updated
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import orjson
 
 from emulator import outbox
+from emulator.partner_api import Refused
+from emulator.sqlite import SqliteState
 from gridhook.contract.codec import format_time
 
 _SCHEMA = (
@@ -73,15 +72,6 @@ _FEATURES = (
 )
 
 
-class Refused(Exception):
-    """WattShift refuses the call: its HTTP status and error code."""
-
-    def __init__(self, status: int, code: str) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-
-
 @dataclass(frozen=True)
 class Home:
     id: str
@@ -126,39 +116,19 @@ def price_signal(home_id: str, now: datetime) -> dict[str, Any]:
     }
 
 
-class WattShiftState:
+class WattShiftState(SqliteState):
     """All reads and writes of the emulator's SQLite file."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()  # one change at a time: each commits only its own work
-
-    async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path, timeout=30)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.executescript(_SCHEMA)
-        await self._db.commit()
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        assert self._db is not None, "WattShiftState.open() was not awaited"
-        return self._db
+    schema = _SCHEMA
 
     async def log(self, call: str, subject: str, outcome: str) -> None:
-        async with self._lock:
+        async with self.lock:
             await self._log(call, subject, outcome)
             await self.db.commit()
 
     async def create_home(self, body: dict[str, Any], idempotency_key: str | None) -> Home:
         """A home for a known utility and rate plan; the one made before for the same key."""
-        async with self._lock:
+        async with self.lock:
             if idempotency_key is not None:
                 async with self.db.execute(
                     "SELECT id FROM homes WHERE idempotency_key = ?", (idempotency_key,)
@@ -201,7 +171,7 @@ class WattShiftState:
 
     async def add_solar(self, home_id: str, size_kw: float, non_net_metered: bool) -> None:
         """Record the home's solar system (again: the same answer, the latest size)."""
-        async with self._lock:
+        async with self.lock:
             async with self.db.execute("SELECT 1 FROM homes WHERE id = ?", (home_id,)) as cursor:
                 if await cursor.fetchone() is None:
                     raise Refused(404, "home_not_found")
