@@ -5,16 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
-
 from gridhook.contract.errors import GridhookError
+from gridhook.contract.retries import retried
 
 
 async def until_published(publish: Callable[[], Awaitable[object]]) -> None:
     """Call `publish` until it succeeds, waiting longer (up to 30 s) after each failure."""
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(GridhookError),
-        wait=wait_exponential_jitter(multiplier=0.5, max=30),
-    ):
-        with attempt:
-            await publish()
+    await retried(publish, 30, when=lambda error: isinstance(error, GridhookError))

@@ -22,6 +22,8 @@ from pathlib import Path
 import aiohttp
 import aiosqlite
 
+from gridhook.contract.retries import Backoff
+
 log = logging.getLogger("gridhook.emulator.webhooks")
 
 SCHEMA = """
@@ -37,7 +39,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 SignHeaders = Callable[[bytes, str], Mapping[str, str]]
-MAX_WAIT = 60.0
+_RETRY = Backoff(cap=60.0, first=0.5)
+"""The wait before a webhook's next attempt, scheduled in the outbox (a minute at most)."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,7 @@ class Deliverer:
                 extra={"fields": {"type": webhook.event_type, "status": status}},
             )
         else:
-            wait = min(MAX_WAIT, 0.25 * 2**attempts)
+            wait = _RETRY.delay(attempts)
             await self._db.execute(
                 "UPDATE outbox SET due_at = ?, attempts = ? WHERE event_id = ?",
                 (time.time() + wait, attempts, webhook.event_id),

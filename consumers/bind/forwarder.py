@@ -44,6 +44,7 @@ from gridhook.state.store import Store
 
 log = logging.getLogger("gridhook.bind")
 
+
 def is_redrive(record: InboundRecord) -> bool:
     """True for a record `gridhook replay --dlq` sent back from the dead-letter topic."""
     origin = header(record.headers, REPLAYED_FROM) or b""

@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, TypeVar
 
 import orjson
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from consumers.installations import rules
 from consumers.installations.light import LightAccount, LightApi
@@ -43,6 +41,7 @@ from consumers.outbox import until_published
 from gridhook.contract.codec import CloudEvent, EncodedRecord, encode, format_time
 from gridhook.contract.errors import PartnerRefused, RetriableError
 from gridhook.contract.event_types import installation_step
+from gridhook.contract.retries import backoff, retried
 from gridhook.contract.settings import InstallationSettings
 from gridhook.contract.topics import INSTALLATION_EVENTS
 from gridhook.kafka.publisher import Publisher
@@ -232,7 +231,7 @@ class InstallationDriver:
                 "plan accept got no answer; the account is read before any retry",
                 extra={"fields": {"installation": workflow.installation_id}},
             )
-            await self._sleep(self._backoff(attempts))
+            await self._sleep(backoff(self._settings.backoff_max).delay(attempts))
             return
         except PartnerRefused as refused:
             if refused.reason == "plan_expired":
@@ -388,19 +387,7 @@ class InstallationDriver:
 
     async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call` until it does not fail transiently, with capped exponential backoff."""
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(RetriableError),
-            wait=wait_exponential_jitter(multiplier=0.2, max=self._settings.backoff_max),
-            sleep=self._sleep,
-            reraise=True,
-        ):
-            with attempt:
-                return await call()
-        raise AssertionError("unreachable: tenacity either returns or reraises")
-
-    def _backoff(self, attempt: int) -> float:
-        cap = self._settings.backoff_max
-        return float(min(cap, 0.2 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+        return await retried(call, self._settings.backoff_max, sleep=self._sleep)
 
 
 def _text(moment: datetime) -> str:

@@ -78,8 +78,6 @@ def _app_token(request: web.Request) -> None:
         raise Refused(401, "invalid_token")
 
 
-
-
 async def create_account(request: web.Request) -> web.Response:
     _app_token(request)
     account = await request.app[STATE].create_account(await json_body(request))

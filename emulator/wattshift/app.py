@@ -46,8 +46,6 @@ def _api_key(request: web.Request) -> None:
         raise Refused(401, "invalid_api_key")
 
 
-
-
 async def get_utility(request: web.Request) -> web.Response:
     _api_key(request)
     zipcode = (await json_body(request)).get("zipcode")

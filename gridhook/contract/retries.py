@@ -1,17 +1,20 @@
 """How gridhook waits before trying again, in one place: exponential backoff with jitter, from
-a first wait to a cap, through tenacity. Every retry loop (the consumer runtime, the bind
-driver, the orchestrator, the outboxes, Kafka connections) takes its waits from here, so they
-all grow the same way; each caller chooses its cap and when to stop."""
+a first wait to a cap. Every retry loop (the consumer runtime, the bind driver, the
+orchestrator, the outboxes, Kafka connections, consumer-group calls) is a tenacity loop with
+these waits, so they all grow the same way; each caller chooses its cap and when to stop. The
+few places that schedule their next attempt durably rather than sleeping (an emulator's
+webhook outbox, an accept whose answer was lost) ask `Backoff.delay` for the same waits."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from tenacity.stop import stop_base, stop_never
-from tenacity.wait import wait_base, wait_exponential_jitter
+from tenacity.wait import wait_base
 
 from gridhook.contract.errors import GridhookError
 
@@ -21,10 +24,26 @@ FIRST_WAIT = 0.2
 """Seconds before the second attempt; each wait after doubles, up to the caller's cap."""
 
 
-def backoff(cap: float, first: float = FIRST_WAIT) -> wait_base:
-    """Waits of `first`, then twice as long each time up to `cap` seconds, plus up to a second
-    of jitter (so that many clients failing together do not retry together)."""
-    return wait_exponential_jitter(multiplier=first, max=cap, jitter=min(1.0, first * 5))
+class Backoff(wait_base):
+    """Waits of `first` seconds, then twice as long each time up to `cap`, each with up to
+    half of it added at random (so that clients failing together do not retry together)."""
+
+    def __init__(self, cap: float, first: float = FIRST_WAIT) -> None:
+        self.cap = cap
+        self.first = min(first, cap)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after the `attempt`-th failed attempt (from 1)."""
+        base = min(self.cap, self.first * 2 ** min(attempt - 1, 62))
+        return float(base * random.uniform(1.0, 1.5))
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        return self.delay(retry_state.attempt_number)
+
+
+def backoff(cap: float, first: float = FIRST_WAIT) -> Backoff:
+    """The waits of a retry loop capped at `cap` seconds."""
+    return Backoff(cap, first)
 
 
 def is_retriable(error: BaseException) -> bool:
@@ -37,7 +56,7 @@ def retrying(
     *,
     first: float = FIRST_WAIT,
     when: Callable[[BaseException], bool] = is_retriable,
-    stop: stop_base = stop_never,
+    stop: stop_base | Callable[[RetryCallState], bool] = stop_never,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     before_sleep: Callable[[RetryCallState], None] | None = None,
 ) -> AsyncRetrying:

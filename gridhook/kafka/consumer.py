@@ -27,10 +27,11 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
+from tenacity import RetryCallState
 
 from gridhook.contract.codec import EncodedRecord
 from gridhook.contract.errors import GridhookError, PermanentError, UnexpectedFailure
+from gridhook.contract.retries import is_retriable, retrying
 from gridhook.contract.settings import KafkaSettings
 from gridhook.contract.topics import DLQ_SUFFIX
 from gridhook.kafka import clients
@@ -39,6 +40,9 @@ from gridhook.kafka.publisher import Publisher
 from gridhook.kafka.records import InboundRecord
 
 log = logging.getLogger("gridhook.consumer")
+
+RETRY_CAP = 10.0
+"""Longest wait, in seconds, between two attempts at a batch that failed for a passing reason."""
 
 T = TypeVar("T")
 
@@ -89,10 +93,6 @@ class Summary:
             "duplicates": self.duplicates,
             "dead_lettered": self.dead_lettered,
         }
-
-
-def _is_retriable(error: BaseException) -> bool:
-    return isinstance(error, GridhookError) and error.retriable
 
 
 class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -272,12 +272,8 @@ class ConsumerRuntime:
 
     async def _retrying(self, operation: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T:
         """Run `operation`, retrying retriable errors with backoff until it succeeds or `stop`."""
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception(_is_retriable),
-            wait=wait_exponential_jitter(multiplier=0.2, max=10),
-            stop=lambda state: stop.is_set(),
-            before_sleep=self._before_retry,
-            reraise=True,
+        async for attempt in retrying(
+            RETRY_CAP, stop=lambda state: stop.is_set(), before_sleep=self._before_retry
         ):
             with attempt:
                 return await operation()
@@ -288,7 +284,7 @@ class ConsumerRuntime:
         try:
             return await self._handler.handle(records)
         except Exception as error:
-            if _is_retriable(error) or len(records) == 1:
+            if is_retriable(error) or len(records) == 1:
                 raise
             log.warning(
                 "batch failed; isolating the failing record",
@@ -299,7 +295,7 @@ class ConsumerRuntime:
             try:
                 counts = await self._handler.handle([record])
             except Exception as failure:
-                if _is_retriable(failure):
+                if is_retriable(failure):
                     raise
                 counts = Counts(rejected=[(record, _as_permanent(failure))])
             total.applied += counts.applied

@@ -7,13 +7,14 @@ never read, so reading a snapshot always terminates.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from tenacity import stop_after_attempt
 
 from gridhook.contract.errors import BrokerUnavailable, TopicMissing
+from gridhook.contract.retries import retrying
 from gridhook.kafka.clients import translated
 
 _METADATA_ATTEMPTS = 5
@@ -28,14 +29,16 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPar
     `BrokerUnavailable` when no broker answers a metadata request."""
     found = consumer.partitions_for_topic(topic)
     if not found:
-        for _attempt in range(_METADATA_ATTEMPTS):
-            async with translated():
-                answered = await consumer._client.force_metadata_update()
-            if answered:
-                break
-            await asyncio.sleep(0.2)
-        else:
-            raise BrokerUnavailable(f"no broker answered a metadata request for {topic}")
+        unanswered = f"no broker answered a metadata request for {topic}"
+        async for attempt in retrying(
+            1.0,
+            when=lambda error: isinstance(error, BrokerUnavailable),
+            stop=stop_after_attempt(_METADATA_ATTEMPTS),
+        ):
+            with attempt:
+                async with translated():
+                    if not await consumer._client.force_metadata_update():
+                        raise BrokerUnavailable(unanswered)
         found = consumer.partitions_for_topic(topic)
     if not found:
         raise TopicMissing(f"topic {topic} does not exist")

@@ -9,9 +9,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
-from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
 from gridhook.contract.errors import GridhookError
+from gridhook.contract.retries import retrying
 from gridhook.contract.settings import Settings
 from gridhook.kafka.offsets import EndOffsets, InMemoryEndOffsets
 from gridhook.kafka.publisher import Delivery, Publisher
@@ -100,6 +100,7 @@ def create_app(
 
 
 FORGET_CLAIMS_EVERY = 600.0
+CONNECT_BACKOFF_MAX = 10.0
 
 
 async def _forgetting_claims(app: web.Application) -> AsyncIterator[None]:
@@ -160,13 +161,7 @@ async def _offsets_connection(app: web.Application) -> AsyncIterator[None]:
 
 async def _connect(client: Publisher | EndOffsets, name: str) -> None:
     attempt = 0
-    async for retry in AsyncRetrying(
-        retry=retry_if_exception(
-            lambda error: isinstance(error, GridhookError) and error.retriable
-        ),
-        wait=wait_exponential_jitter(multiplier=0.5, max=10),
-        reraise=True,
-    ):
+    async for retry in retrying(CONNECT_BACKOFF_MAX, first=0.5):
         with retry:
             attempt += 1
             try:
