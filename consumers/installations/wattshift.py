@@ -11,7 +11,7 @@ it).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
@@ -119,63 +119,3 @@ class WattShiftClient(PartnerSession):
             reason = code if isinstance(code, str) and _CODE.match(code) else f"http_{status}"
             raise PartnerRefused(f"WattShift {name}: refused ({reason})", reason)
         return body
-
-
-@dataclass
-class InMemoryWattShift:
-    """WattShift in memory for unit tests: Texas zips have one utility; `homes/create` honours
-    the idempotency key; `failures` are raised once each by the call they name."""
-
-    homes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    keys: dict[str, str] = field(default_factory=dict)
-    solar: dict[str, float] = field(default_factory=dict)
-    failures: list[tuple[str, Exception, bool]] = field(default_factory=list)
-    calls: list[str] = field(default_factory=list)
-
-    def fail(self, call: str, error: Exception, *, after_work: bool = False) -> None:
-        self.failures.append((call, error, after_work))
-
-    def _failure(self, call: str) -> tuple[Exception, bool] | None:
-        for index, (name, error, after_work) in enumerate(self.failures):
-            if name == call:
-                del self.failures[index]
-                return error, after_work
-        return None
-
-    async def utilities(self, zipcode: str) -> list[Utility]:
-        self.calls.append("utility/get")
-        failure = self._failure("utility/get")
-        if failure is not None:
-            raise failure[0]
-        if not zipcode.startswith("7"):
-            return []
-        return [Utility("oncor", "Oncor", (("rp_tou_1", "Time of Use"),))]
-
-    async def create_home(
-        self, idempotency_key: str, name: str, zipcode: str, utility_id: str, rate_plan_id: str
-    ) -> str:
-        self.calls.append("homes/create")
-        failure = self._failure("homes/create")
-        if failure is not None and not failure[1]:
-            raise failure[0]
-        home_id = self.keys.get(idempotency_key)
-        if home_id is None:
-            home_id = f"ws_home_{len(self.homes) + 1}"
-            self.keys[idempotency_key] = home_id
-            self.homes[home_id] = {
-                "name": name,
-                "utilityId": utility_id,
-                "ratePlanId": rate_plan_id,
-            }
-        if failure is not None:
-            raise failure[0]
-        return home_id
-
-    async def add_solar(self, home_id: str, size_kw: float, non_net_metered: bool) -> None:
-        self.calls.append("homes/solar/create")
-        failure = self._failure("homes/solar/create")
-        if failure is not None:
-            raise failure[0]
-        if home_id not in self.homes:
-            raise PartnerRefused("WattShift: no such home", "home_not_found")
-        self.solar[home_id] = size_kw

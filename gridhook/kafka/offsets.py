@@ -2,12 +2,11 @@
 
 The ingress asks it before refusing a bind, to know which customer syncs Kafka had accepted by
 then (see `service.ingress.consistency`). `KafkaEndOffsets` asks the partition leaders with a
-group-less consumer; `InMemoryEndOffsets` is its twin for unit tests.
+group-less consumer (its twin for unit tests: `tests.support.fakes.InMemoryEndOffsets`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -69,22 +68,3 @@ class KafkaEndOffsets:
         async with translated():
             ends = await consumer.end_offsets(partitions)
         return {tp.partition: offset for tp, offset in ends.items()}
-
-
-@dataclass
-class InMemoryEndOffsets:
-    """An `EndOffsets` for unit tests: `ends[topic]` is what `of(topic)` answers; `asked`
-    counts the calls."""
-
-    ends: dict[str, dict[int, int]] = field(default_factory=dict)
-    asked: int = 0
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def of(self, topic: str) -> dict[int, int]:
-        self.asked += 1
-        return dict(self.ends.get(topic, {}))

@@ -2,7 +2,8 @@
 
 `Publisher` is what the ingress, the consumers and replay depend on. `KafkaPublisher` is the
 aiokafka implementation (idempotent producer, `acks=all`, compression, batching);
-`InMemoryPublisher` keeps records in a list for unit tests. Both raise only gridhook errors.
+Its in-memory twin for unit tests is `tests.support.fakes.InMemoryPublisher`. Both raise
+only gridhook errors.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import asyncio
 import functools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from gridhook.contract.codec import EncodedRecord
-from gridhook.contract.errors import BrokerUnavailable, GridhookError, PublishTimeout
+from gridhook.contract.errors import BrokerUnavailable, PublishTimeout
 from gridhook.contract.settings import KafkaSettings
 from gridhook.kafka.errors import translate
 
@@ -194,53 +195,3 @@ class KafkaPublisher:
         delivery: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
         acknowledged.add_done_callback(lambda done: _settled(done, delivery))
         return delivery
-
-
-@dataclass
-class InMemoryPublisher:
-    """A `Publisher` for unit tests: keeps what it published; can be told to fail or stall."""
-
-    records: list[tuple[str, EncodedRecord]] = field(default_factory=list)
-    failure: GridhookError | None = None
-    stall: asyncio.Event | None = None
-    started: bool = False
-    _acknowledging: set[asyncio.Task[None]] = field(default_factory=set)
-
-    @property
-    def ready(self) -> bool:
-        return self.started
-
-    async def start(self) -> None:
-        self.started = True
-
-    async def stop(self) -> None:
-        self.started = False
-
-    async def publish(self, topic: str, record: EncodedRecord) -> Delivery:
-        return await (await self.send(topic, record))
-
-    async def send(self, topic: str, record: EncodedRecord) -> asyncio.Future[Delivery]:
-        delivery: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
-
-        async def acknowledge() -> None:
-            if self.stall is not None:
-                await self.stall.wait()
-            if self.failure is not None:
-                delivery.set_exception(self.failure)
-                return
-            self.records.append((topic, record))
-            offset = sum(1 for published, _ in self.records if published == topic) - 1
-            delivery.set_result(Delivery(topic=topic, partition=0, offset=offset))
-
-        self._acknowledging.add(task := asyncio.create_task(acknowledge()))
-        task.add_done_callback(self._acknowledging.discard)
-        return delivery
-
-    async def send_many(self, topic: str, records: Sequence[EncodedRecord]) -> int:
-        for record in records:
-            await self.publish(topic, record)
-        return len(records)
-
-    def published(self, topic: str) -> list[EncodedRecord]:
-        """The records published to `topic`, in order."""
-        return [record for published, record in self.records if published == topic]

@@ -13,7 +13,7 @@ from aiohttp import web
 from gridhook.contract.errors import GridhookError
 from gridhook.contract.retries import retrying
 from gridhook.contract.settings import Settings
-from gridhook.kafka.offsets import EndOffsets, InMemoryEndOffsets
+from gridhook.kafka.offsets import EndOffsets
 from gridhook.kafka.publisher import Delivery, Publisher
 from gridhook.state.claims import SharedClaims
 from gridhook.state.store import Store
@@ -41,15 +41,15 @@ def create_app(
     settings: Settings,
     publisher: Publisher,
     *,
+    end_offsets: EndOffsets,
     store: Store | None = None,
-    end_offsets: EndOffsets | None = None,
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """The ingress: every source's route, the read API, health, metrics and OpenAPI.
 
-    `store` defaults to a reader on GRIDHOOK_DATABASE_URL; the app migrates and closes it.
     `end_offsets` tell binds which customer syncs to wait for (`gridhook ingress` passes
-    Kafka's); without them no sync is known, and binds never wait.
+    Kafka's). `store` defaults to a reader on GRIDHOOK_DATABASE_URL; the app migrates and
+    closes it.
     """
     quiet_errors.install()
     app = web.Application(
@@ -70,7 +70,7 @@ def create_app(
     app[keys.SOURCES] = all_sources
     app[problems.STYLES] = {source.path: source.style for source in all_sources}
     app[keys.STORE] = store or Store(settings.store.database_url)
-    app[keys.END_OFFSETS] = end_offsets or InMemoryEndOffsets()
+    app[keys.END_OFFSETS] = end_offsets
     app[keys.APPLIER_PROGRESS] = ApplierProgress(
         app[keys.STORE], app[keys.END_OFFSETS], settings.http.read_your_writes_wait
     )

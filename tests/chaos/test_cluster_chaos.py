@@ -46,6 +46,7 @@ from tests.support.kafka import (
     read_between,
 )
 from tests.support.load import SECRET, Load
+from tests.support.partner_payloads import customer_body
 from tests.support.postgres import fresh_database
 from tests.support.processes import free_port, gridhook_process, http_ok
 from tests.support.tokens import AUDIENCE, ISSUER, ec_key, write_jwks
@@ -224,31 +225,7 @@ class Installer:
     async def sync(self, count: int) -> None:
         client_id = f"client-{uuid.uuid4().hex[:8]}"
         meters = [f"m-{uuid.uuid4().hex[:10]}" for _ in range(count)]
-        body = {
-            "clientId": client_id,
-            "AcctStatus": "A",
-            "customerSites": [
-                {
-                    "externalSiteId": f"site-{client_id}",
-                    "isPrimary": True,
-                    "address1": "1 Main St",
-                    "city": "Detroit",
-                    "state": "MI",
-                    "postalCode": "48067",
-                    "meters": [
-                        {
-                            "meterId": meter,
-                            "meterType": "Electric",
-                            "isPrimary": n == 0,
-                            "isAMI": True,
-                            "rateCode": "R1",
-                            "billingCycleId": 1,
-                        }
-                        for n, meter in enumerate(meters)
-                    ],
-                }
-            ],
-        }
+        body = customer_body(client_id, meters)
         url = f"{self.bases[0]}/v1/powerbox/customer"
         async with self.session.post(url, data=orjson.dumps(body), headers=self.headers()) as r:
             assert r.status == 200

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 import orjson
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -29,7 +28,7 @@ from gridhook.kafka.consumer import dead_letter
 from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.kafka.records import InboundRecord
 from tests.support.light_payloads import SECRET, light_event, signed
-from tests.support.processes import free_port, gridhook_process, http_ok
+from tests.support.processes import free_port, http_ok, ingress_with_applier
 from tests.support.waiting import eventually
 
 TOKEN = "console-test-admin-token-5f2c"
@@ -123,17 +122,8 @@ async def test_an_operator_follows_a_delivery_redrives_a_dead_letter_and_dry_run
         "GRIDHOOK_ADMIN_TOKEN": TOKEN,
     }
     account, redriven = f"acct-{uuid.uuid4().hex[:8]}", f"acct-{uuid.uuid4().hex[:8]}"
-    async with (
-        gridhook_process(["ingress"], environment, tmp_path / "ingress.log"),
-        gridhook_process(
-            ["consume", "state", "--group", f"console-{uuid.uuid4().hex[:8]}"],
-            environment,
-            tmp_path / "consumer.log",
-        ),
-        gridhook_process(["console"], environment, tmp_path / "console.log"),
-        aiohttp.ClientSession() as session,
-    ):
-        await eventually(lambda: http_ok(f"{ingress}/readyz"), 30, "the ingress")
+    group = f"console-{uuid.uuid4().hex[:8]}"
+    async with ingress_with_applier(environment, tmp_path, group, ["console"]) as session:
         await eventually(lambda: http_ok(f"{console}/login"), 30, "the console")
         body, headers = signed(light_event("account.created", account), now=time.time())
         async with session.post(f"{ingress}/webhooks/light", data=body, headers=headers) as r:

@@ -26,7 +26,7 @@ from tests.support.kafka import (
     read_records,
 )
 from tests.support.light_payloads import SECRET, light_event, light_record, signed
-from tests.support.processes import free_port, gridhook_process, http_ok
+from tests.support.processes import free_port, gridhook_process, http_ok, ingress_with_applier
 from tests.support.waiting import eventually
 
 TOKEN = "admin-token-for-tests-0123456789"
@@ -52,16 +52,7 @@ async def test_webhooks_posted_to_the_ingress_appear_in_the_read_api(
         "GRIDHOOK_ADMIN_TOKEN": TOKEN,
     }
     account = f"acct-{uuid.uuid4().hex[:8]}"
-    async with (
-        gridhook_process(["ingress"], environment, tmp_path / "ingress.log"),
-        gridhook_process(
-            ["consume", "state", "--group", f"t-{uuid.uuid4().hex[:8]}"],
-            environment,
-            tmp_path / "consumer.log",
-        ),
-        aiohttp.ClientSession() as session,
-    ):
-        await eventually(lambda: http_ok(f"{base}/readyz"), 30, "the ingress")
+    async with ingress_with_applier(environment, tmp_path, f"t-{uuid.uuid4().hex[:8]}") as session:
         for event_type in (
             "enrollment.plan_requested",
             "enrollment.plan_accepted",
@@ -110,16 +101,7 @@ async def test_pre_plan_steps_without_a_location_are_accepted_and_applied(
         ("enrollment.plan_accepted", "plan_accepted"),
         ("location.service_active", "service_active"),
     ]
-    async with (
-        gridhook_process(["ingress"], environment, tmp_path / "ingress.log"),
-        gridhook_process(
-            ["consume", "state", "--group", f"t-{uuid.uuid4().hex[:8]}"],
-            environment,
-            tmp_path / "consumer.log",
-        ),
-        aiohttp.ClientSession() as session,
-    ):
-        await eventually(lambda: http_ok(f"{base}/readyz"), 30, "the ingress")
+    async with ingress_with_applier(environment, tmp_path, f"t-{uuid.uuid4().hex[:8]}") as session:
         for minute, (event_type, status) in enumerate(steps):
             body = light_event(event_type, account, created_at=datetime.now(UTC))
             body["data"]["account"]["enrollment"] = {"has_accepted_plan": False}

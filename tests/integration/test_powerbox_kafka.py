@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import aiohttp
 import orjson
 
 from gridhook.contract.codec import decode
 from gridhook.contract.identifiers import hem_profile_id
 from tests.support.kafka import end_offsets, read_records
 from tests.support.partner_payloads import customer_payload
-from tests.support.processes import free_port, gridhook_process, http_ok
+from tests.support.processes import free_port, ingress_with_applier
 from tests.support.tokens import AUDIENCE, ISSUER, ec_key, write_jwks
 from tests.support.waiting import eventually
 
@@ -44,16 +43,7 @@ async def test_customer_sync_then_bind_reach_kafka(kafka: str, tmp_path: Path) -
     customers_since = await end_offsets(kafka, "powerbox.customers")
     binds_since = await end_offsets(kafka, "powerbox.bind.requests")
     headers = {"Authorization": f"Bearer {signer.token()}", "Content-Type": "application/json"}
-    async with (
-        gridhook_process(["ingress"], environment, tmp_path / "ingress.log"),
-        gridhook_process(
-            ["consume", "state", "--group", f"pb-{uuid.uuid4().hex[:8]}"],
-            environment,
-            tmp_path / "consumer.log",
-        ),
-        aiohttp.ClientSession() as session,
-    ):
-        await eventually(lambda: http_ok(f"{base}/readyz"), 30, "the ingress")
+    async with ingress_with_applier(environment, tmp_path, f"pb-{uuid.uuid4().hex[:8]}") as session:
         for _ in range(2):
             async with session.post(
                 f"{base}/v1/powerbox/customer", data=orjson.dumps(sync), headers=headers

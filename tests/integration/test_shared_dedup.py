@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestClient
 
 from gridhook.contract.errors import BrokerUnavailable
 from gridhook.contract.settings import Settings
-from gridhook.kafka.publisher import InMemoryPublisher
 from gridhook.state.claims import Claim, SharedClaims
 from gridhook.state.store import Store
-from service.ingress.app import create_app
+from tests.support.fakes import InMemoryPublisher
+from tests.support.ingress import ingress_app
 from tests.support.light_payloads import SECRET, light_event, signed
 from tests.support.postgres import fresh_database
 
@@ -33,7 +33,7 @@ async def replica(
     aiohttp_client: ClientFactory, url: str, publisher: InMemoryPublisher
 ) -> TestClient[Any, Any]:
     settings = Settings.from_env({"GRIDHOOK_LIGHT_SECRETS": SECRET, "GRIDHOOK_DATABASE_URL": url})
-    return await aiohttp_client(create_app(settings, publisher, store=Store(url)))
+    return await aiohttp_client(ingress_app(settings, publisher, store=Store(url), clock=None))
 
 
 async def test_a_webhook_sent_to_two_replicas_is_published_once(

@@ -21,6 +21,7 @@ from gridhook.contract.install_codes import with_crc
 from gridhook.contract.topics import POWERBOX_BIND_REQUESTS
 from gridhook.state.transitions import APPLIED_TOPICS
 from tests.support.kafka import commit_at_end
+from tests.support.partner_payloads import customer_body
 from tests.support.processes import free_port, gridhook_process, http_ok
 from tests.support.tokens import AUDIENCE, ISSUER, ec_key, write_jwks
 from tests.support.waiting import eventually
@@ -43,28 +44,6 @@ FLAKY = {
 # Joins of 15 to 20 minutes, longer than the 600 s the forwarder once gave up after, run
 # 3,000 times faster than real time.
 SLOW_JOINS = {"GRIDHOOK_EMULATOR_JOIN_SECONDS": "900-1200", "GRIDHOOK_EMULATOR_TIME_SCALE": "3000"}
-
-
-def site(client_id: str, meters: list[str], *, is_ami: bool = True) -> dict[str, Any]:
-    return {
-        "externalSiteId": f"site-{client_id}",
-        "isPrimary": True,
-        "address1": "1 Main St",
-        "city": "Detroit",
-        "state": "MI",
-        "postalCode": "48067",
-        "meters": [
-            {
-                "meterId": meter,
-                "meterType": "Electric",
-                "isPrimary": n == 0,
-                "isAMI": is_ami,
-                "rateCode": "R1",
-                "billingCycleId": 1,
-            }
-            for n, meter in enumerate(meters)
-        ],
-    }
 
 
 @dataclass
@@ -121,11 +100,7 @@ class Stack:
     ) -> str:
         """POST a customer sync; with `wait`, until the read API shows this version."""
         client_id = client_id or f"client-{uuid.uuid4().hex[:8]}"
-        body = {
-            "clientId": client_id,
-            "AcctStatus": status,
-            "customerSites": [site(client_id, meters, is_ami=is_ami)] if meters else [],
-        }
+        body = customer_body(client_id, meters, status=status, is_ami=is_ami)
         url = f"{self.base}/v1/powerbox/customer"
         async with self.session.post(url, data=orjson.dumps(body), headers=self.headers()) as r:
             assert r.status == 200

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.support.waiting import eventually
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -54,6 +56,31 @@ async def gridhook_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextlib.asynccontextmanager
+async def ingress_with_applier(
+    environment: dict[str, str], logs: Path, group: str, *more: list[str]
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """The ingress and a state applier in `group` as real processes (and any `more` gridhook
+    commands), each logging to `<logs>/<command>.log`; yields a client session once the
+    ingress on `GRIDHOOK_HTTP_PORT` is ready."""
+    base = f"http://127.0.0.1:{environment['GRIDHOOK_HTTP_PORT']}"
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            gridhook_process(["ingress"], environment, logs / "ingress.log")
+        )
+        await stack.enter_async_context(
+            gridhook_process(
+                ["consume", "state", "--group", group], environment, logs / "consumer.log"
+            )
+        )
+        for command in more:
+            log = logs / f"{command[0]}.log"
+            await stack.enter_async_context(gridhook_process(command, environment, log))
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        await eventually(lambda: http_ok(f"{base}/readyz"), 30, "the ingress")
+        yield session
 
 
 @dataclass(frozen=True)

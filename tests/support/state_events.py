@@ -14,10 +14,11 @@ from gridhook.state.facts import Facts, merge
 from gridhook.state.store import Application
 from gridhook.state.transitions import reconciled, updates_for
 from tests.support.light_payloads import light_event
+from tests.support.partner_payloads import CLIENT as CLIENT
+from tests.support.partner_payloads import METER as METER
+from tests.support.partner_payloads import customer_body
 
 ACCOUNT = "acct-7f3a"
-METER = "mtr-100200"
-CLIENT = "client-1"
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
@@ -54,31 +55,8 @@ def customer(
     status: str, minute: int, *, meters: list[str] | None = None, is_ami: bool = True
 ) -> Recorded:
     """A sync of CLIENT at offset `minute`, listing `meters` (METER unless given)."""
-    body = {
-        "clientId": CLIENT,
-        "AcctStatus": status,
-        "customerSites": [
-            {
-                "externalSiteId": "site-1",
-                "isPrimary": True,
-                "address1": "1 Main St",
-                "city": "Detroit",
-                "state": "MI",
-                "postalCode": "48067",
-                "meters": [
-                    {
-                        "meterId": meter,
-                        "meterType": "Electric",
-                        "isPrimary": True,
-                        "isAMI": is_ami,
-                        "rateCode": "R1",
-                        "billingCycleId": 1,
-                    }
-                    for meter in ([METER] if meters is None else meters)
-                ],
-            }
-        ],
-    }
+    listed = [METER] if meters is None else meters
+    body = customer_body(CLIENT, listed, status=status, site_id="site-1", is_ami=is_ami)
     event = CloudEvent(
         id=f"{CLIENT}:{status}:{minute}",
         source="powerbox",

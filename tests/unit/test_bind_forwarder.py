@@ -13,15 +13,15 @@ import orjson
 import pytest
 
 from consumers.bind.forwarder import BindForwarder
-from consumers.bind.gateway import FAILED, GatewayStatus, InMemoryGateway
+from consumers.bind.gateway import FAILED, GatewayStatus
 from gridhook.contract.codec import REPLAYED_FROM, CloudEvent, decode, encode, header
 from gridhook.contract.settings import BindSettings
 from gridhook.contract.topics import POWERBOX_BIND_REQUESTS, POWERBOX_BIND_RESULTS
-from gridhook.kafka.publisher import InMemoryPublisher
 from gridhook.kafka.records import InboundRecord
 from gridhook.state.meter_binds import MeterBinds
 from gridhook.state.store import Store
 from tests.support.bind_states import put_bind_states
+from tests.support.fakes import InMemoryGateway, InMemoryPublisher
 from tests.support.state_events import METER
 from tests.support.waiting import eventually
 

@@ -8,13 +8,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gridhook.contract.settings import Settings
-from gridhook.kafka.publisher import InMemoryPublisher
 from gridhook.state.meter_binds import OLDEST_BUCKET, age_bucket
 from gridhook.state.store import Store
 from service.console.app import create_console
 from service.console.health import Totals, rates_between, sparkline, totals_of
 from service.console.masking import HIDDEN, masked
 from service.console.sessions import COOKIE, LOGIN_COOKIE, Sessions, same_secret
+from tests.support.fakes import InMemoryPublisher
 
 TOKEN = "unit-console-admin-token"
 

@@ -15,9 +15,9 @@ from gridhook.contract.codec import decode
 from gridhook.contract.errors import BrokerUnavailable, RecordRejected
 from gridhook.contract.settings import Settings
 from gridhook.contract.signatures import sign
-from gridhook.kafka.publisher import InMemoryPublisher
 from service.ingress import keys
-from service.ingress.app import create_app
+from tests.support.fakes import InMemoryPublisher
+from tests.support.ingress import ingress_app
 from tests.support.light_payloads import OTHER_SECRET, SECRET, light_event, signed
 from tests.support.waiting import eventually
 
@@ -46,7 +46,7 @@ def publisher() -> InMemoryPublisher:
 async def client(
     aiohttp_client: ClientFactory, publisher: InMemoryPublisher
 ) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(make_settings(), publisher, clock=lambda: NOW))
+    return await aiohttp_client(ingress_app(make_settings(), publisher))
 
 
 async def post(client: TestClient[Any, Any], body: Any, **kwargs: Any) -> tuple[int, Any]:
@@ -203,7 +203,7 @@ async def test_body_over_the_limit_is_413(
 ) -> None:
     """A body larger than GRIDHOOK_MAX_BODY_BYTES is 413, signed or not."""
     client = await aiohttp_client(
-        create_app(make_settings(GRIDHOOK_MAX_BODY_BYTES="2000"), publisher, clock=lambda: NOW)
+        ingress_app(make_settings(GRIDHOOK_MAX_BODY_BYTES="2000"), publisher)
     )
     body = light_event("enrollment.finalized")
     body["padding"] = "x" * 3000
@@ -281,7 +281,7 @@ async def test_publish_timeout_is_503_and_the_retry_joins_the_publish_in_flight(
 ) -> None:
     """Kafka slower than the timeout: 503; Light's retry does not publish a second record."""
     client = await aiohttp_client(
-        create_app(make_settings(GRIDHOOK_PUBLISH_TIMEOUT="0.2"), publisher, clock=lambda: NOW)
+        ingress_app(make_settings(GRIDHOOK_PUBLISH_TIMEOUT="0.2"), publisher)
     )
     publisher.stall = asyncio.Event()
     raw, headers = signed(light_event("enrollment.finalized"), now=NOW, message_id="msg_slow")
@@ -303,9 +303,7 @@ async def test_stripe_and_github_schemes(
     """The signature scheme is a setting; each scheme accepts its own and refuses others."""
     for scheme in ("stripe", "github"):
         client = await aiohttp_client(
-            create_app(
-                make_settings(GRIDHOOK_LIGHT_SIGNATURE_SCHEME=scheme), publisher, clock=lambda: NOW
-            )
+            ingress_app(make_settings(GRIDHOOK_LIGHT_SIGNATURE_SCHEME=scheme), publisher)
         )
         raw = orjson.dumps(light_event("enrollment.finalized"))
         good = sign(scheme, SECRET, raw, "unused", int(NOW))
@@ -330,9 +328,7 @@ async def test_stripe_timestamp_is_checked(
 ) -> None:
     """The Stripe-style scheme refuses an old `t=`."""
     client = await aiohttp_client(
-        create_app(
-            make_settings(GRIDHOOK_LIGHT_SIGNATURE_SCHEME="stripe"), publisher, clock=lambda: NOW
-        )
+        ingress_app(make_settings(GRIDHOOK_LIGHT_SIGNATURE_SCHEME="stripe"), publisher)
     )
     raw = orjson.dumps(light_event("enrollment.finalized"))
     old = sign("stripe", SECRET, raw, "unused", int(NOW) - 1000)
@@ -344,7 +340,7 @@ async def test_no_configured_secret_refuses_everything(
     aiohttp_client: ClientFactory, publisher: InMemoryPublisher
 ) -> None:
     """With GRIDHOOK_LIGHT_SECRETS empty, every webhook is 401."""
-    client = await aiohttp_client(create_app(Settings.from_env({}), publisher, clock=lambda: NOW))
+    client = await aiohttp_client(ingress_app(Settings.from_env({}), publisher))
     raw, headers = signed(light_event("enrollment.finalized"), now=NOW)
     assert (await client.post(URL, data=raw, headers=headers)).status == 401
 
@@ -353,7 +349,7 @@ async def test_health_readiness_metrics_and_openapi(
     aiohttp_client: ClientFactory, publisher: InMemoryPublisher
 ) -> None:
     """healthz is always 200; readyz follows the publisher; metrics count by status; OpenAPI 3.1."""
-    client = await aiohttp_client(create_app(make_settings(), publisher, clock=lambda: NOW))
+    client = await aiohttp_client(ingress_app(make_settings(), publisher))
     assert (await client.get("/healthz")).status == 200
     await eventually(lambda: publisher.ready, 5, "the publisher to connect")
     assert (await client.get("/readyz")).status == 200
@@ -376,7 +372,7 @@ async def test_health_readiness_metrics_and_openapi(
 
 def test_clock_default_is_wall_time() -> None:
     """The timestamp check uses the real clock unless a test injects one."""
-    app = create_app(make_settings(), InMemoryPublisher())
+    app = ingress_app(make_settings(), clock=None)
     from service.ingress import keys
 
     assert abs(app[keys.CLOCK]() - time.time()) < 5
@@ -390,7 +386,7 @@ async def test_past_the_in_flight_bound_requests_are_shed_with_503_at_once(
     accepted again."""
     publisher.stall = asyncio.Event()
     settings = make_settings(GRIDHOOK_MAX_PUBLISHES_IN_FLIGHT="2")
-    client = await aiohttp_client(create_app(settings, publisher, clock=lambda: NOW))
+    client = await aiohttp_client(ingress_app(settings, publisher))
     waiting = [asyncio.create_task(post(client, light_event("account.created"))) for _ in range(2)]
     metrics = client.app[keys.METRICS]
     await eventually(

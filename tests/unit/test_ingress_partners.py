@@ -17,13 +17,12 @@ from aiohttp.test_utils import TestClient
 from gridhook.contract.codec import decode
 from gridhook.contract.identifiers import hem_profile_id
 from gridhook.contract.settings import Settings
-from gridhook.kafka.offsets import InMemoryEndOffsets
-from gridhook.kafka.publisher import InMemoryPublisher
 from gridhook.state.store import Store
 from gridhook.state.transitions import RECONCILERS
 from service.ingress import auth
-from service.ingress.app import create_app
 from tests.support.bind_states import put_bind_states
+from tests.support.fakes import InMemoryEndOffsets, InMemoryPublisher
+from tests.support.ingress import ingress_app
 from tests.support.light_payloads import SECRET, light_event, signed
 from tests.support.partner_payloads import (
     bind_payload,
@@ -129,7 +128,7 @@ async def client(
             "GRIDHOOK_READ_YOUR_WRITES_WAIT": "0.5",
         }
     )
-    app = create_app(
+    app = ingress_app(
         settings, publisher, store=Store(store_url), end_offsets=end_offsets, clock=clock
     )
     return await aiohttp_client(app)

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from gridhook.contract.event_types import LIGHT_EVENT_TYPES
 from gridhook.contract.settings import Settings
 from gridhook.contract.signatures import sign
-from gridhook.kafka.publisher import InMemoryPublisher
-from service.ingress.app import create_app
+from tests.support.fakes import InMemoryPublisher
+from tests.support.ingress import ingress_app
 from tests.support.light_payloads import SECRET, light_event
 from tests.support.partner_payloads import (
     bind_payload,
@@ -144,7 +144,7 @@ async def client(
             "GRIDHOOK_POWERBOX_AUDIENCE": AUDIENCE,
         }
     )
-    return await aiohttp_client(create_app(settings, InMemoryPublisher(), clock=lambda: NOW))
+    return await aiohttp_client(ingress_app(settings, InMemoryPublisher()))
 
 
 @settings(

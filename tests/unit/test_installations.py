@@ -12,9 +12,7 @@ import orjson
 import pytest
 
 from consumers.installations.driver import InstallationDriver
-from consumers.installations.light import InMemoryLight
 from consumers.installations.orchestrator import Orchestrator
-from consumers.installations.wattshift import InMemoryWattShift
 from gridhook.contract.codec import CloudEvent, decode
 from gridhook.contract.errors import PartnerRefused, PartnerUnavailable
 from gridhook.contract.settings import InstallationSettings
@@ -23,13 +21,13 @@ from gridhook.contract.topics import (
     INSTALLATIONS,
     LIGHT_EVENTS,
 )
-from gridhook.kafka.publisher import InMemoryPublisher
 from gridhook.kafka.records import InboundRecord
 from gridhook.state.installations import installation_view
 from gridhook.state.store import Application, Store
 from gridhook.state.transitions import RECONCILERS, updates_for
 from gridhook.state.workflows import Workflow, WorkflowRepository
 from tests.support.bind_states import put_bind_states
+from tests.support.fakes import InMemoryLight, InMemoryPublisher, InMemoryWattShift
 from tests.support.light_payloads import light_event
 from tests.support.waiting import eventually
 

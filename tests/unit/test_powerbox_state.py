@@ -18,37 +18,13 @@ from gridhook.state.powerbox import (
     owners_of,
     reconcile_customer,
 )
+from tests.support.partner_payloads import customer_body
 from tests.support.state_events import START, Recorded, apply_all
 
 
 def sync(client: str, seq: int, meters: list[str], status: str = "A", minute: int = 0) -> Recorded:
     """A customer sync of `client` at offset `seq`, its meters on one site each."""
-    body = {
-        "clientId": client,
-        "AcctStatus": status,
-        "customerSites": [
-            {
-                "externalSiteId": f"site-{meter}",
-                "isPrimary": True,
-                "firstName": "Jane",
-                "address1": "1 Main St",
-                "city": "Detroit",
-                "state": "MI",
-                "postalCode": "48067",
-                "meters": [
-                    {
-                        "meterId": meter,
-                        "meterType": "Electric",
-                        "isPrimary": True,
-                        "isAMI": True,
-                        "rateCode": "R1",
-                        "billingCycleId": 1,
-                    }
-                ],
-            }
-            for meter in meters
-        ],
-    }
+    body = customer_body(client, meters, status=status, site_per_meter=True, first_name="Jane")
     event = CloudEvent(
         id=f"{client}:v{seq}",
         source="powerbox",

@@ -14,11 +14,10 @@ from aiohttp.test_utils import TestClient
 from gridhook.contract.codec import CloudEvent
 from gridhook.contract.identifiers import hem_profile_id
 from gridhook.contract.settings import Settings
-from gridhook.kafka.publisher import InMemoryPublisher
 from gridhook.state.store import Store
 from gridhook.state.transitions import RECONCILERS
-from service.ingress.app import create_app
 from tests.support.bind_states import put_bind_states
+from tests.support.ingress import ingress_app
 from tests.support.partner_payloads import price_signal
 from tests.support.state_events import (
     ACCOUNT,
@@ -50,7 +49,7 @@ async def client(
     )
     await writer.close()
     settings = Settings.from_env({"GRIDHOOK_ADMIN_TOKEN": TOKEN, "GRIDHOOK_DATABASE_URL": url})
-    return await aiohttp_client(create_app(settings, InMemoryPublisher(), store=Store(url)))
+    return await aiohttp_client(ingress_app(settings, store=Store(url), clock=None))
 
 
 @pytest.mark.parametrize(
@@ -114,7 +113,7 @@ async def test_no_admin_token_configured_means_401(
 ) -> None:
     """With GRIDHOOK_ADMIN_TOKEN unset, the read API is closed."""
     settings = Settings.from_env({"GRIDHOOK_DATABASE_URL": "sqlite:///:memory:"})
-    client = await aiohttp_client(create_app(settings, InMemoryPublisher()))
+    client = await aiohttp_client(ingress_app(settings, clock=None))
     response = await client.get(f"/v1/accounts/{ACCOUNT}", headers={"Authorization": "Bearer "})
     assert response.status == 401
 
@@ -140,7 +139,7 @@ async def test_the_price_signal_shows_the_price_in_force_now(
     await writer.close()
     settings = Settings.from_env({"GRIDHOOK_ADMIN_TOKEN": TOKEN, "GRIDHOOK_DATABASE_URL": url})
     at_seven = datetime(2026, 11, 22, 7, tzinfo=UTC).timestamp()
-    app = create_app(settings, InMemoryPublisher(), store=Store(url), clock=lambda: at_seven)
+    app = ingress_app(settings, store=Store(url), clock=lambda: at_seven)
     client = await aiohttp_client(app)
     answer = await (
         await client.get("/v1/wattshift/homes/ws_home_7/price-signal", headers=AUTH)

@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from gridhook.contract import tracing
 from gridhook.contract.codec import header
 from gridhook.contract.settings import Settings
-from gridhook.kafka.publisher import InMemoryPublisher
-from service.ingress.app import create_app
+from tests.support.fakes import InMemoryPublisher
+from tests.support.ingress import ingress_app
 from tests.support.light_payloads import SECRET, light_event, signed
 
 NOW = 1_790_000_000.0
@@ -29,7 +29,7 @@ async def _post(aiohttp_client: Any, publisher: InMemoryPublisher, extra: dict[s
     settings = Settings.from_env(
         {"GRIDHOOK_LIGHT_SECRETS": SECRET, "GRIDHOOK_DATABASE_URL": "sqlite:///:memory:"}
     )
-    client = await aiohttp_client(create_app(settings, publisher, clock=lambda: NOW))
+    client = await aiohttp_client(ingress_app(settings, publisher))
     raw, headers = signed(light_event("account.created"), now=NOW)
     response = await client.post("/webhooks/light", data=raw, headers=headers | extra)
     assert response.status == 200
