@@ -6,16 +6,14 @@ Each subcommand is a few lines that call into the package that does the work.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import orjson
-
+from gridhook import commands
 from gridhook.contract import logs, tracing
-from gridhook.contract.errors import ConfigError, GridhookError
+from gridhook.contract.errors import GridhookError
 from gridhook.contract.settings import Settings
 from gridhook.contract.topics import CONSUMERS, STATE_GROUP
 from gridhook.dev import embedded_kafka
@@ -72,18 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    subcommands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    run = commands.add_parser(
+    run = subcommands.add_parser(
         "run",
         help="start the broker (unless KAFKA_BOOTSTRAP_SERVERS), topics and all services",
         description="What `make run` runs: the embedded Kafka broker unless "
         "KAFKA_BOOTSTRAP_SERVERS is set, `topics ensure`, then every gridhook service as a "
         "child process. Ctrl-C stops them all, and the broker if it started it.",
     )
-    run.set_defaults(command=_run)
+    run.set_defaults(command=commands.run)
 
-    kafka = commands.add_parser(
+    kafka = subcommands.add_parser(
         "kafka",
         help="the embedded Apache Kafka broker for development",
         description="Manage the single-node KRaft broker kept under $GRIDHOOK_HOME/kafka/dev.",
@@ -101,29 +99,29 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--brokers", type=int, default=1, help="nodes of the cluster (3 for a real one)"
     )
-    start.set_defaults(command=_kafka_start)
+    start.set_defaults(command=commands.kafka_start)
     fetch = kafka_commands.add_parser(
         "fetch",
         help="fetch the pinned Kafka jars with Maven (done by start when needed)",
         description="Fetch the Kafka jars pinned in compose/kafka/pom.xml with Maven into "
         "$GRIDHOOK_HOME/kafka/lib, unless they are there already, and print where.",
     )
-    fetch.set_defaults(command=_kafka_fetch)
+    fetch.set_defaults(command=commands.kafka_fetch)
     stop = kafka_commands.add_parser(
         "stop",
         help="shut the broker down cleanly",
         description="Stop the dev broker with SIGTERM (SIGKILL after 60 s); its data is kept.",
     )
-    stop.set_defaults(command=_kafka_stop)
+    stop.set_defaults(command=commands.kafka_stop)
     status = kafka_commands.add_parser(
         "status",
         help="say whether the broker runs, and where",
         description="Print the dev broker's pid and bootstrap address; exit 1 when it is not "
         "running.",
     )
-    status.set_defaults(command=_kafka_status)
+    status.set_defaults(command=commands.kafka_status)
 
-    topics = commands.add_parser(
+    topics = subcommands.add_parser(
         "topics",
         help="provision and list the topic catalogue",
         description="The topics are defined in producers/topics.py (see README, Topics).",
@@ -136,16 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
         "config, and list how existing topics differ. Exits 0 even with drift: drift is for a "
         "person to act on.",
     )
-    ensure.set_defaults(command=_topics_ensure, needs_kafka=True)
+    ensure.set_defaults(command=commands.topics_ensure, needs_kafka=True)
     listing = topic_commands.add_parser(
         "list",
         help="show each topic, its key and its state",
         description="Print every catalogue topic, its partitions and replication factor on the "
         "cluster (or `missing`), and its partition key.",
     )
-    listing.set_defaults(command=_topics_list, needs_kafka=True)
+    listing.set_defaults(command=commands.topics_list, needs_kafka=True)
 
-    ingress = commands.add_parser(
+    ingress = subcommands.add_parser(
         "ingress",
         help="serve the webhook ingress (HTTP) until SIGTERM",
         description="Serve every webhook route, /healthz, /readyz, /metrics and /openapi.json "
@@ -154,18 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
         "GRIDHOOK_INGRESS_WORKERS runs several processes on the port.",
     )
     ingress.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ingress.set_defaults(command=_ingress, needs_kafka=True)
+    ingress.set_defaults(command=commands.ingress, needs_kafka=True)
 
-    console = commands.add_parser(
+    console = subcommands.add_parser(
         "console",
         help="serve the operator console (browser) until SIGTERM",
         description="Serve the operator console on GRIDHOOK_CONSOLE_HOST:GRIDHOOK_CONSOLE_PORT: "
         "events, following one delivery, dead letters and their re-drive, replay, entities and "
         "health. Operators log in with GRIDHOOK_ADMIN_TOKEN.",
     )
-    console.set_defaults(command=_console, needs_kafka=True)
+    console.set_defaults(command=commands.console, needs_kafka=True)
 
-    consume = commands.add_parser(
+    consume = subcommands.add_parser(
         "consume",
         help="run a consumer process",
         description="Consumer processes read Kafka as members of a consumer group, commit "
@@ -180,9 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
             description=f"{declared.summary} Reads {', '.join(declared.topics)}.",
         )
         one.add_argument("--group", default=declared.group, help="consumer group id")
-        one.set_defaults(command=_consume, consumer=declared, needs_kafka=True)
+        one.set_defaults(command=commands.consume, consumer=declared, needs_kafka=True)
 
-    emulator = commands.add_parser(
+    emulator = subcommands.add_parser(
         "emulator",
         help="serve an emulated partner system: the AMI head-end, Light's or WattShift's API",
         description="ami (the default): a utility head-end that joins devices to smart meters' "
@@ -193,9 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
         "restarts and injects 5xx, hangs and slowness on demand.",
     )
     emulator.add_argument("system", nargs="?", choices=("ami", "light", "wattshift"), default="ami")
-    emulator.set_defaults(command=_emulator)
+    emulator.set_defaults(command=commands.emulator)
 
-    sign = commands.add_parser(
+    sign = subcommands.add_parser(
         "sign",
         help="sign a payload as a partner would, to try the ingress with curl",
         description="Developer helper: print the signature headers for a payload file, or POST "
@@ -219,9 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sign_light.add_argument("--id", dest="message_id", help="webhook id (default: random)")
     sign_light.add_argument("--post", metavar="URL", help="send it and print the answer")
-    sign_light.set_defaults(command=_sign_light)
+    sign_light.set_defaults(command=commands.sign_light)
 
-    replay = commands.add_parser(
+    replay = subcommands.add_parser(
         "replay",
         help="re-drive records from a topic or its dead-letter topic",
         description="Republish selected records of TOPIC (same key, value and headers, plus "
@@ -261,9 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print partition, offset, time, type, key only"
     )
     replay.add_argument("--rate", type=float, help="at most this many records per second")
-    replay.set_defaults(command=_replay, needs_kafka=True)
+    replay.set_defaults(command=commands.replay, needs_kafka=True)
 
-    state_cmd = commands.add_parser(
+    state_cmd = subcommands.add_parser(
         "state",
         help="manage the state store",
         description="Manage the state store the state applier writes and the read API serves.",
@@ -279,9 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     rebuild.add_argument("--since", help="re-apply only records since: RFC 3339 or 2h, 7d")
     rebuild.add_argument("--group", default=STATE_GROUP, help="the applier's group id")
-    rebuild.set_defaults(command=_state_rebuild, needs_kafka=True)
+    rebuild.set_defaults(command=commands.state_rebuild, needs_kafka=True)
 
-    dev_token = commands.add_parser(
+    dev_token = subcommands.add_parser(
         "dev-token",
         help="mint a PowerBox bearer token signed by the local dev key",
         description="Print a JWT signed by the dev key in $GRIDHOOK_HOME (created on first use), "
@@ -294,9 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev_token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     dev_token.add_argument("--subject", default="dev-utility-cis", help="the `sub` claim")
-    dev_token.set_defaults(command=_dev_token)
+    dev_token.set_defaults(command=commands.dev_token)
 
-    docs = commands.add_parser(
+    docs = subcommands.add_parser(
         "docs",
         help="generate contract documents",
         description="Generate the contracts other teams read, from the topic catalogue and the "
@@ -310,197 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Schemas under schemas/.",
     )
     asyncapi.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
-    asyncapi.set_defaults(command=_docs_asyncapi)
+    asyncapi.set_defaults(command=commands.docs_asyncapi)
     return parser
-
-
-def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from gridhook.supervisor import run_stack
-
-    return run_stack(settings)
-
-
-def _ingress(args: argparse.Namespace, settings: Settings) -> int:
-    from service.ingress.server import serve
-
-    return serve(settings, worker=args.worker)
-
-
-def _console(args: argparse.Namespace, settings: Settings) -> int:
-    from service.console.server import serve
-
-    return serve(settings)
-
-
-def _consume(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.process import run
-
-    return run(args.consumer, settings, args.group)
-
-
-def _emulator(args: argparse.Namespace, settings: Settings) -> int:
-    if args.system == "light":
-        from emulator.light.app import serve as serve_light
-
-        return serve_light(settings.light_emulator, settings.light.scheme)
-    if args.system == "wattshift":
-        from emulator.wattshift.app import serve as serve_wattshift
-
-        return serve_wattshift(settings.wattshift_emulator)
-    from emulator.ami.app import serve
-
-    return serve(settings.emulator)
-
-
-def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from gridhook.kafka.replay import Selection, parse_moment, parse_offsets
-    from producers.replay import run
-
-    selection = Selection(
-        since=parse_moment(args.since) if args.since else None,
-        until=parse_moment(args.until) if args.until else None,
-        from_offsets=parse_offsets(args.from_offset) if args.from_offset else {},
-        to_offsets=parse_offsets(args.to_offset) if args.to_offset else {},
-        type_glob=args.type_glob,
-        key=args.key.encode() if args.key is not None else None,
-        limit=args.limit,
-    )
-    if args.rate is not None and args.rate <= 0:
-        raise ConfigError("--rate must be more than 0")
-    line = asyncio.run(
-        run(
-            settings,
-            args.topic,
-            selection,
-            dlq=args.dlq,
-            to_topic=args.to_topic,
-            rate=args.rate,
-            dry_run=args.dry_run,
-        )
-    )
-    print(line, file=sys.stderr if args.dry_run else sys.stdout)
-    return 0
-
-
-def _state_rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.rebuild import rebuild
-    from gridhook.kafka.replay import parse_moment
-
-    since = parse_moment(args.since) if args.since else None
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise ConfigError("state rebuild deletes the store: confirm with --yes")
-        answer = input(
-            "This deletes every entity in the state store and re-applies the topics. "
-            "Type 'rebuild' to go on: "
-        )
-        if answer.strip() != "rebuild":
-            print("not rebuilt")
-            return 1
-    summary = asyncio.run(rebuild(settings, args.group, since))
-    print(
-        f"state rebuilt: {summary.records} records read, {summary.applied} applied, "
-        f"{summary.duplicates} duplicates, {summary.dead_lettered} dead-lettered"
-    )
-    return 0
-
-
-def _sign_light(args: argparse.Namespace, settings: Settings) -> int:
-    from gridhook.dev.signing import sign_file
-
-    return sign_file(settings, args.file, args.secret, args.scheme, args.message_id, args.post)
-
-
-def _dev_token(args: argparse.Namespace, settings: Settings) -> int:
-    from gridhook.dev.identity import ensure_dev_key, mint
-
-    key = ensure_dev_key(settings.home)
-    partners = settings.partners
-    if partners.powerbox_jwks and Path(partners.powerbox_jwks).resolve() != key.jwks_path:
-        print(
-            f"note: GRIDHOOK_POWERBOX_JWKS is {partners.powerbox_jwks}, not the dev JWKS "
-            f"{key.jwks_path}; the ingress will refuse this token",
-            file=sys.stderr,
-        )
-    print(mint(key, partners.powerbox_issuer, partners.powerbox_audience, args.ttl, args.subject))
-    return 0
-
-
-def _kafka_start(args: argparse.Namespace, settings: Settings) -> int:
-    running = embedded_kafka.running_dev_cluster(settings.home)
-    if running is not None and running.brokers != args.brokers:
-        raise ConfigError(
-            f"a dev cluster of {running.brokers} broker(s) runs: `gridhook kafka stop` it first"
-        )
-    print(embedded_kafka.dev_broker(settings.home, args.brokers).start(port=args.port))
-    return 0
-
-
-def _kafka_fetch(args: argparse.Namespace, settings: Settings) -> int:
-    print(embedded_kafka.ensure_jars(settings.home))
-    return 0
-
-
-def _kafka_stop(args: argparse.Namespace, settings: Settings) -> int:
-    cluster = embedded_kafka.running_dev_cluster(settings.home)
-    print("stopped" if cluster is not None and cluster.stop() else "not running")
-    return 0
-
-
-def _kafka_status(args: argparse.Namespace, settings: Settings) -> int:
-    cluster = embedded_kafka.running_dev_cluster(settings.home)
-    state = None if cluster is None else cluster.state()
-    if state is None:
-        print("not running")
-        return 1
-    pids = ", ".join(f"node {node}: pid {pid}" for node, pid in sorted(state.pids.items()))
-    print(f"running: {pids}; bootstrap {state.bootstrap}")
-    return 0
-
-
-def _topics_ensure(args: argparse.Namespace, settings: Settings) -> int:
-    from gridhook.kafka.provision import ensure_topics
-
-    bootstrap = settings.kafka.bootstrap
-    report = asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor))
-    durability = report.durability
-    print(
-        f"cluster  {report.brokers} broker(s): replication factor "
-        f"{durability.replication_factor}, min.insync.replicas {durability.min_insync_replicas}"
-    )
-    for name in report.created:
-        print(f"created  {name}")
-    for name in report.existing:
-        print(f"exists   {name}")
-    for drift in report.drift:
-        print(f"drift    {drift}")
-    return 0
-
-
-def _topics_list(args: argparse.Namespace, settings: Settings) -> int:
-    from gridhook.kafka.provision import list_topics
-
-    bootstrap = settings.kafka.bootstrap
-    topics, states = asyncio.run(list_topics(bootstrap))
-    width = max(len(topic.name) for topic in topics)
-    for topic in topics:
-        state = states.get(topic.name)
-        where = (
-            f"{state.partitions} partitions, rf {state.replication_factor}" if state else "missing"
-        )
-        print(f"{topic.name:{width}}  {where:24}  key: {topic.key}")
-    return 0
-
-
-def _docs_asyncapi(args: argparse.Namespace, settings: Settings) -> int:
-    from gridhook.contract.asyncapi import build_document
-
-    text = orjson.dumps(build_document(), option=orjson.OPT_INDENT_2) + b"\n"
-    if args.output:
-        args.output.write_bytes(text)
-    else:
-        sys.stdout.buffer.write(text)
-    return 0
 
 
 if __name__ == "__main__":

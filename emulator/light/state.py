@@ -18,11 +18,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from emulator import outbox
+from emulator.light import webhooks
 from emulator.partner_api import Refused
-from emulator.scaled_time import ScaledCalendar, add_business_days, start_of
+from emulator.scaled_time import ScaledCalendar, add_business_days
 from emulator.sqlite import SqliteState
 from gridhook.contract.codec import format_time
 
@@ -319,7 +318,7 @@ class LightState(SqliteState):
                 raise
             await self._log(account_uuid, "plans/accept", "accepted")
             account = self._to_json(await self.account(account_uuid))
-            await self._announce(account, location)
+            await webhooks.enqueue_enrollment(self.db, self.calendar, account, location)
             await self.db.commit()
             return account
 
@@ -367,32 +366,6 @@ class LightState(SqliteState):
             ),
         )  # fmt: skip
         return {"uuid": location_uuid, "service_start_date": start.isoformat()}
-
-    async def _announce(self, account: dict[str, Any], created: dict[str, Any]) -> None:
-        """`enrollment.plan_accepted` and `enrollment.finalized` now, and
-        `location.service_active` on the start date, with the location as it will be then."""
-        location = dict(account["locations"][0])
-        now = self.calendar.now()
-        start = start_of(date.fromisoformat(created["service_start_date"]))
-        active_account = orjson.loads(orjson.dumps(account))
-        active_account["status"] = SERVICE_ACTIVE
-        active_account["enrollment"]["is_service_active"] = True
-        active_location = location | {"is_service_active": True}
-        for event_type, at, body_account, body_location in (
-            ("enrollment.plan_accepted", now, account, location),
-            ("enrollment.finalized", now + timedelta(microseconds=1), account, location),
-            ("location.service_active", max(start, now), active_account, active_location),
-        ):
-            event_id = f"evt_{uuid.uuid4().hex}"
-            body_account = {k: v for k, v in body_account.items() if k != "locations"}
-            event = {
-                "id": event_id,
-                "type": event_type,
-                "created_at": format_time(at),
-                "data": {"account": body_account, "location": body_location},
-            }
-            due = self.calendar.real_time_of(at)
-            await outbox.enqueue(self.db, event_id, event_type, orjson.dumps(event), due)
 
     async def calls(self, account_uuid: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT at, light_date, account_uuid, call, outcome FROM calls"

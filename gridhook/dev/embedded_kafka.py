@@ -17,16 +17,12 @@ run just ended) do not count as taken: the probe binds with SO_REUSEADDR, as Kaf
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +30,14 @@ import orjson
 
 from gridhook.contract.errors import GridhookError, ToolingError
 from gridhook.contract.settings import PROJECT_ROOT
+from gridhook.dev.kafka_jars import ensure_jars
+from gridhook.dev.kafka_storage import (
+    Node,
+    format_storage,
+    log4j_properties,
+    new_cluster_id,
+    server_properties,
+)
 from gridhook.kafka import clients
 
 POM = PROJECT_ROOT / "compose" / "kafka" / "pom.xml"
@@ -41,68 +45,6 @@ DEFAULT_PORT = 9092
 DEFAULT_CONTROLLER_PORT = 9093
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 60.0
-
-_STAMP = ".pom-sha256"
-_JAVA_MISSING = (
-    "Java was not found on PATH. The embedded Kafka broker needs a Java 17+ runtime "
-    "(Debian: apt-get install openjdk-17-jdk-headless), or set KAFKA_BOOTSTRAP_SERVERS "
-    "to use an existing Kafka cluster."
-)
-_MAVEN_MISSING = (
-    "Maven was not found on PATH. It fetches the pinned Kafka jars once "
-    "(Debian: apt-get install maven), or set KAFKA_BOOTSTRAP_SERVERS "
-    "to use an existing Kafka cluster."
-)
-
-
-def jars_dir(home: Path) -> Path:
-    """Where the broker's jars are cached."""
-    return home / "kafka" / "lib"
-
-
-def ensure_jars(home: Path) -> Path:
-    """Fetch the pinned Kafka jars with Maven unless the cache already matches the pom."""
-    lib = jars_dir(home)
-    wanted = hashlib.sha256(POM.read_bytes()).hexdigest()
-    stamp = lib / _STAMP
-    if stamp.exists() and stamp.read_text().strip() == wanted:
-        return lib
-    if shutil.which("java") is None:
-        raise ToolingError(_JAVA_MISSING)
-    if shutil.which("mvn") is None:
-        raise ToolingError(_MAVEN_MISSING)
-    if lib.exists():
-        shutil.rmtree(lib)
-    lib.mkdir(parents=True)
-    command = [
-        "mvn",
-        "-q",
-        "-B",
-        "-f",
-        str(POM),
-        "dependency:copy-dependencies",
-        "-DincludeScope=runtime",
-        f"-DoutputDirectory={lib}",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise ToolingError(f"Maven could not fetch the Kafka jars:\n{tail}")
-    stamp.write_text(wanted)
-    return lib
-
-
-@dataclass(frozen=True)
-class Node:
-    """One node of a cluster: its id and the ports recorded for it."""
-
-    node_id: int
-    port: int
-    controller_port: int
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -282,12 +224,12 @@ class EmbeddedKafka:
         directory.mkdir(parents=True, exist_ok=True)
         data = directory / "data"
         properties = directory / "server.properties"
-        properties.write_text(_server_properties(data, node, nodes))
+        properties.write_text(server_properties(data, node, nodes))
         log4j = directory / "log4j.properties"
-        log4j.write_text(_log4j_properties(self.log_file(node.node_id)))
+        log4j.write_text(log4j_properties(self.log_file(node.node_id)))
         classpath = f"{lib}/*"
         if not (data / "meta.properties").exists():
-            _format(classpath, log4j, properties, cluster_id)
+            format_storage(classpath, log4j, properties, cluster_id)
         with self.log_file(node.node_id).open("ab") as console:
             process = subprocess.Popen(
                 [
@@ -345,37 +287,6 @@ class EmbeddedKafka:
         except FileNotFoundError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
-
-
-def new_cluster_id() -> str:
-    """A KRaft cluster id as Kafka makes them: a URL-safe base64 UUID that does not start with
-    `-` (the storage tool would read it as an option)."""
-    while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not cluster_id.startswith("-"):
-            return cluster_id
-
-
-def _format(classpath: str, log4j: Path, properties: Path, cluster_id: str) -> None:
-    result = subprocess.run(
-        [
-            "java",
-            f"-Dlog4j.configuration=file:{log4j}",
-            "-cp",
-            classpath,
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(properties),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise ToolingError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
 
 
 async def broker_answers(bootstrap: str) -> bool:
@@ -441,45 +352,6 @@ def _port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _server_properties(data: Path, node: Node, nodes: tuple[Node, ...]) -> str:
-    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
-    internal_rf = min(3, len(nodes))
-    return f"""\
-process.roles=broker,controller
-node.id={node.node_id}
-controller.quorum.voters={voters}
-listeners=PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs={data}
-auto.create.topics.enable=false
-num.partitions=1
-offsets.topic.replication.factor={internal_rf}
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor={internal_rf}
-transaction.state.log.min.isr={max(1, internal_rf - 1)}
-group.initial.rebalance.delay.ms=0
-message.max.bytes=2097152
-replica.lag.time.max.ms=10000
-"""
-
-
-def _log4j_properties(log_file: Path) -> str:
-    return f"""\
-log4j.rootLogger=INFO, file
-log4j.appender.file=org.apache.log4j.FileAppender
-log4j.appender.file.File={log_file}
-log4j.appender.file.layout=org.apache.log4j.PatternLayout
-log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka=WARN
-log4j.logger.org.apache.kafka=WARN
-log4j.logger.kafka.server.KafkaServer=INFO
-log4j.logger.kafka.server.BrokerServer=INFO
-"""
 
 
 def dev_broker(home: Path, brokers: int = 1) -> EmbeddedKafka:

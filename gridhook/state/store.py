@@ -1,38 +1,27 @@
-"""The state store: the database every stateful part of gridhook shares, and in it the
-entities (fact maps) with the ids of the events already applied.
+"""The state store: the entities (fact maps) in the database, with the ids of the events
+already applied.
 
-`Store.begin()` and `Store.connect()` are the transactions and connections the table
-repositories beside this module use (`meter_binds`, `workflows`, `claims`); database errors
-inside them become the retriable `StoreUnavailable`. `Store.apply` applies a batch of entity
-updates in one transaction: the events' ids are recorded in the same transaction as their
-effects, so a redelivered event changes nothing (effectively once); what the merged facts
-imply is made explicit by the `reconcile` function the state applier passes in. SQLite
-(default) and PostgreSQL are both supported through SQLAlchemy's async engine.
+`Store` is the `Database` (`gridhook.state.database`) the table repositories beside this
+module share (`meter_binds`, `workflows`, `claims`), with the entities' reads and writes.
+`Store.apply` applies a batch of entity updates in one transaction: the events' ids are
+recorded in the same transaction as their effects, so a redelivered event changes nothing
+(effectively once); what the merged facts imply is made explicit by the reconcilers the state
+applier passes in.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import fcntl
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import orjson
-from sqlalchemy import Select, Table, and_, delete, event, func, or_, select, tuple_
+from sqlalchemy import Select, and_, delete, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
-from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridhook.contract.codec import format_time
-from gridhook.contract.errors import ConfigError, StoreUnavailable
+from gridhook.state.database import Database, database_url
 from gridhook.state.facts import (
     ALIAS,
     PARENT,
@@ -43,10 +32,9 @@ from gridhook.state.facts import (
     facts_to_json,
     merge_into_json,
 )
-from gridhook.state.tables import applied_events, applied_offsets, entities, migrate
+from gridhook.state.tables import applied_events, applied_offsets, entities
 
-_IMMEDIATE = "gridhook_sqlite_immediate"
-"""Execution option: on SQLite, this engine's transactions begin with `BEGIN IMMEDIATE`."""
+__all__ = ["Application", "Entity", "Outcome", "Reconcilers", "Store", "database_url"]
 
 
 @dataclass(frozen=True)
@@ -75,117 +63,14 @@ class Entity:
     facts: Facts
 
 
-def database_url(url: str) -> str:
-    """`url` with the async driver gridhook uses (aiosqlite, asyncpg) filled in."""
-    try:
-        parsed = make_url(url)
-    except SQLAlchemyError:
-        raise ConfigError("GRIDHOOK_DATABASE_URL: not a database URL") from None
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
-    if backend == "postgresql":
-        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-    raise ConfigError("GRIDHOOK_DATABASE_URL: only sqlite and postgresql are supported")
-
-
 Reconcilers = Mapping[str, Callable[[Facts], Facts]]
 """Per entity kind, what its merged facts imply, made explicit (pure); kinds not named are
 stored as merged."""
 _NONE: Reconcilers = {}
 
 
-class Store:
-    """The database, and the entities and applied event ids in it. `writer=True` for a process
-    that writes (its SQLite transactions take the write lock up front)."""
-
-    def __init__(self, url: str, *, writer: bool = False) -> None:
-        self.url = database_url(url)
-        self._sqlite = self.url.startswith("sqlite")
-        self._engine: AsyncEngine = create_async_engine(
-            self.url,
-            pool_pre_ping=not self._sqlite,
-            json_serializer=_json_text,
-            json_deserializer=orjson.loads,
-        )
-        if self._sqlite:
-            self._configure_sqlite(writer)
-
-    def _configure_sqlite(self, writer: bool) -> None:
-        sync_engine = self._engine.sync_engine
-
-        @event.listens_for(sync_engine, "connect")
-        def _pragmas(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-            # Let SQLAlchemy, not the driver, decide when transactions begin (pysqlite recipe).
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            # First, so that switching a new file to WAL waits for a process doing the same.
-            cursor.execute("PRAGMA busy_timeout=10000")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        @event.listens_for(sync_engine, "begin")
-        def _begin(connection: Any) -> None:
-            # A writer, and every migration, takes the write lock up front: a deferred
-            # transaction that read before writing fails at once when another process wrote
-            # meanwhile, instead of waiting out the busy timeout.
-            immediate = writer or connection.get_execution_options().get(_IMMEDIATE, False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self._sqlite
-
-    @contextlib.asynccontextmanager
-    async def begin(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a transaction, committed when the block ends (rolled back if it
-        raises); database errors become `StoreUnavailable`."""
-        async with self.translated(), self._engine.begin() as connection:
-            yield connection
-
-    @contextlib.asynccontextmanager
-    async def connect(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reading; database errors become `StoreUnavailable`."""
-        async with self.translated(), self._engine.connect() as connection:
-            yield connection
-
-    def insert(self, table: Table) -> SqliteInsert | PostgresInsert:
-        """An INSERT in this database's dialect, which offers `on_conflict_do_update`."""
-        if self._sqlite:
-            return sqlite.insert(table)
-        return postgresql.insert(table)
-
-    async def migrate(self) -> int:
-        """Create or upgrade the schema; return its version.
-
-        On SQLite, processes migrate one at a time (an exclusive lock on `<file>.lock`): the
-        first connection of each switches a new file to WAL, and two switching at once can
-        deadlock until one gives up with "database is locked"."""
-        if not self._sqlite:
-            async with self.translated():
-                return await migrate(self._engine)
-        path = make_url(self.url).database
-        engine = self._engine.execution_options(**{_IMMEDIATE: True})
-        if not path or path == ":memory:":
-            async with self.translated():
-                return await migrate(engine)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        async with _exclusively(Path(path + ".lock")), self.translated():
-            return await migrate(engine)
-
-    async def close(self) -> None:
-        await self._engine.dispose()
-
-    @contextlib.asynccontextmanager
-    async def translated(self) -> AsyncIterator[None]:
-        """Database errors inside become `StoreUnavailable`."""
-        try:
-            yield
-        except SQLAlchemyError as error:
-            raise StoreUnavailable(f"database error: {type(error).__name__}") from error
-        except OSError as error:
-            raise StoreUnavailable(f"database unreachable: {type(error).__name__}") from error
+class Store(Database):
+    """The entities and applied event ids in the database."""
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -467,21 +352,6 @@ class Store:
             return int(
                 await connection.scalar(select(func.count()).select_from(applied_events)) or 0
             )
-
-
-@contextlib.asynccontextmanager
-async def _exclusively(lock_file: Path) -> AsyncIterator[None]:
-    """Hold an exclusive lock on `lock_file` (waited for in a thread, off the event loop)."""
-    with lock_file.open("a") as handle:
-        await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _lookup(stored: dict[str, JsonValue], name: str) -> str | None:

@@ -35,7 +35,7 @@ from service.console.keys import (
 )
 from service.console.sessions import COOKIE, Sessions, same_secret
 
-log = logging.getLogger("service.console")
+log = logging.getLogger("gridhook.console")
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/login", "/static/", "/favicon.ico")

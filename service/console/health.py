@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-log = logging.getLogger("service.console")
+log = logging.getLogger("gridhook.console")
 
 SAMPLE_EVERY_SECONDS = 5.0
 KEPT_SAMPLES = 120  # ten minutes

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from gridhook.contract.errors import GridhookError
 
-log = logging.getLogger("service.console")
+log = logging.getLogger("gridhook.console")
 
 KEPT_JOBS = 50
 

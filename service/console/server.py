@@ -10,7 +10,7 @@ from aiohttp import web
 from gridhook.contract.settings import Settings
 from service.console.app import create_console
 
-log = logging.getLogger("service.console")
+log = logging.getLogger("gridhook.console")
 
 
 def serve(settings: Settings) -> int:

@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 
 import orjson
 
-from gridhook.contract.codec import CloudEvent, encode
+from gridhook.contract.codec import CloudEvent, encode, format_time
 from gridhook.contract.identifiers import hem_profile_id
 from gridhook.contract.topics import POWERBOX_BIND_REQUESTS
 from gridhook.kafka.records import InboundRecord
 from gridhook.state.binds import BindRequest, BindState
 from gridhook.state.meter_binds import MeterBinds, request_of
 from gridhook.state.store import Store
+from gridhook.state.tables import bind_arbiter
 from tests.support.state_events import CLIENT, METER
 
 MAC = "00:1B:C5:00:00:AA:BB:CC"
@@ -75,3 +76,22 @@ async def put_bind_states(
         await binds.finish(current, state, reason)
         await binds.mark_published(current)
         current = None
+
+
+async def put_bound(store: Store, meter_id: str = METER, mac: str = MAC) -> None:
+    """Make `meter_id` hold `mac` in one transaction, as the forwarder's row reads once its
+    bind is finished and published (no moment shows it pending)."""
+    record = bind_request_record(meter_id, 1, mac)
+    request = request_of(record)
+    values = {
+        "meter_id": meter_id, "bind_id": request.bind_id, "action": "bind", "state": "bound",
+        "reason": None, "finished": True, "published": True, "request": record.to_json(),
+        "updated_at": format_time(datetime.now(UTC)), "device_mac": mac, "deadline_at": 2e9,
+        "attempts": 1, "round": 1, "reconciling": False, "partition": 0,
+    }  # fmt: skip
+    async with store.begin() as connection:
+        await connection.execute(
+            store.insert(bind_arbiter)
+            .values(values)
+            .on_conflict_do_update(index_elements=[bind_arbiter.c.meter_id], set_=values)
+        )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gridhook.contract.errors import ToolingError
-from gridhook.dev import embedded_kafka
+from gridhook.dev import kafka_jars
 from gridhook.dev.embedded_kafka import EmbeddedKafka, _free_port, _port_is_free, bootstrap_servers
 
 
@@ -29,7 +29,7 @@ def test_missing_java_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
     """Without Java on PATH, fetching says so and points at KAFKA_BOOTSTRAP_SERVERS."""
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(ToolingError, match="Java") as raised:
-        embedded_kafka.ensure_jars(tmp_path)
+        kafka_jars.ensure_jars(tmp_path)
     assert "KAFKA_BOOTSTRAP_SERVERS" in str(raised.value)
 
 
@@ -37,7 +37,7 @@ def test_missing_maven_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monk
     """With Java but no Maven, the error names Maven."""
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/java" if name == "java" else None)
     with pytest.raises(ToolingError, match="Maven"):
-        embedded_kafka.ensure_jars(tmp_path)
+        kafka_jars.ensure_jars(tmp_path)
 
 
 def test_no_broker_and_no_setting_says_how_to_get_one(tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_recorded_ports_are_kept_for_the_next_start(tmp_path: Path) -> None:
 
 def test_cluster_ids_never_start_with_a_dash() -> None:
     """The storage tool reads a leading `-` as an option: such ids are never made."""
-    from gridhook.dev.embedded_kafka import new_cluster_id
+    from gridhook.dev.kafka_storage import new_cluster_id
 
     ids = [new_cluster_id() for _ in range(2000)]
     assert not [cluster_id for cluster_id in ids if cluster_id.startswith("-")]

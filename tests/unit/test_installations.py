@@ -26,7 +26,7 @@ from gridhook.state.installations import installation_view
 from gridhook.state.store import Application, Store
 from gridhook.state.transitions import RECONCILERS, updates_for
 from gridhook.state.workflows import Workflow, WorkflowRepository
-from tests.support.bind_states import put_bind_states
+from tests.support.bind_states import put_bound
 from tests.support.fakes import InMemoryLight, InMemoryPublisher, InMemoryWattShift
 from tests.support.light_payloads import light_event
 from tests.support.waiting import eventually
@@ -97,7 +97,7 @@ class Stack:
         )
 
     async def bind_meter(self) -> None:
-        await put_bind_states(self.store, ["bind_pending", "bound"], METER, MAC)
+        await put_bound(self.store, METER, MAC)
 
     async def light_says(self, event_type: str, minute: int) -> None:
         body = light_event(event_type, ACCOUNT, created_at=TODAY + timedelta(minutes=minute))

@@ -1,0 +1,50 @@
+"""The webhooks Light sends about one enrollment, written into the emulator's outbox in the
+transaction of the accept that causes them: `enrollment.plan_accepted` and
+`enrollment.finalized` at once, and `location.service_active` on the service start date."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from emulator import outbox
+from emulator.scaled_time import ScaledCalendar, start_of
+from gridhook.contract.codec import format_time
+
+SERVICE_ACTIVE = "service_active"
+
+
+async def enqueue_enrollment(
+    db: aiosqlite.Connection,
+    calendar: ScaledCalendar,
+    account: dict[str, Any],
+    created: dict[str, Any],
+) -> None:
+    """`enrollment.plan_accepted` and `enrollment.finalized` now, and
+    `location.service_active` on the start date, with the location as it will be then."""
+    location = dict(account["locations"][0])
+    now = calendar.now()
+    start = start_of(date.fromisoformat(created["service_start_date"]))
+    active_account = orjson.loads(orjson.dumps(account))
+    active_account["status"] = SERVICE_ACTIVE
+    active_account["enrollment"]["is_service_active"] = True
+    active_location = location | {"is_service_active": True}
+    for event_type, at, body_account, body_location in (
+        ("enrollment.plan_accepted", now, account, location),
+        ("enrollment.finalized", now + timedelta(microseconds=1), account, location),
+        ("location.service_active", max(start, now), active_account, active_location),
+    ):
+        event_id = f"evt_{uuid.uuid4().hex}"
+        body_account = {k: v for k, v in body_account.items() if k != "locations"}
+        event = {
+            "id": event_id,
+            "type": event_type,
+            "created_at": format_time(at),
+            "data": {"account": body_account, "location": body_location},
+        }
+        due = calendar.real_time_of(at)
+        await outbox.enqueue(db, event_id, event_type, orjson.dumps(event), due)
