@@ -47,6 +47,11 @@ def lifecycle(
     return context
 
 
+async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz: the emulator serves."""
+    return web.json_response({"status": "ok"})
+
+
 def serve(app: web.Application, host: str, port: int, name: str) -> int:
     """Serve `app` on `host:port` until SIGTERM/SIGINT; return the exit status."""
     log.info(f"{name} listening", extra={"fields": {"address": f"http://{host}:{port}"}})

@@ -141,10 +141,6 @@ async def devices(request: web.Request) -> web.Response:
     )
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
 def create_app(settings: EmulatorSettings, rng: random.Random | None = None) -> web.Application:
     """The emulator; its state lives in `settings.database`."""
     rng = rng or random.Random()
@@ -162,7 +158,7 @@ def create_app(settings: EmulatorSettings, rng: random.Random | None = None) -> 
     app.router.add_put("/v1/requests/{bind_id}", submit)
     app.router.add_get("/v1/requests/{bind_id}", status)
     app.router.add_get("/v1/meters/{meter_id}/devices", devices)
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", server.healthz)
     app.cleanup_ctx.append(server.lifecycle(STATE, JOINER))
     return app
 

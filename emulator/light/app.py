@@ -133,10 +133,6 @@ async def webhooks(request: web.Request) -> web.Response:
     return web.json_response(await outbox.deliveries(request.app[STATE].db))
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
 def _partner_call(request: web.Request) -> bool:
     """The calls faults are injected into: the client-agent calls, not account creation
     (which stands in for the customer's own sign-up)."""
@@ -167,7 +163,7 @@ def create_app(
     app.router.add_post("/v1/account/enroll/plans/accept", accept_plan)
     app.router.add_get("/v1/emulator/calls", calls)
     app.router.add_get("/v1/emulator/webhooks", webhooks)
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", server.healthz)
     app.cleanup_ctx.append(server.lifecycle(STATE, DELIVERER))
     return app
 

@@ -89,10 +89,6 @@ async def webhooks(request: web.Request) -> web.Response:
     return web.json_response(await outbox.deliveries(request.app[STATE].db))
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
 def _api_call(request: web.Request) -> bool:
     return request.path.startswith(("/v1/utility/", "/v1/homes/"))
 
@@ -121,7 +117,7 @@ def create_app(
     app.router.add_get("/v1/emulator/homes/{home_id}", home)
     app.router.add_get("/v1/emulator/calls", calls)
     app.router.add_get("/v1/emulator/webhooks", webhooks)
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", server.healthz)
     app.cleanup_ctx.append(server.lifecycle(STATE, DELIVERER))
     return app
 

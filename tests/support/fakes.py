@@ -183,7 +183,25 @@ class _Account:
 
 
 @dataclass
-class InMemoryLight:
+class _Failures:
+    """Failures a partner twin raises, once each, from the call they name: `fail("plans/accept",
+    error, after_work=True)` loses the answer of a call that did its work."""
+
+    failures: list[tuple[str, Exception, bool]] = field(default_factory=list)
+
+    def fail(self, call: str, error: Exception, *, after_work: bool = False) -> None:
+        self.failures.append((call, error, after_work))
+
+    def _failure(self, call: str) -> tuple[Exception, bool] | None:
+        for index, (name, error, after_work) in enumerate(self.failures):
+            if name == call:
+                del self.failures[index]
+                return error, after_work
+        return None
+
+
+@dataclass
+class InMemoryLight(_Failures):
     """Light in memory, by its rules, for unit tests: `failures` are raised, one per call, by
     the calls named (`fail("plans/accept", error, after_work=True)` loses the answer of a call
     that did its work); `calls` logs every call and its outcome."""
@@ -192,7 +210,6 @@ class InMemoryLight:
     accounts: dict[str, _Account] = field(default_factory=dict)
     plans: dict[str, PricedPlan] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
-    failures: list[tuple[str, Exception, bool]] = field(default_factory=list)
     plan_lifetime: timedelta = PLAN_DAYS
 
     def add_account(
@@ -200,18 +217,8 @@ class InMemoryLight:
     ) -> None:
         self.accounts[account_uuid] = _Account(status)
 
-    def fail(self, call: str, error: Exception, *, after_work: bool = False) -> None:
-        self.failures.append((call, error, after_work))
-
     def accepted(self) -> int:
         return sum(1 for call, outcome in self.calls if call == "plans/accept" and outcome == "ok")
-
-    def _failure(self, call: str) -> tuple[Exception, bool] | None:
-        for index, (name, error, after_work) in enumerate(self.failures):
-            if name == call:
-                del self.failures[index]
-                return error, after_work
-        return None
 
     async def _run(self, call: str, work: Callable[[], T]) -> T:
         failure = self._failure(call)
@@ -296,25 +303,14 @@ class InMemoryLight:
 
 
 @dataclass
-class InMemoryWattShift:
+class InMemoryWattShift(_Failures):
     """WattShift in memory for unit tests: Texas zips have one utility; `homes/create` honours
     the idempotency key; `failures` are raised once each by the call they name."""
 
     homes: dict[str, dict[str, Any]] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     solar: dict[str, float] = field(default_factory=dict)
-    failures: list[tuple[str, Exception, bool]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
-
-    def fail(self, call: str, error: Exception, *, after_work: bool = False) -> None:
-        self.failures.append((call, error, after_work))
-
-    def _failure(self, call: str) -> tuple[Exception, bool] | None:
-        for index, (name, error, after_work) in enumerate(self.failures):
-            if name == call:
-                del self.failures[index]
-                return error, after_work
-        return None
 
     async def utilities(self, zipcode: str) -> list[Utility]:
         self.calls.append("utility/get")

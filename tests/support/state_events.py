@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -57,15 +57,21 @@ def customer(
     """A sync of CLIENT at offset `minute`, listing `meters` (METER unless given)."""
     listed = [METER] if meters is None else meters
     body = customer_body(CLIENT, listed, status=status, site_id="site-1", is_ami=is_ami)
+    return customer_record(body, f"{CLIENT}:{status}:{minute}", minute, minute)
+
+
+def customer_record(body: dict[str, Any], event_id: str, seq: int, minute: int) -> Recorded:
+    """A customer sync `body` as the `powerbox.customers` record at offset `seq`, received
+    `minute` minutes after START."""
     event = CloudEvent(
-        id=f"{CLIENT}:{status}:{minute}",
+        id=event_id,
         source="powerbox",
         type="powerbox.customer.synced",
         time=START + timedelta(minutes=minute),
-        key=CLIENT.encode(),
+        key=str(body["clientId"]).encode(),
         data=orjson.dumps(body),
     )
-    return Recorded("powerbox.customers", event, minute)
+    return Recorded("powerbox.customers", event, seq)
 
 
 _OUTCOME_OF = {

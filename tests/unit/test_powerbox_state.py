@@ -4,13 +4,11 @@ meters, meters that move between customers."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
 
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridhook.contract.codec import CloudEvent
 from gridhook.state.kinds import POWERBOX_CUSTOMER, POWERBOX_METER
 from gridhook.state.powerbox import (
     current_listing,
@@ -19,21 +17,13 @@ from gridhook.state.powerbox import (
     reconcile_customer,
 )
 from tests.support.partner_payloads import customer_body
-from tests.support.state_events import START, Recorded, apply_all
+from tests.support.state_events import Recorded, apply_all, customer_record
 
 
 def sync(client: str, seq: int, meters: list[str], status: str = "A", minute: int = 0) -> Recorded:
     """A customer sync of `client` at offset `seq`, its meters on one site each."""
     body = customer_body(client, meters, status=status, site_per_meter=True, first_name="Jane")
-    event = CloudEvent(
-        id=f"{client}:v{seq}",
-        source="powerbox",
-        type="powerbox.customer.synced",
-        time=START + timedelta(minutes=minute),
-        key=client.encode(),
-        data=orjson.dumps(body),
-    )
-    return Recorded("powerbox.customers", event, seq)
+    return customer_record(body, f"{client}:v{seq}", seq, minute)
 
 
 def test_versions_follow_the_offset_not_the_receipt_time() -> None:
