@@ -9,6 +9,8 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gridhook.contract.answers import json_response
+
 
 class Refused(Exception):
     """The partner refuses the call: its HTTP status and error code."""
@@ -20,7 +22,7 @@ class Refused(Exception):
 
 
 def error_response(status: int, code: str) -> web.Response:
-    return web.json_response({"error": {"code": code}}, status=status)
+    return json_response({"error": {"code": code}}, status=status)
 
 
 @web.middleware

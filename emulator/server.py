@@ -7,10 +7,11 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, TypeVar
 
-import uvloop
 from aiohttp import web
 
 from emulator.sqlite import SqliteState
+from gridhook.contract import running
+from gridhook.contract.answers import json_response
 
 log = logging.getLogger("gridhook.emulator")
 
@@ -49,19 +50,9 @@ def lifecycle(
 
 async def healthz(request: web.Request) -> web.Response:
     """GET /healthz: the emulator serves."""
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
-def serve(app: web.Application, host: str, port: int, name: str) -> int:
-    """Serve `app` on `host:port` until SIGTERM/SIGINT; return the exit status."""
-    log.info(f"{name} listening", extra={"fields": {"address": f"http://{host}:{port}"}})
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=STOP_SECONDS,
-        loop=uvloop.new_event_loop(),
-    )
-    return 0
+def serve(build: Callable[[], web.Application], host: str, port: int, name: str) -> int:
+    """Serve the app `build()` makes on `host:port` until SIGTERM/SIGINT; the exit status."""
+    return running.serve(build, name=name, host=host, port=port, shutdown_timeout=STOP_SECONDS)

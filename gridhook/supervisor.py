@@ -13,9 +13,10 @@ import contextlib
 import logging
 import os
 import secrets
+import shlex
 import signal
+import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -23,14 +24,18 @@ from types import FrameType
 
 import orjson
 
+from gridhook import walk
+from gridhook.contract import running
 from gridhook.contract.settings import Settings
-from gridhook.dev import embedded_kafka
+from gridhook.dev import embedded_kafka, kafka_jars
 from gridhook.dev.identity import ensure_dev_key
 from gridhook.kafka.provision import ensure_topics
 
 log = logging.getLogger("gridhook.run")
 
-CHILD_STOP_TIMEOUT = 30.0
+CHILD_STOP_TIMEOUT = 10.0
+STOP_TIMEOUT = 30.0
+"""Seconds the embedded broker gets to shut down cleanly."""
 
 
 @dataclass(frozen=True)
@@ -40,39 +45,53 @@ class Service:
     name: str
     arguments: tuple[str, ...]
     environment: tuple[tuple[str, str], ...] = ()
-
-
-def _metrics_port(port: int) -> tuple[tuple[str, str], ...]:
-    return (("GRIDHOOK_CONSUMER_METRICS_PORT", str(port)),)
+    metrics_port: int | None = None
+    """Which of `CONSUMER_METRICS_PORTS` a consumer serves its metrics on."""
 
 
 SERVICES: tuple[Service, ...] = (
     Service("ingress", ("ingress",)),
-    Service("state applier", ("consume", "state"), _metrics_port(9101)),
+    Service("state applier", ("consume", "state"), metrics_port=0),
     Service("gateway emulator", ("emulator", "ami")),
     Service("Light emulator", ("emulator", "light")),
     Service("WattShift emulator", ("emulator", "wattshift")),
-    Service("bind forwarder", ("consume", "bind"), _metrics_port(9102)),
-    Service("installation orchestrator", ("consume", "installations"), _metrics_port(9103)),
+    Service("bind forwarder", ("consume", "bind"), metrics_port=1),
+    Service("installation orchestrator", ("consume", "installations"), metrics_port=2),
     Service("operator console", ("console",)),
 )
+CONSUMER_METRICS_PORTS = (9101, 9102, 9103)
+"""Where the three consumers serve /metrics in `make run` (free ones when these are taken)."""
 
 # A laptop's calendar: HAN joins 600 times faster than a real one, a Light day in 10 seconds
-# (service starts 70 s after a plan is accepted), installations looked at every 2 seconds.
+# (service starts 70 s after a plan is accepted), installations looked at every 2 seconds; and
+# a head-end that does not misbehave, so that the printed walk goes as printed (each fault
+# is one setting away).
 _DEV_PACE = {
     "GRIDHOOK_EMULATOR_TIME_SCALE": "600",
     "GRIDHOOK_LIGHT_EMULATOR_DAY_SECONDS": "10",
     "GRIDHOOK_INSTALLATION_CHECK_SECONDS": "2",
+    "GRIDHOOK_EMULATOR_UNREACHABLE_RATE": "0",
+    "GRIDHOOK_EMULATOR_ERROR_RATE": "0",
+    "GRIDHOOK_EMULATOR_TIMEOUT_RATE": "0",
 }
 
 _DEV_SECRETS = "dev-secrets.json"
+_DEV_ENV = "dev.env"
+"""The dev credentials as shell variables, for the printed walk (`. .gridhook/dev.env`)."""
+_WALK_VARIABLES = {
+    "ADMIN": "GRIDHOOK_ADMIN_TOKEN",
+    "LIGHT_APP_TOKEN": "GRIDHOOK_LIGHT_APP_TOKEN",
+}
 
 
 def run_stack(settings: Settings) -> int:
-    """Run broker, topics and services until interrupted; return the exit status."""
-    stop = threading.Event()
+    """Run broker, topics and services until interrupted; return the exit status: 0 when
+    stopped on request with every service stopped cleanly, 1 when a service failed."""
+    stop, hurry = threading.Event(), threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():  # a second Ctrl-C: stop at once
+            hurry.set()
         stop.set()
 
     signal.signal(signal.SIGINT, request_stop)
@@ -86,7 +105,8 @@ def run_stack(settings: Settings) -> int:
             broker = None  # started by `gridhook kafka start`: leave it running afterwards
             bootstrap = embedded_kafka.bootstrap_servers(None, settings.home)
         else:
-            log.info("starting the embedded Kafka broker (first start fetches its jars)")
+            fetching = "" if kafka_jars.fetched(settings.home) else " (fetching its jars first)"
+            log.info(f"starting the embedded Kafka broker{fetching}")
             bootstrap = broker.start()
     log.info("kafka ready", extra={"fields": {"bootstrap": bootstrap}})
     children: list[tuple[Service, subprocess.Popen[bytes]]] = []
@@ -102,32 +122,30 @@ def run_stack(settings: Settings) -> int:
         environment.update(_dev_credentials(settings))
         for name, value in _DEV_PACE.items():
             environment.setdefault(name, value)
-        ingress = f"http://{_client_host(settings.http.host)}:{settings.http.port}"
-        for partner in ("LIGHT", "WATTSHIFT"):
-            environment.setdefault(
-                f"GRIDHOOK_{partner}_EMULATOR_WEBHOOK_URL", f"{ingress}/webhooks/{partner.lower()}"
-            )
+        environment.update(_addresses(settings, environment))
+        metrics_ports = _free_ports(CONSUMER_METRICS_PORTS)
         for service in SERVICES:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "gridhook.cli", *service.arguments],
-                env={**environment, **dict(service.environment)},
-            )
+            own = dict(service.environment)
+            if service.metrics_port is not None:
+                own["GRIDHOOK_CONSUMER_METRICS_PORT"] = str(metrics_ports[service.metrics_port])
+            process = running.spawn(list(service.arguments), {**environment, **own})
             children.append((service, process))
             log.info("started %s", service.name, extra={"fields": {"pid": process.pid}})
-        _print_try_it(settings, environment)
+        _print_walk(settings, environment, metrics_ports)
         log.info("gridhook is running; press Ctrl-C to stop")
         while not stop.wait(0.2):
             for service, process in children:
                 if process.poll() is not None:
                     log.error("%s exited with status %s", service.name, process.returncode)
                     stop.set()
-        return 0 if all(process.poll() in (None, 0) for _, process in children) else 1
+        failed = any(process.poll() not in (None, 0) for _, process in children)
     finally:
-        _stop_children(children)
+        _stop_children(children, hurry)
         if broker is not None:
             log.info("stopping the embedded Kafka broker")
-            broker.stop()
+            broker.stop(timeout=0 if hurry.is_set() else STOP_TIMEOUT)
         log.info("stopped")
+    return 1 if failed or any(process.returncode != 0 for _, process in children) else 0
 
 
 def _dev_credentials(settings: Settings) -> dict[str, str]:
@@ -153,62 +171,101 @@ def _dev_credentials(settings: Settings) -> dict[str, str]:
     settings.home.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(stored, option=orjson.OPT_INDENT_2))
     path.chmod(0o600)
+    used = {name: os.environ.get(name) or value for name, value in stored.items()}
+    shell = {short: used[name] for short, name in _WALK_VARIABLES.items()}
+    shell["LIGHT_SECRET"] = used["GRIDHOOK_LIGHT_SECRETS"].split(",")[0]
+    env_file = settings.home / _DEV_ENV
+    env_file.write_text("".join(f"{name}={shlex.quote(value)}\n" for name, value in shell.items()))
+    env_file.chmod(0o600)
     return {name: value for name, value in stored.items() if not os.environ.get(name)}
+
+
+def _addresses(settings: Settings, environment: dict[str, str]) -> dict[str, str]:
+    """Where the services reach each other, from where each listens, unless set: the
+    emulators' webhooks go to the ingress; the forwarder and the orchestrator call the
+    emulators."""
+    ingress = f"http://{_client_host(settings.http.host)}:{settings.http.port}"
+    derived = {
+        "GRIDHOOK_LIGHT_EMULATOR_WEBHOOK_URL": f"{ingress}/webhooks/light",
+        "GRIDHOOK_WATTSHIFT_EMULATOR_WEBHOOK_URL": f"{ingress}/webhooks/wattshift",
+        "GRIDHOOK_GATEWAY_URL": _url(settings.emulator.host, settings.emulator.port),
+        "GRIDHOOK_LIGHT_API_URL": _url(settings.light_emulator.host, settings.light_emulator.port),
+        "GRIDHOOK_WATTSHIFT_API_URL": _url(
+            settings.wattshift_emulator.host, settings.wattshift_emulator.port
+        ),
+    }
+    return {name: url for name, url in derived.items() if name not in environment}
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://{_client_host(host)}:{port}"
+
+
+def _free_ports(preferred: tuple[int, ...]) -> list[int]:
+    """Each of `preferred` when nothing listens there, else a free port."""
+    chosen: list[int] = []
+    for port in preferred:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                probe.bind(("127.0.0.1", 0))
+            chosen.append(int(probe.getsockname()[1]))
+    return chosen
 
 
 def _client_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (a listen-all address)
 
 
-def _print_try_it(settings: Settings, environment: dict[str, str]) -> None:
-    base = f"http://{_client_host(settings.http.host)}:{settings.http.port}"
-    secret = environment["GRIDHOOK_LIGHT_SECRETS"].split(",")[0]
-    token = environment.get("GRIDHOOK_ADMIN_TOKEN", "$GRIDHOOK_ADMIN_TOKEN")
-    app_token = environment.get("GRIDHOOK_LIGHT_APP_TOKEN", "$GRIDHOOK_LIGHT_APP_TOKEN")
+def _print_walk(settings: Settings, environment: dict[str, str], metrics_ports: list[int]) -> None:
+    ingress = f"http://{_client_host(settings.http.host)}:{settings.http.port}"
     light = settings.light_emulator
-    light_base = f"http://{_client_host(light.host)}:{light.port}"
     console = f"http://{_client_host(settings.console.host)}:{settings.console.port}"
+    addresses = walk.Addresses(
+        ingress=ingress,
+        light=f"http://{_client_host(light.host)}:{light.port}",
+        console=console,
+        dev_env=settings.home / _DEV_ENV,
+    )
+    steps = "\n".join("  " + line if line else "" for line in walk.text(addresses).splitlines())
+    consumers = ", ".join(
+        f"{name} http://127.0.0.1:{port}/metrics"
+        for name, port in zip(("state", "bind", "installations"), metrics_ports, strict=True)
+    )
     print(
         f"""
-Try it (dev credentials are in {settings.home / _DEV_SECRETS}):
-  .venv/bin/gridhook sign light --secret {secret} \\
-      --file examples/light/enrollment.plan_accepted.json --post {base}/webhooks/light
-  curl -H 'Authorization: Bearer {token}' \\
-      {base}/v1/accounts/3f1c9a52-8d7e-4b1a-9c2f-6a0d4e8b7c11
-  TOKEN=$(.venv/bin/gridhook dev-token)
-  curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-      --data-binary @examples/powerbox/customer.json {base}/v1/powerbox/customer
-  curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-      --data-binary @examples/powerbox/bind.json {base}/v1/powerbox/bind
-  curl -H 'Authorization: Bearer {token}' {base}/v1/powerbox/meters/123456789
+gridhook is running. Walk one installation, in a second terminal in this folder (each step
+shows the answer it gets, the first time and when you walk again):
 
-Walk one installation from creation to service active (a Light day lasts 10 s here):
-  curl -H 'Authorization: Bearer {app_token}' -H 'Content-Type: application/json' \\
-      --data-binary @examples/light/account.json {light_base}/v1/app/accounts
-  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
-      --data-binary @examples/installations/installation.json {base}/v1/installations
-  # then the customer sync and the bind above; the plan is accepted once the device joins
-  curl -H 'Authorization: Bearer {token}' {base}/v1/installations/inst-demo-1
-  curl {light_base}/v1/emulator/calls
+{steps}
 
-Operator console: {console}  (log in with the admin token above)
-Metrics: {base}/metrics, and the consumers' at http://127.0.0.1:9101/metrics (state),
-  :9102 (bind forwarder), :9103 (installations)
+Operator console: {console} (log in with $ADMIN)
+Metrics: {ingress}/metrics; the consumers': {consumers}
+Docs: README.md, and docs/ for every component
 """,
         flush=True,
     )
 
 
-def _stop_children(children: list[tuple[Service, subprocess.Popen[bytes]]]) -> None:
+def _stop_children(
+    children: list[tuple[Service, subprocess.Popen[bytes]]], hurry: threading.Event
+) -> None:
+    """Tell each child once to stop (SIGTERM) and wait for them all; kill those still running
+    after `CHILD_STOP_TIMEOUT`, or at once when `hurry` is set (a second Ctrl-C)."""
     for _, process in children:
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 process.terminate()
     deadline = time.monotonic() + CHILD_STOP_TIMEOUT
-    for service, process in children:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in time; killing it", service.name)
-            process.kill()
-            process.wait()
+    while any(process.poll() is None for _, process in children):
+        if hurry.is_set() or time.monotonic() > deadline:
+            for service, process in children:
+                if process.poll() is None:
+                    if not hurry.is_set():
+                        log.warning("%s did not stop in time; killing it", service.name)
+                    process.kill()
+            break
+        time.sleep(0.05)
+    for _, process in children:
+        process.wait()

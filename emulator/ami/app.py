@@ -35,6 +35,7 @@ from emulator.ami.latency import join_delay
 from emulator.ami.state import FAILED, PENDING, EmulatorState, Request
 from emulator.faults import fault_middleware
 from emulator.tracing import traced
+from gridhook.contract.answers import json_response
 from gridhook.contract.install_codes import is_valid
 from gridhook.contract.settings import EmulatorSettings, Faults
 
@@ -119,20 +120,20 @@ async def submit(request: web.Request) -> web.Response:
         bind_id, meter_id, mac, install_code, action, time.time() + joiner.latency()
     )
     joiner.schedule(stored)
-    return web.json_response(stored.to_json(), status=202)
+    return json_response(stored.to_json(), status=202)
 
 
 async def status(request: web.Request) -> web.Response:
     stored = await request.app[STATE].request(request.match_info["bind_id"])
     if stored is None:
         raise web.HTTPNotFound(text="unknown bind id")
-    return web.json_response(stored.to_json())
+    return json_response(stored.to_json())
 
 
 async def devices(request: web.Request) -> web.Response:
     meter_id = request.match_info["meter_id"]
     state = request.app[STATE]
-    return web.json_response(
+    return json_response(
         {
             "meterId": meter_id,
             "devices": await state.devices(meter_id),
@@ -165,4 +166,6 @@ def create_app(settings: EmulatorSettings, rng: random.Random | None = None) -> 
 
 def serve(settings: EmulatorSettings) -> int:
     """`gridhook emulator`: serve until SIGTERM/SIGINT."""
-    return server.serve(create_app(settings), settings.host, settings.port, "emulator")
+    return server.serve(
+        lambda: create_app(settings), settings.host, settings.port, "AMI head-end emulator"
+    )

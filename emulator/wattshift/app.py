@@ -28,6 +28,7 @@ from emulator import outbox, server
 from emulator.faults import fault_middleware
 from emulator.partner_api import Refused, json_body, refusals
 from emulator.wattshift.state import WattShiftState, utilities
+from gridhook.contract.answers import json_response
 from gridhook.contract.settings import PartnerEmulatorSettings
 
 log = logging.getLogger("gridhook.emulator.wattshift")
@@ -53,7 +54,7 @@ async def get_utility(request: web.Request) -> web.Response:
         raise Refused(400, "invalid_request")
     found = utilities(zipcode)
     await request.app[STATE].log("utility/get", zipcode, f"{len(found)} utilities")
-    return web.json_response(found)
+    return json_response(found)
 
 
 async def create_home(request: web.Request) -> web.Response:
@@ -64,7 +65,7 @@ async def create_home(request: web.Request) -> web.Response:
     home = await request.app[STATE].create_home(body, request.headers.get("Idempotency-Key"))
     if home.created:
         request.app[DELIVERER].wake()
-    return web.json_response({"id": home.id}, status=201 if home.created else 200)
+    return json_response({"id": home.id}, status=201 if home.created else 200)
 
 
 async def create_solar(request: web.Request) -> web.Response:
@@ -74,19 +75,19 @@ async def create_solar(request: web.Request) -> web.Response:
     if not isinstance(home_id, str) or not isinstance(size, int | float) or size <= 0:
         raise Refused(400, "invalid_request")
     await request.app[STATE].add_solar(home_id, float(size), bool(body.get("isNonNetMetered")))
-    return web.json_response({"homeId": home_id}, status=201)
+    return json_response({"homeId": home_id}, status=201)
 
 
 async def home(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[STATE].home(request.match_info["home_id"]))
+    return json_response(await request.app[STATE].home(request.match_info["home_id"]))
 
 
 async def calls(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[STATE].calls())
+    return json_response(await request.app[STATE].calls())
 
 
 async def webhooks(request: web.Request) -> web.Response:
-    return web.json_response(await outbox.deliveries(request.app[STATE].db))
+    return json_response(await outbox.deliveries(request.app[STATE].db))
 
 
 def _api_call(request: web.Request) -> bool:
@@ -124,4 +125,6 @@ def create_app(
 
 def serve(settings: PartnerEmulatorSettings) -> int:
     """`gridhook emulator wattshift`: serve until SIGTERM/SIGINT."""
-    return server.serve(create_app(settings), settings.host, settings.port, "WattShift emulator")
+    return server.serve(
+        lambda: create_app(settings), settings.host, settings.port, "WattShift emulator"
+    )

@@ -31,13 +31,20 @@ def jars_dir(home: Path) -> Path:
     return home / "kafka" / "lib"
 
 
+def fetched(home: Path) -> bool:
+    """True when the jars of the pinned version are in the cache."""
+    stamp = jars_dir(home) / _STAMP
+    wanted = hashlib.sha256(POM.read_bytes()).hexdigest()
+    return stamp.exists() and stamp.read_text().strip() == wanted
+
+
 def ensure_jars(home: Path) -> Path:
     """Fetch the pinned Kafka jars with Maven unless the cache already matches the pom."""
     lib = jars_dir(home)
+    if fetched(home):
+        return lib
     wanted = hashlib.sha256(POM.read_bytes()).hexdigest()
     stamp = lib / _STAMP
-    if stamp.exists() and stamp.read_text().strip() == wanted:
-        return lib
     if shutil.which("java") is None:
         raise ToolingError(_JAVA_MISSING)
     if shutil.which("mvn") is None:

@@ -49,5 +49,5 @@ async def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
         aiohttp.ClientSession() as session,
         session.post(url, data=body, headers={**headers, "Content-Type": "application/json"}) as r,
     ):
-        print(r.status, await r.text())
+        print(await r.text(), r.status)
         return 0 if r.status < 300 else 1

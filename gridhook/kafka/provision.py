@@ -50,6 +50,7 @@ class EnsureReport:
 
     created: tuple[str, ...]
     existing: tuple[str, ...]
+    """The topics that were there already (created + existing: every topic asked for)."""
     drift: tuple[Drift, ...]
     durability: Durability
     brokers: int
@@ -163,7 +164,7 @@ async def ensure_topics(
     ]
     return EnsureReport(
         created=tuple(sorted(created)),
-        existing=tuple(sorted(states)),
+        existing=tuple(sorted(name for name in states if name not in created)),
         drift=tuple(drift),
         durability=durability,
         brokers=brokers,

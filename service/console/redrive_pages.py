@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from gridhook.contract.answers import json_response
 from gridhook.contract.errors import ConfigError
 from gridhook.kafka import browsing
 from gridhook.kafka.replay import Selection, parse_offsets, replay
@@ -253,4 +254,4 @@ async def job_page(request: web.Request) -> dict[str, Any]:
 
 
 async def job_progress(request: web.Request) -> web.Response:
-    return web.json_response(_job(request).as_json())
+    return json_response(_job(request).as_json())

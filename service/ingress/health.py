@@ -5,19 +5,20 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gridhook.contract.answers import json_response
 from service.ingress import keys
 
 
 async def alive(request: web.Request) -> web.Response:
     """200 while the process serves requests."""
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def ready(request: web.Request) -> web.Response:
     """200 once the Kafka producer is connected; 503 before."""
     if request.app[keys.PUBLISHER].ready:
-        return web.json_response({"status": "ready"})
-    return web.json_response({"status": "waiting for kafka"}, status=503)
+        return json_response({"status": "ready"})
+    return json_response({"status": "waiting for kafka"}, status=503)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -21,12 +21,13 @@ from typing import Any
 from aiohttp import web
 
 from gridhook.contract import topics
-from gridhook.contract.errors import GridhookError, Unavailable, UnknownIdentifier
+from gridhook.contract.answers import json_response
+from gridhook.contract.errors import GridhookError, Refusal, Unavailable, UnknownIdentifier
 from gridhook.contract.event_types import INSTALLATION_CREATED
 from gridhook.contract.identifiers import content_hash
 from gridhook.contract.settings import StoreSettings
 from gridhook.contract.signatures import Verified
-from gridhook.state.installations import installation_view
+from gridhook.state.installations import DOCUMENT, installation_view
 from gridhook.state.kinds import (
     INSTALLATION,
     LIGHT_ACCOUNT,
@@ -39,6 +40,7 @@ from gridhook.state.store import Store
 from gridhook.state.wattshift import current_interval
 from service.ingress import keys
 from service.ingress.auth import AdminTokenAuthenticator
+from service.ingress.pipeline import unavailable
 from service.ingress.read_api import authorize
 from service.ingress.sources import Identity, Source
 from service.ingress.validation import SingleSchema
@@ -55,6 +57,23 @@ def _name(document: Any) -> None:
 def _identify(document: Any, verified: Verified, now: float) -> Identity:
     installation_id = document["installationId"]
     return Identity(message_id=f"{installation_id}:{content_hash(document)}", key=installation_id)
+
+
+async def _is_current(app: web.Application, document: Any, identity: Identity) -> bool:
+    """True when the store holds this very document as the installation's latest, once the
+    state applier has applied every installation Kafka had when the request came (at most
+    GRIDHOOK_READ_YOUR_WRITES_WAIT; 503 past it): the same creation after any restart is a
+    duplicate, and publishes nothing."""
+    try:
+        if not await app[keys.APPLIER_PROGRESS].caught_up(topics.INSTALLATIONS):
+            raise unavailable("the installations accepted before this one are not applied yet")
+        stored = await app[keys.STORE].entity(INSTALLATION, identity.key)
+    except GridhookError as error:
+        if isinstance(error, Refusal):
+            raise
+        raise unavailable("the state store or Kafka is not reachable") from None
+    latest = None if stored is None else stored.facts.get(DOCUMENT)
+    return latest is not None and content_hash(latest.value) == content_hash(document)
 
 
 def _reply(document: Any, identity: Identity, duplicate: bool) -> dict[str, Any]:
@@ -78,6 +97,7 @@ def source(settings: StoreSettings) -> Source:
         identify=_identify,
         schema_paths=(SCHEMA,),
         refine=_name,
+        admit=_is_current,
         reply=_reply,
         accepted_status=202,
         republish=True,
@@ -100,7 +120,7 @@ async def installation(request: web.Request) -> web.Response:
         raise Unavailable("the state store is not reachable") from None
     if view is None or view.document is None:
         raise UnknownIdentifier("no installation with that id")
-    return web.json_response(
+    return json_response(
         {
             "installationId": installation_id,
             "status": view.status,

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from gridhook.contract import schemas
+from gridhook.contract.answers import json_response
 from gridhook.contract.errors import Refusal
 from service.ingress.pipeline import REFUSALS
 from service.ingress.problems import PROBLEM_BODIES, ErrorStyle
@@ -147,4 +148,4 @@ def build(sources: list[Source]) -> dict[str, Any]:
 
 async def serve(request: web.Request) -> web.Response:
     """GET /openapi.json."""
-    return web.json_response(request.app[DOCUMENT])
+    return json_response(request.app[DOCUMENT])

@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from gridhook.contract import topics
+from gridhook.contract.answers import json_response
 from gridhook.contract.errors import (
     Conflict,
     Forbidden,
@@ -201,5 +202,5 @@ async def healthz(request: web.Request) -> web.Response:
     """GET /v1/powerbox/healthz: 200 when gridhook can accept PowerBox calls, 503 (no body)
     while Kafka is not connected."""
     if request.app[keys.PUBLISHER].ready:
-        return web.json_response({"status": "ok"})
+        return json_response({"status": "ok"})
     return web.Response(status=503)

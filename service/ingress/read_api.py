@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gridhook.contract.answers import json_response
 from gridhook.contract.errors import (
     GridhookError,
     Refusal,
@@ -90,7 +91,7 @@ async def account(request: web.Request) -> web.Response:
     )
     payment = entity.facts.get("last_payment")
     by_uuid = {location.entity_id: location for location in locations}
-    return web.json_response(
+    return json_response(
         {
             "accountUuid": entity.entity_id,
             "status": view.status,
@@ -138,7 +139,7 @@ async def customer(request: web.Request) -> web.Response:
             }
         )
     version = facts.get("version")
-    return web.json_response(
+    return json_response(
         {
             "clientId": entity.entity_id,
             "hemProfileId": entity.alias,
@@ -216,14 +217,14 @@ async def meter(request: web.Request) -> web.Response:
     bound = await MeterBinds(store).current(entity.entity_id)
     requests = await store.children(POWERBOX_BIND, entity.entity_id)
     history = [bind_view(found.entity_id, found.facts) for found in requests]
-    return web.json_response(meter_view(entity, listings, bound, history))
+    return json_response(meter_view(entity, listings, bound, history))
 
 
 async def bind(request: web.Request) -> web.Response:
     """GET /v1/powerbox/binds/{bindId}: a bind request's current state and its steps."""
     entity = await _load(request, POWERBOX_BIND, request.match_info["bind_id"])
     view = bind_view(entity.entity_id, entity.facts)
-    return web.json_response(
+    return json_response(
         {
             "bindId": view.bind_id,
             "meterId": view.meter_id,
@@ -255,7 +256,7 @@ async def price_signal(request: web.Request) -> web.Response:
     signal = entity.facts.get("price_signal")
     now = datetime.fromtimestamp(request.app[keys.CLOCK](), UTC)
     current = None if signal is None else current_interval(signal.value, now)
-    return web.json_response(
+    return json_response(
         {
             "homeId": entity.entity_id,
             "current": current,
@@ -270,7 +271,7 @@ async def bright_account(request: web.Request) -> web.Response:
     seen. No personal datum is kept to show."""
     entity = await _load(request, BRIGHT_ACCOUNT, request.match_info["account_id"])
     account = bright_view(entity.facts)
-    return web.json_response(
+    return json_response(
         {
             "accountId": entity.entity_id,
             "status": account.status,

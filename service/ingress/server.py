@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import logging
 import signal
-import subprocess
-import sys
 import time
 
-import uvloop
 from aiohttp import web
 
-from gridhook.contract.gc_tuning import tune_garbage_collector
+from gridhook.contract import running
 from gridhook.contract.settings import Settings
 from gridhook.kafka.offsets import KafkaEndOffsets
 from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.state.store import Store
 from service.ingress import keys
 from service.ingress.app import create_app
+from service.ingress.metrics import IngressMetrics
 
 log = logging.getLogger("gridhook.ingress")
 
@@ -33,45 +31,40 @@ def serve(settings: Settings, *, worker: bool = False) -> int:
     bootstrap = settings.kafka.bootstrap
     if not settings.light.secrets:
         log.warning("GRIDHOOK_LIGHT_SECRETS is empty: every Light webhook will be refused (401)")
+    metrics: list[IngressMetrics] = []
 
-    async def build() -> web.Application:
+    def build() -> web.Application:
         app = create_app(
             settings,
             KafkaPublisher(settings.kafka, bootstrap),
             store=Store(settings.store.database_url),
             end_offsets=KafkaEndOffsets(bootstrap, settings.kafka.client_id),
         )
-        app.on_cleanup.append(_log_summary)  # once the requests in flight are answered
-        app.on_startup.append(_tune)
+        metrics.append(app[keys.METRICS])
         return app
 
-    log.info(
-        "ingress listening",
-        extra={"fields": {"address": f"http://{settings.http.host}:{settings.http.port}"}},
-    )
-    web.run_app(
-        build(),
+    return running.serve(
+        build,
+        name="ingress",
         host=settings.http.host,
         port=settings.http.port,
-        access_log=None,
-        print=None,
+        # Requests in flight wait for Kafka's acknowledgement; past the publish timeout they
+        # are answered 503 anyway.
         shutdown_timeout=settings.http.publish_timeout + 1,
+        summary=lambda: _summary(metrics[0]),
         reuse_port=worker,
-        loop=uvloop.new_event_loop(),
     )
-    return 0
 
 
 def _supervise(workers: int) -> int:
     """Run `workers` ingress processes until SIGTERM/SIGINT, which is passed on to them."""
-    children = [
-        subprocess.Popen([sys.executable, "-m", "gridhook.cli", "ingress", "--worker"])
-        for _ in range(workers)
-    ]
+    children = [running.spawn(["ingress", "--worker"]) for _ in range(workers)]
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
         nonlocal stopping
+        if stopping:
+            return  # each worker was told once, and is stopping
         stopping = True
         for child in children:
             if child.poll() is None:
@@ -88,21 +81,14 @@ def _supervise(workers: int) -> int:
     return 0 if all(child.returncode == 0 for child in children) else 1
 
 
-async def _tune(app: web.Application) -> None:
-    tune_garbage_collector()
-
-
-async def _log_summary(app: web.Application) -> None:
+def _summary(metrics: IngressMetrics) -> dict[str, int]:
+    """Requests answered, in all and by status."""
     counts: dict[str, float] = {}
-    for metric in app[keys.METRICS].requests.collect():
+    for metric in metrics.requests.collect():
         for sample in metric.samples:
             if sample.name.endswith("_total"):
                 status = sample.labels["status"]
                 counts[status] = counts.get(status, 0) + sample.value
-    log.info(
-        "ingress stopped",
-        extra={
-            "fields": {"requests": int(sum(counts.values()))}
-            | {f"status_{code}": int(n) for code, n in sorted(counts.items())}
-        },
-    )
+    return {"requests": int(sum(counts.values()))} | {
+        f"status_{code}": int(n) for code, n in sorted(counts.items())
+    }

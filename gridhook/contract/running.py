@@ -1,0 +1,117 @@
+"""How every gridhook process runs and stops: the first SIGTERM or SIGINT starts a clean stop
+(work in hand finished, connections closed, one summary line logged); a repeated signal while
+stopping changes nothing, so a clean stop is never cut short halfway (which would leave
+database threads running and the summary unsaid).
+
+`serve` runs an aiohttp app that way (the ingress, the console, the emulators); consumers wait
+on `stop_requested()` themselves. A process that runs others (`gridhook run`, the ingress's
+workers) starts each with `spawn`, and signals each once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import logging
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import uvloop
+from aiohttp import web
+
+from gridhook.contract.gc_tuning import tune_garbage_collector
+
+log = logging.getLogger("gridhook.process")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def stop_requested() -> asyncio.Event:
+    """An event set by the first SIGTERM or SIGINT this process receives (later ones are only
+    noted); call it inside the running event loop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def requested(signum: signal.Signals) -> None:
+        if stop.is_set():
+            log.info("already stopping", extra={"fields": {"signal": signum.name}})
+            return
+        stop.set()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, requested, signum)
+    return stop
+
+
+def spawn(
+    arguments: list[str], environment: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`gridhook <arguments>` as a child process that only its parent signals: in a session of
+    its own (a terminal's Ctrl-C reaches the parent alone, which passes one SIGTERM on), and
+    told SIGTERM if its parent dies (so no child outlives a killed supervisor)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gridhook.cli", *arguments],
+        env=environment,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (nothing elsewhere)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+Summary = Callable[[], dict[str, Any]]
+
+
+def serve(
+    build: Callable[[], web.Application],
+    *,
+    name: str,
+    host: str,
+    port: int,
+    shutdown_timeout: float,
+    summary: Summary | None = None,
+    reuse_port: bool = False,
+) -> int:
+    """Serve the app `build()` makes (inside the event loop) on `host:port` until SIGTERM or
+    SIGINT, then stop cleanly: stop accepting, let requests in flight finish (at most
+    `shutdown_timeout` seconds), run the app's cleanup, and log `<name> stopped` with
+    `summary()` (by default, the answers given by status class). Returns the exit status."""
+    counts: dict[str, int] = {}
+
+    async def count(request: web.Request, response: web.StreamResponse) -> None:
+        status = f"status_{response.status // 100}xx"
+        counts[status] = counts.get(status, 0) + 1
+
+    async def main() -> None:
+        stop = stop_requested()
+        app = build()
+        if summary is None:
+            app.on_response_prepare.append(count)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+            log.info(f"{name} listening", extra={"fields": {"address": f"http://{host}:{port}"}})
+            tune_garbage_collector()
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+        fields = summary() if summary is not None else {"requests": sum(counts.values()), **counts}
+        log.info(f"{name} stopped", extra={"fields": fields})
+
+    uvloop.run(main())
+    return 0
