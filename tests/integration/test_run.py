@@ -52,7 +52,8 @@ class Run:
         return parse_walk(self.text())
 
     def children(self) -> list[int]:
-        return [int(pid) for pid in re.findall(r'"message":"started [^"]+","pid":(\d+)', self.text())]
+        started = re.findall(r'"message":"started [^"]+","pid":(\d+)', self.text())
+        return [int(pid) for pid in started]
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def parse_walk(printed: str) -> list[Step]:
     """The walk's prelude (the lines that define its variables) joined to each step."""
     block = printed.split("gridhook is running.", 1)[1].split("Operator console:", 1)[0]
     lines = [line[2:] for line in block.splitlines() if line.startswith("  ")]
-    prelude = [line for line in lines[:2]]
+    prelude = lines[:2]
     steps: list[Step] = []
     command: list[str] = []
     for line in lines[2:]:
