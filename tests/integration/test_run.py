@@ -228,11 +228,15 @@ def environment_for(kafka: str, home: Path) -> dict[str, str]:
         "GRIDHOOK_LIGHT_EMULATOR_PORT",
         "GRIDHOOK_WATTSHIFT_EMULATOR_PORT",
     }
-    return environment | {name: str(free_port()) for name in ports} | {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "GRIDHOOK_HOME": str(home),
-        "GRIDHOOK_LOG_FORMAT": "json",
-    }
+    return (
+        environment
+        | {name: str(free_port()) for name in ports}
+        | {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka,
+            "GRIDHOOK_HOME": str(home),
+            "GRIDHOOK_LOG_FORMAT": "json",
+        }
+    )
 
 
 def dev_secret(home: Path) -> str:
