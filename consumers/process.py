@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import uvloop
-from prometheus_client import Gauge
+from prometheus_client import CollectorRegistry, Gauge
 
 from consumers.applier import StateApplier
 from consumers.bind.forwarder import BindForwarder
@@ -147,20 +147,28 @@ async def _consume(consumer: Consumer, settings: Settings, group_id: str) -> Non
 PENDING_BINDS_EVERY_SECONDS = 5.0
 
 
+class PendingBindMetrics:
+    """The bind forwarder's own gauges: its unfinished requests by state and age."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.by_age = Gauge(
+            "gridhook_pending_binds",
+            "Bind requests admitted and not finished, by state and age since admission.",
+            ["state", "age"],
+            registry=registry,
+        )
+        self.oldest = Gauge(
+            "gridhook_pending_bind_oldest_seconds",
+            "Age of the oldest unfinished bind request, by state.",
+            ["state"],
+            registry=registry,
+        )
+
+
 async def _report_pending_binds(held: Resources) -> None:
     """Every few seconds, set `gridhook_pending_binds` from the forwarder's table."""
-    gauge = Gauge(
-        "gridhook_pending_binds",
-        "Bind requests admitted and not finished, by state and age since admission.",
-        ["state", "age"],
-        registry=held.metrics.registry,
-    )
-    oldest = Gauge(
-        "gridhook_pending_bind_oldest_seconds",
-        "Age of the oldest unfinished bind request, by state.",
-        ["state"],
-        registry=held.metrics.registry,
-    )
+    gauges = PendingBindMetrics(held.metrics.registry)
+    gauge, oldest = gauges.by_age, gauges.oldest
     binds = MeterBinds(held.store)
     while not held.stop.is_set():
         try:

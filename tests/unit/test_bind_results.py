@@ -1,4 +1,4 @@
-"""What a bind result may say is one list: the schema, the README and the forwarder agree."""
+"""What a bind result may say is one list: the schema, the docs and the forwarder agree."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ def test_the_result_schema_names_every_outcome_and_reason() -> None:
     assert reasons == set(REASONS)
 
 
-def test_the_readme_explains_every_reason() -> None:
-    """Each reason code has a row in the README's table, with its meaning."""
-    readme = (PROJECT_ROOT / "README.md").read_text()
+def test_the_docs_explain_every_reason() -> None:
+    """Each reason code has a row in the bind path's table, with its meaning."""
+    readme = (PROJECT_ROOT / "docs" / "bind-path.md").read_text()
     missing = [
         code for code, meaning in REASONS.items() if f"| `{code}` | {meaning} |" not in readme
     ]
