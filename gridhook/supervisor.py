@@ -19,6 +19,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from types import FrameType
 
@@ -131,7 +132,8 @@ def run_stack(settings: Settings) -> int:
             process = running.spawn(list(service.arguments), {**environment, **own})
             children.append((service, process))
             log.info("started %s", service.name, extra={"fields": {"pid": process.pid}})
-        _print_walk(settings, environment, metrics_ports)
+        if _serving(settings, children, stop):
+            _print_walk(settings, environment, metrics_ports)
         log.info("gridhook is running; press Ctrl-C to stop")
         while not stop.wait(0.2):
             for service, process in children:
@@ -178,6 +180,46 @@ def _dev_credentials(settings: Settings) -> dict[str, str]:
     env_file.write_text("".join(f"{name}={shlex.quote(value)}\n" for name, value in shell.items()))
     env_file.chmod(0o600)
     return {name: value for name, value in stored.items() if not os.environ.get(name)}
+
+
+READY_SECONDS = 90.0
+"""How long the supervisor waits for the services to answer before it prints the walk."""
+
+
+def _serving(
+    settings: Settings,
+    children: list[tuple[Service, subprocess.Popen[bytes]]],
+    stop: threading.Event,
+) -> bool:
+    """Wait until the ingress is ready and the emulators and the console answer, so that the
+    walk printed next works from its first line; False when a child exits or a stop is
+    requested meanwhile, or nothing answered in `READY_SECONDS`."""
+    urls = [
+        _url(settings.http.host, settings.http.port) + "/readyz",
+        _url(settings.emulator.host, settings.emulator.port) + "/healthz",
+        _url(settings.light_emulator.host, settings.light_emulator.port) + "/healthz",
+        _url(settings.wattshift_emulator.host, settings.wattshift_emulator.port) + "/healthz",
+        _url(settings.console.host, settings.console.port) + "/login",
+    ]
+    deadline = time.monotonic() + READY_SECONDS
+    waiting = list(urls)
+    while waiting and time.monotonic() < deadline:
+        if stop.is_set() or any(process.poll() is not None for _, process in children):
+            return False
+        waiting = [url for url in waiting if not _answers(url)]
+        if waiting:
+            stop.wait(0.2)
+    if waiting:
+        log.warning("services still not answering", extra={"fields": {"urls": len(waiting)}})
+    return not waiting
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 (our own http URL)
+            return bool(answer.status == 200)
+    except OSError:
+        return False
 
 
 def _addresses(settings: Settings, environment: dict[str, str]) -> dict[str, str]:
