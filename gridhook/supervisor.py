@@ -65,10 +65,12 @@ CONSUMER_METRICS_PORTS = (9101, 9102, 9103)
 
 # A laptop's calendar: HAN joins 600 times faster than a real one, a Light day in 10 seconds
 # (service starts 70 s after a plan is accepted), installations looked at every 2 seconds; and
-# a head-end that does not misbehave, so that the printed walk goes as printed (each fault
-# is one setting away).
+# a head-end that does not misbehave, its joins taking 1 to 15 minutes of HAN time (at most
+# 1.5 s here), so that the printed walk goes as printed. Faults and the realistic tail of
+# joins, up to 48 hours, are each one setting away.
 _DEV_PACE = {
     "GRIDHOOK_EMULATOR_TIME_SCALE": "600",
+    "GRIDHOOK_EMULATOR_JOIN_SECONDS": "60-900",
     "GRIDHOOK_LIGHT_EMULATOR_DAY_SECONDS": "10",
     "GRIDHOOK_INSTALLATION_CHECK_SECONDS": "2",
     "GRIDHOOK_EMULATOR_UNREACHABLE_RATE": "0",
