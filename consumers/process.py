@@ -25,10 +25,12 @@ from consumers.applier import StateApplier
 from consumers.bind.forwarder import BindForwarder
 from consumers.bind.gateway import GatewayClient
 from consumers.installations.driver import InstallationDriver
-from consumers.installations.light import LightClient
 from consumers.installations.orchestrator import Orchestrator
-from consumers.installations.wattshift import WattShiftClient
+from consumers.measurements import MeasurementMetrics, MeasurementsConsumer
 from consumers.metrics_server import serving_metrics
+from consumers.partners.light import LightClient
+from consumers.partners.wattshift import WattShiftClient
+from consumers.usage import UsageFetcher
 from gridhook.contract.errors import StoreUnavailable
 from gridhook.contract.gc_tuning import tune_garbage_collector
 from gridhook.contract.settings import Settings
@@ -36,8 +38,10 @@ from gridhook.contract.topics import Consumer
 from gridhook.kafka.consumer import BatchHandler, ConsumerRuntime
 from gridhook.kafka.consumer_metrics import ConsumerMetrics
 from gridhook.kafka.publisher import KafkaPublisher, Publisher
+from gridhook.state.measurements import Measurements
 from gridhook.state.meter_binds import MeterBinds
 from gridhook.state.store import Store
+from gridhook.state.usage_locations import UsageLocations
 from gridhook.state.workflows import WorkflowRepository
 
 log = logging.getLogger("gridhook.consumer")
@@ -91,10 +95,38 @@ async def _orchestrator(held: Resources) -> AsyncIterator[BatchHandler]:
             await orchestrator.close()
 
 
+@contextlib.asynccontextmanager
+async def _measurements(held: Resources) -> AsyncIterator[BatchHandler]:
+    metrics = MeasurementMetrics(held.metrics.registry)
+    retention = held.settings.measurements.retention_days
+    yield MeasurementsConsumer(Measurements(held.store), metrics, retention)
+
+
+@contextlib.asynccontextmanager
+async def _usage_fetcher(held: Resources) -> AsyncIterator[BatchHandler]:
+    config = held.settings.installations
+    async with LightClient(
+        config.light_url, config.light_app_token, config.partner_timeout
+    ) as light:
+        fetcher = UsageFetcher(
+            UsageLocations(held.store),
+            light,
+            held.publisher,
+            held.settings.measurements.usage_check_seconds,
+            config.backoff_max,
+        )
+        try:  # it resumes each partition's locations as the group assigns it
+            yield fetcher
+        finally:
+            await fetcher.close()
+
+
 HANDLERS: dict[str, HandlerFactory] = {
     "state": _state_applier,
     "bind": _bind_forwarder,
     "installations": _orchestrator,
+    "measurements": _measurements,
+    "usage": _usage_fetcher,
 }
 """What builds the handler of each declared consumer, by its name."""
 

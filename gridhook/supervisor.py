@@ -28,8 +28,8 @@ import orjson
 from gridhook import walk
 from gridhook.contract import running
 from gridhook.contract.settings import Settings
-from gridhook.dev import embedded_kafka, kafka_jars
-from gridhook.dev.identity import ensure_dev_key
+from gridhook.dev import calendar, embedded_kafka, kafka_jars
+from gridhook.dev.identity import KEY_FILE, ensure_dev_key
 from gridhook.kafka.provision import ensure_topics
 
 log = logging.getLogger("gridhook.run")
@@ -58,21 +58,28 @@ SERVICES: tuple[Service, ...] = (
     Service("WattShift emulator", ("emulator", "wattshift")),
     Service("bind forwarder", ("consume", "bind"), metrics_port=1),
     Service("installation orchestrator", ("consume", "installations"), metrics_port=2),
+    Service("measurements consumer", ("consume", "measurements"), metrics_port=3),
+    Service("usage fetcher", ("consume", "usage"), metrics_port=4),
     Service("operator console", ("console",)),
 )
-CONSUMER_METRICS_PORTS = (9101, 9102, 9103)
-"""Where the three consumers serve /metrics in `make run` (free ones when these are taken)."""
+CONSUMER_METRICS_PORTS = (9101, 9102, 9103, 9104, 9105)
+"""Where the consumers serve /metrics in `make run` (free ones when these are taken)."""
+CONSUMER_NAMES = ("state", "bind", "installations", "measurements", "usage")
 
-# A laptop's calendar: HAN joins 600 times faster than a real one, a Light day in 10 seconds
-# (service starts 70 s after a plan is accepted), installations looked at every 2 seconds; and
-# a head-end that does not misbehave, its joins taking 1 to 15 minutes of HAN time (at most
-# 1.5 s here), so that the printed walk goes as printed. Faults and the realistic tail of
-# joins, up to 48 hours, are each one setting away.
+# A laptop's calendar: HAN joins 600 times faster than a real one, an emulated day in 10
+# seconds (service starts 70 s after a plan is accepted, a meter read every 15 minutes of it,
+# Light's usage of a day ready the next), installations and usage looked at every 2 seconds;
+# the walk's home has 7.6 kW of solar; and a head-end that does not misbehave, its joins
+# taking 1 to 15 minutes of HAN time (at most 1.5 s here), so that the printed walk goes as
+# printed. Faults and the realistic tail of joins, up to 48 hours, are each one setting away.
 _DEV_PACE = {
     "GRIDHOOK_EMULATOR_TIME_SCALE": "600",
     "GRIDHOOK_EMULATOR_JOIN_SECONDS": "60-900",
-    "GRIDHOOK_LIGHT_EMULATOR_DAY_SECONDS": "10",
+    "GRIDHOOK_EMULATOR_DAY_SECONDS": "10",
+    "GRIDHOOK_EMULATOR_READ_MINUTES": "15",
+    "GRIDHOOK_EMULATOR_SOLAR_HOMES": f"{walk.METER}:7.6,{walk.ESI_ID}:7.6",
     "GRIDHOOK_INSTALLATION_CHECK_SECONDS": "2",
+    "GRIDHOOK_USAGE_CHECK_SECONDS": "2",
     "GRIDHOOK_EMULATOR_UNREACHABLE_RATE": "0",
     "GRIDHOOK_EMULATOR_ERROR_RATE": "0",
     "GRIDHOOK_EMULATOR_TIMEOUT_RATE": "0",
@@ -113,6 +120,7 @@ def run_stack(settings: Settings) -> int:
             bootstrap = broker.start()
     log.info("kafka ready", extra={"fields": {"bootstrap": bootstrap}})
     children: list[tuple[Service, subprocess.Popen[bytes]]] = []
+    epoch = day_seconds = None
     try:
         report = asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor))
         log.info(
@@ -126,6 +134,13 @@ def run_stack(settings: Settings) -> int:
         for name, value in _DEV_PACE.items():
             environment.setdefault(name, value)
         environment.update(_addresses(settings, environment))
+        day_seconds = float(environment["GRIDHOOK_EMULATOR_DAY_SECONDS"])
+        epoch = float(
+            environment.setdefault(
+                "GRIDHOOK_EMULATOR_EPOCH",
+                repr(calendar.epoch_continuing(settings.home, day_seconds, time.time())),
+            )
+        )
         metrics_ports = _free_ports(CONSUMER_METRICS_PORTS)
         for service in SERVICES:
             own = dict(service.environment)
@@ -145,6 +160,8 @@ def run_stack(settings: Settings) -> int:
         failed = any(process.poll() not in (None, 0) for _, process in children)
     finally:
         _stop_children(children, hurry)
+        if epoch is not None and day_seconds is not None:
+            calendar.remember(settings.home, epoch, day_seconds, time.time())
         if broker is not None:
             log.info("stopping the embedded Kafka broker")
             broker.stop(timeout=0 if hurry.is_set() else STOP_TIMEOUT)
@@ -226,8 +243,8 @@ def _answers(url: str) -> bool:
 
 def _addresses(settings: Settings, environment: dict[str, str]) -> dict[str, str]:
     """Where the services reach each other, from where each listens, unless set: the
-    emulators' webhooks go to the ingress; the forwarder and the orchestrator call the
-    emulators."""
+    emulators' webhooks and the head-end's meter reads (signed with the dev key) go to the
+    ingress; the forwarder and the orchestrator call the emulators."""
     ingress = f"http://{_client_host(settings.http.host)}:{settings.http.port}"
     derived = {
         "GRIDHOOK_LIGHT_EMULATOR_WEBHOOK_URL": f"{ingress}/webhooks/light",
@@ -237,6 +254,8 @@ def _addresses(settings: Settings, environment: dict[str, str]) -> dict[str, str
         "GRIDHOOK_WATTSHIFT_API_URL": _url(
             settings.wattshift_emulator.host, settings.wattshift_emulator.port
         ),
+        "GRIDHOOK_EMULATOR_READINGS_URL": f"{ingress}/v1/powerbox/readings",
+        "GRIDHOOK_EMULATOR_TOKEN_KEY": str(settings.home / KEY_FILE),
     }
     return {name: url for name, url in derived.items() if name not in environment}
 
@@ -275,7 +294,7 @@ def _print_walk(settings: Settings, environment: dict[str, str], metrics_ports: 
     steps = "\n".join("  " + line if line else "" for line in walk.text(addresses).splitlines())
     consumers = ", ".join(
         f"{name} http://127.0.0.1:{port}/metrics"
-        for name, port in zip(("state", "bind", "installations"), metrics_ports, strict=True)
+        for name, port in zip(CONSUMER_NAMES, metrics_ports, strict=True)
     )
     print(
         f"""

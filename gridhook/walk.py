@@ -19,6 +19,7 @@ INSTALLATION = "inst-demo-1"
 LIGHT_ACCOUNT = "3f1c9a52-8d7e-4b1a-9c2f-6a0d4e8b7c11"
 WEBHOOK_ACCOUNT = "7b2e4d19-5c3a-4f8e-a1d6-0c9b8e7f6a54"
 METER = "123456789"
+ESI_ID = "55512345671234567"
 WIDTH = 90
 """Where the walk's comments wrap."""
 STATUS = " -w ' %{http_code}\\n'"

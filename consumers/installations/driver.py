@@ -34,10 +34,10 @@ from typing import Any, TypeVar
 import orjson
 
 from consumers.installations import rules
-from consumers.installations.light import LightAccount, LightApi
 from consumers.installations.rules import PricedPlan
-from consumers.installations.wattshift import WattShiftApi
 from consumers.outbox import until_published
+from consumers.partners.light import LightAccount, LightApi
+from consumers.partners.wattshift import WattShiftApi
 from gridhook.contract.codec import CloudEvent, EncodedRecord, encode, format_time
 from gridhook.contract.errors import PartnerRefused, RetriableError
 from gridhook.contract.event_types import installation_step

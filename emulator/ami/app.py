@@ -7,7 +7,13 @@ API (JSON):
 - `GET /v1/requests/{bindId}`: `{status: pending|joined|left|failed, reason, transient}`.
 - `GET /v1/meters/{meterId}/devices`: the devices on the meter's HAN and how often each was
   ever joined.
+- For tests: `PUT /v1/emulator/meters/{meterId}/register` `{delivered, received}` sets a
+  meter's registers (raw: near 2^48 to see a rollover); `POST
+  /v1/emulator/meters/{meterId}/exchange` exchanges the meter (its registers restart from 0).
 - `GET /healthz`.
+
+Each joined device reads its meter and the head-end forwards the reads to gridhook
+(`emulator.ami.reads`).
 
 Joining takes a random time: by default as long as a real HAN takes (`emulator.ami.latency`),
 or uniformly within `GRIDHOOK_EMULATOR_JOIN_SECONDS`, run `GRIDHOOK_EMULATOR_TIME_SCALE` times
@@ -32,6 +38,7 @@ from aiohttp import web
 
 from emulator import server
 from emulator.ami.latency import join_delay
+from emulator.ami.reads import MeterReader
 from emulator.ami.state import FAILED, PENDING, EmulatorState, Request
 from emulator.faults import fault_middleware
 from emulator.tracing import traced
@@ -103,6 +110,7 @@ class Joiner:
 
 
 JOINER = web.AppKey("joiner", Joiner)
+READER = web.AppKey("reader", MeterReader)
 
 
 async def submit(request: web.Request) -> web.Response:
@@ -142,6 +150,25 @@ async def devices(request: web.Request) -> web.Response:
     )
 
 
+async def set_register(request: web.Request) -> web.Response:
+    """For tests: set a meter's registers (raw), e.g. just short of a 48-bit rollover."""
+    body = orjson.loads(await request.read())
+    meter_id = request.match_info["meter_id"]
+    if not await request.app[STATE].set_register(
+        meter_id, int(body["delivered"]), int(body.get("received", 0))
+    ):
+        raise web.HTTPNotFound(text="no device is joined to that meter")
+    return json_response({"meterId": meter_id})
+
+
+async def exchange(request: web.Request) -> web.Response:
+    """For tests: exchange a meter, whose registers restart from 0."""
+    meter_id = request.match_info["meter_id"]
+    if not await request.app[STATE].exchange(meter_id):
+        raise web.HTTPNotFound(text="no device is joined to that meter")
+    return json_response({"meterId": meter_id})
+
+
 def create_app(settings: EmulatorSettings, rng: random.Random | None = None) -> web.Application:
     """The emulator; its state lives in `settings.database`."""
     rng = rng or random.Random()
@@ -154,13 +181,16 @@ def create_app(settings: EmulatorSettings, rng: random.Random | None = None) -> 
     )
     app[SETTINGS] = settings
     app[RANDOM] = rng
-    app[STATE] = EmulatorState(settings.database)
+    app[STATE] = EmulatorState(settings.database, settings.calendar)
     app[JOINER] = Joiner(app[STATE], settings, rng)
+    app[READER] = MeterReader(app[STATE], settings.reads, rng)
     app.router.add_put("/v1/requests/{bind_id}", submit)
     app.router.add_get("/v1/requests/{bind_id}", status)
     app.router.add_get("/v1/meters/{meter_id}/devices", devices)
+    app.router.add_put("/v1/emulator/meters/{meter_id}/register", set_register)
+    app.router.add_post("/v1/emulator/meters/{meter_id}/exchange", exchange)
     app.router.add_get("/healthz", server.healthz)
-    app.cleanup_ctx.append(server.lifecycle(STATE, JOINER))
+    app.cleanup_ctx.append(server.lifecycle(STATE, JOINER, READER))
     return app
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
+import orjson
 
 from emulator.sqlite import SqliteState
 
@@ -34,6 +35,22 @@ CREATE TABLE IF NOT EXISTS devices (
     bind_id TEXT NOT NULL,
     joined_at REAL NOT NULL,
     PRIMARY KEY (meter_id, mac)
+);
+CREATE TABLE IF NOT EXISTS registers (
+    meter_id TEXT NOT NULL,
+    mac TEXT NOT NULL,
+    read_at REAL NOT NULL,
+    delivered_wh REAL NOT NULL,
+    received_wh REAL NOT NULL,
+    delivered_base INTEGER NOT NULL,
+    received_base INTEGER NOT NULL,
+    silent_until REAL NOT NULL,
+    PRIMARY KEY (meter_id, mac)
+);
+CREATE TABLE IF NOT EXISTS pending_reads (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    body TEXT NOT NULL,
+    due REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS joins (
     meter_id TEXT NOT NULL,
@@ -75,10 +92,84 @@ def normalise_mac(mac: str) -> str:
     return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))
 
 
+@dataclass
+class Register:
+    """A joined device's view of its meter's registers: what they counted since the device
+    joined (exact Wh), on top of where they stood (`*_base`, raw), read up to `read_at`
+    (seconds of the calendar)."""
+
+    meter_id: str
+    mac: str
+    read_at: float
+    delivered_wh: float
+    received_wh: float
+    delivered_base: int
+    received_base: int
+    silent_until: float
+
+
 class EmulatorState(SqliteState):
     """All reads and writes of the emulator's SQLite file."""
 
     schema = _SCHEMA
+
+    # -- the joined devices' registers and their reads ----------------------------------
+
+    async def registers(self) -> list[Register]:
+        async with self.db.execute("SELECT * FROM registers ORDER BY meter_id, mac") as cursor:
+            return [Register(*row) for row in await cursor.fetchall()]
+
+    async def save_register(
+        self, register: Register, reads: list[tuple[dict[str, Any], float]]
+    ) -> None:
+        """Record where `register` stands and the reads to send, in one transaction."""
+        await self.db.execute(
+            "UPDATE registers SET read_at = ?, delivered_wh = ?, received_wh = ?,"
+            " silent_until = ? WHERE meter_id = ? AND mac = ?",
+            (
+                register.read_at, register.delivered_wh, register.received_wh,
+                register.silent_until, register.meter_id, register.mac,
+            ),
+        )  # fmt: skip
+        await self.db.executemany(
+            "INSERT INTO pending_reads (body, due) VALUES (?, ?)",
+            [(orjson.dumps(read).decode(), due) for read, due in reads],
+        )
+        await self.db.commit()
+
+    async def due_reads(self, now: float, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        async with self.db.execute(
+            "SELECT id, body FROM pending_reads WHERE due <= ? ORDER BY id LIMIT ?", (now, limit)
+        ) as cursor:
+            return [(int(row[0]), orjson.loads(row[1])) for row in await cursor.fetchall()]
+
+    async def forget_reads(self, ids: list[int]) -> None:
+        await self.db.executemany("DELETE FROM pending_reads WHERE id = ?", [(i,) for i in ids])
+        await self.db.commit()
+
+    async def set_register(self, meter_id: str, delivered: int, received: int) -> bool:
+        """Make the meter's registers read `delivered` and `received` (raw) now; False when no
+        device is joined to it."""
+        async with self.lock:
+            cursor = await self.db.execute(
+                "UPDATE registers SET delivered_base = ? - CAST(delivered_wh AS INTEGER),"
+                " received_base = ? - CAST(received_wh AS INTEGER) WHERE meter_id = ?",
+                (delivered, received, meter_id),
+            )
+            await self.db.commit()
+            return bool(cursor.rowcount)
+
+    async def exchange(self, meter_id: str) -> bool:
+        """The meter is exchanged: its registers restart from 0; False when no device is
+        joined to it."""
+        async with self.lock:
+            cursor = await self.db.execute(
+                "UPDATE registers SET delivered_wh = 0, received_wh = 0, delivered_base = 0,"
+                " received_base = 0 WHERE meter_id = ?",
+                (meter_id,),
+            )
+            await self.db.commit()
+            return bool(cursor.rowcount)
 
     async def request(self, bind_id: str) -> Request | None:
         async with self.db.execute("SELECT * FROM requests WHERE bind_id = ?", (bind_id,)) as cur:
@@ -154,11 +245,18 @@ class EmulatorState(SqliteState):
             "INSERT INTO joins VALUES (?, ?, ?, ?)",
             (request.meter_id, request.mac, request.bind_id, now),
         )
+        await self.db.execute(
+            "INSERT OR REPLACE INTO registers VALUES (?, ?, ?, 0, 0, 0, 0, 0)",
+            (request.meter_id, request.mac, self.calendar.timestamp()),
+        )
         return JOINED, None
 
     async def leave(self, request: Request) -> tuple[str, str | None]:
         cursor = await self.db.execute(
             "DELETE FROM devices WHERE meter_id = ? AND mac = ?", (request.meter_id, request.mac)
+        )
+        await self.db.execute(
+            "DELETE FROM registers WHERE meter_id = ? AND mac = ?", (request.meter_id, request.mac)
         )
         return (LEFT, None) if cursor.rowcount else (FAILED, "not_joined")
 

@@ -14,6 +14,10 @@ The client-agent endpoints of seed 002, with Light's base path `/v1`:
   `{token, expires_in}` (**assumed**: no seed says how an account token is minted).
 - `POST /v1/account/enroll/plans/accept` (account token): `{plan_uuid, esi_id,
   service_start_date, terms_accepted}`.
+- `GET /v1/account/locations/{uuid}/usage?start_date=&end_date=` (account token, at most 31
+  days): `{location_uuid, interval_minutes: 15, intervals: [{start, kwh}]}`, the days from the
+  service start to yesterday (Light's usage lags a day), each the household profile's import
+  (`emulator.household`, solar by ESI ID from `GRIDHOOK_EMULATOR_SOLAR_HOMES`) to the Wh.
 
 Refusals are `{"error": {"code": ...}}` with a 4xx: 401 `invalid_token`, 404
 `account_not_found`/`plan_not_found`, 403 `client_agent_not_recorded`, 409
@@ -32,6 +36,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 
 from aiohttp import web
@@ -39,9 +44,12 @@ from aiohttp.typedefs import Handler
 
 from emulator import outbox, server
 from emulator.faults import fault_middleware
+from emulator.household import Household, usage_of_day
 from emulator.light.state import LightState
 from emulator.partner_api import Refused, error_response, json_body
+from emulator.scaled_time import start_of
 from gridhook.contract.answers import json_response
+from gridhook.contract.codec import format_time
 from gridhook.contract.settings import PartnerEmulatorSettings, SignatureScheme
 from gridhook.contract.signatures import sign
 
@@ -126,6 +134,37 @@ async def accept_plan(request: web.Request) -> web.Response:
     return json_response(account)
 
 
+MOST_USAGE_DAYS = 31
+
+
+async def usage(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    account_uuid = await state.account_of_token(_bearer(request))
+    if account_uuid is None:
+        raise Refused(401, "invalid_token")
+    try:
+        first = date.fromisoformat(request.query["start_date"])
+        last = date.fromisoformat(request.query["end_date"])
+    except (KeyError, ValueError):
+        raise Refused(400, "invalid_date_range") from None
+    if last < first or (last - first).days >= MOST_USAGE_DAYS:
+        raise Refused(400, "invalid_date_range")
+    location_uuid = request.match_info["uuid"]
+    esi_id, service_start = await state.usage_location(account_uuid, location_uuid)
+    home = Household(request.app[SETTINGS].solar_kw.get(esi_id, 0.0))
+    yesterday = state.calendar.today() - timedelta(days=1)
+    day, intervals = max(first, service_start), []
+    while day <= min(last, yesterday):
+        intervals += [
+            {"start": format_time(datetime.fromtimestamp(start, UTC)), "kwh": kwh}
+            for start, kwh in usage_of_day(home, start_of(day).timestamp())
+        ]
+        day += timedelta(days=1)
+    return json_response(
+        {"location_uuid": location_uuid, "interval_minutes": 15, "intervals": intervals}
+    )
+
+
 async def calls(request: web.Request) -> web.Response:
     return json_response(await request.app[STATE].calls(request.query.get("account")))
 
@@ -152,7 +191,7 @@ def create_app(
     faults = fault_middleware(settings.faults, rng or random.Random(), _partner_call)
     app = web.Application(middlewares=[_light_answers, faults])
     app[SETTINGS] = settings
-    app[STATE] = LightState(settings.database, settings.day_seconds, settings.stale_plans, clock)
+    app[STATE] = LightState(settings.database, settings.calendar, settings.stale_plans, clock)
     app[DELIVERER] = outbox.Deliverer(
         settings.database, settings.webhook_url, _signer(settings, scheme)
     )
@@ -162,6 +201,7 @@ def create_app(
     app.router.add_post("/v1/app/accounts/{uuid}/enroll/plans/request", request_plans)
     app.router.add_post("/v1/app/accounts/{uuid}/tokens", mint_token)
     app.router.add_post("/v1/account/enroll/plans/accept", accept_plan)
+    app.router.add_get("/v1/account/locations/{uuid}/usage", usage)
     app.router.add_get("/v1/emulator/calls", calls)
     app.router.add_get("/v1/emulator/webhooks", webhooks)
     app.router.add_get("/healthz", server.healthz)

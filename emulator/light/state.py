@@ -21,9 +21,10 @@ from typing import Any
 from emulator import outbox
 from emulator.light import webhooks
 from emulator.partner_api import Refused
-from emulator.scaled_time import ScaledCalendar, add_business_days
+from emulator.scaled_time import add_business_days
 from emulator.sqlite import SqliteState
 from gridhook.contract.codec import format_time
+from gridhook.contract.settings import Calendar
 
 CREATED = "created"
 PENDING_CLIENT_AGENT = "enrollment_pending_client_agent"
@@ -45,7 +46,6 @@ CATALOGUE = (
 
 _SCHEMA = (
     """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS accounts (
     uuid TEXT PRIMARY KEY,
     account_number TEXT NOT NULL,
@@ -112,31 +112,12 @@ class LightState(SqliteState):
     def __init__(
         self,
         path: Path,
-        day_seconds: float,
+        calendar: Calendar,
         stale_plans: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(path)
-        self._day_seconds = day_seconds
+        super().__init__(path, calendar, clock)
         self._stale_plans = stale_plans
-        self._clock = clock
-        self._calendar: ScaledCalendar | None = None
-
-    async def opened(self) -> None:
-        """Light's calendar starts when the emulator first started, and goes on across
-        restarts."""
-        await self.db.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (repr(self._clock()),)
-        )
-        async with self.db.execute("SELECT value FROM meta WHERE name = 'epoch'") as cursor:
-            row = await cursor.fetchone()
-        assert row is not None
-        self._calendar = ScaledCalendar(float(row[0]), self._day_seconds, self._clock)
-
-    @property
-    def calendar(self) -> ScaledCalendar:
-        assert self._calendar is not None, "LightState.open() was not awaited"
-        return self._calendar
 
     # accounts
 
@@ -296,6 +277,18 @@ class LightState(SqliteState):
             )
             await self.db.commit()
             return {"token": token, "expires_in": int(TOKEN_SECONDS)}
+
+    async def usage_location(self, account_uuid: str, location_uuid: str) -> tuple[str, date]:
+        """The ESI ID and service start date of the account's location; 404 when the account
+        has no such location."""
+        async with self.db.execute(
+            "SELECT esi_id, service_start_date FROM locations WHERE uuid = ? AND account_uuid = ?",
+            (location_uuid, account_uuid),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise Refused(404, "location_not_found")
+        return str(row[0]), date.fromisoformat(row[1])
 
     async def account_of_token(self, token: str) -> str | None:
         async with self.db.execute(

@@ -1,6 +1,7 @@
 """The webhooks Light sends about one enrollment, written into the emulator's outbox in the
 transaction of the accept that causes them: `enrollment.plan_accepted` and
-`enrollment.finalized` at once, and `location.service_active` on the service start date."""
+`enrollment.finalized` at once, `location.service_active` on the service start date, and
+`location.usage_history_available` a day later, once the first day of usage is complete."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from emulator.scaled_time import ScaledCalendar, start_of
 from gridhook.contract.codec import format_time
 
 SERVICE_ACTIVE = "service_active"
+USAGE_LAG_DAYS = 1
+"""A day's usage is ready once the next day starts."""
 
 
 async def enqueue_enrollment(
@@ -33,10 +36,17 @@ async def enqueue_enrollment(
     active_account["status"] = SERVICE_ACTIVE
     active_account["enrollment"]["is_service_active"] = True
     active_location = location | {"is_service_active": True}
+    with_usage = active_location | {"has_usage_history": True}
     for event_type, at, body_account, body_location in (
         ("enrollment.plan_accepted", now, account, location),
         ("enrollment.finalized", now + timedelta(microseconds=1), account, location),
         ("location.service_active", max(start, now), active_account, active_location),
+        (
+            "location.usage_history_available",
+            max(start, now) + timedelta(days=USAGE_LAG_DAYS),
+            active_account,
+            with_usage,
+        ),
     ):
         event_id = f"evt_{uuid.uuid4().hex}"
         body_account = {k: v for k, v in body_account.items() if k != "locations"}

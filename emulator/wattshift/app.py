@@ -110,7 +110,7 @@ def create_app(
     faults = fault_middleware(settings.faults, rng or random.Random(), _api_call)
     app = web.Application(middlewares=[refusals, faults])
     app[SETTINGS] = settings
-    app[STATE] = WattShiftState(settings.database)
+    app[STATE] = WattShiftState(settings.database, settings.calendar)
     app[DELIVERER] = outbox.Deliverer(settings.database, settings.webhook_url, _signer(settings))
     app.router.add_post("/v1/utility/get", get_utility)
     app.router.add_post("/v1/homes/create", create_home)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -116,6 +116,10 @@ def price_signal(home_id: str, now: datetime) -> dict[str, Any]:
     }
 
 
+SIGNAL_DAYS = 30
+"""How many days of prices a new home is sent, one webhook a day."""
+
+
 class WattShiftState(SqliteState):
     """All reads and writes of the emulator's SQLite file."""
 
@@ -154,20 +158,28 @@ class WattShiftState(SqliteState):
                     str(body["ratePlanId"]), orjson.dumps(features).decode(), time.time(),
                 ),
             )  # fmt: skip
-            now = datetime.now(UTC)
+            await self._announce_prices(home_id)
+            await self._log("homes/create", home_id, "created")
+            await self.db.commit()
+            return Home(home_id, created=True)
+
+    async def _announce_prices(self, home_id: str) -> None:
+        """A day of prices for the rest of today, at once, then each of the next
+        `SIGNAL_DAYS` days' at its start (the calendar's days): webhooks in the outbox."""
+        now = self.calendar.now()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        for day in range(SIGNAL_DAYS + 1):
+            starts = now if day == 0 else midnight + timedelta(days=day)
             event_id = f"evt_{uuid.uuid4().hex}"
             event = {
                 "id": event_id,
                 "type": "price_signal.updated",
-                "createdAt": format_time(now),
-                "data": price_signal(home_id, now),
+                "createdAt": format_time(starts),
+                "data": price_signal(home_id, starts),
             }
-            await outbox.enqueue(
-                self.db, event_id, "price_signal.updated", orjson.dumps(event), time.time()
-            )
-            await self._log("homes/create", home_id, "created")
-            await self.db.commit()
-            return Home(home_id, created=True)
+            due = self.calendar.real_time_of(starts)
+            body = orjson.dumps(event)
+            await outbox.enqueue(self.db, event_id, "price_signal.updated", body, due)
 
     async def add_solar(self, home_id: str, size_kw: float, non_net_metered: bool) -> None:
         """Record the home's solar system (again: the same answer, the latest size)."""

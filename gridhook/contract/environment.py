@@ -309,6 +309,71 @@ EMULATOR_HANG_SECONDS = _declare(
 EMULATOR_MAX_DEVICES = _declare(
     v.whole("GRIDHOOK_EMULATOR_MAX_DEVICES", 3, "Most HAN devices one meter holds.", minimum=1)
 )
+EMULATOR_READ_MINUTES = _declare(
+    v.seconds(
+        "GRIDHOOK_EMULATOR_READ_MINUTES",
+        1,
+        "How often, in minutes of the emulators' calendar, a joined device reads its meter "
+        "(`make run` sets 15).",
+    )
+)
+EMULATOR_READINGS_URL = _declare(
+    v.text(
+        "GRIDHOOK_EMULATOR_READINGS_URL",
+        "http://127.0.0.1:8080/v1/powerbox/readings",
+        "Where the head-end emulator forwards its devices' meter reads (gridhook's ingress).",
+    )
+)
+EMULATOR_TOKEN_KEY = _declare(
+    v.optional_text(
+        "GRIDHOOK_EMULATOR_TOKEN_KEY",
+        "PEM file of the ES256 key the head-end emulator signs its bearer tokens with (the "
+        "utility IdP's, in development the dev identity's). Unset: it forwards no reads.",
+    )
+)
+EMULATOR_SOLAR_HOMES = _declare(
+    v.kilowatts_by_id(
+        "GRIDHOOK_EMULATOR_SOLAR_HOMES",
+        "Homes with solar, and its size: `id:kW,...`, where id is a meter id (for the "
+        "head-end's reads) or an ESI ID (for Light's usage); `make run` gives the walk's home "
+        "7.6 kW. The others export nothing.",
+    )
+)
+EMULATOR_READ_LATE_RATE = _declare(
+    v.rate(
+        "GRIDHOOK_EMULATOR_READ_LATE_RATE",
+        0,
+        "Share of meter reads held back and sent in a later batch (late, out of order).",
+    )
+)
+EMULATOR_READ_REPEAT_RATE = _declare(
+    v.rate("GRIDHOOK_EMULATOR_READ_REPEAT_RATE", 0, "Share of meter reads sent twice.")
+)
+EMULATOR_READ_GAP_RATE = _declare(
+    v.rate(
+        "GRIDHOOK_EMULATOR_READ_GAP_RATE",
+        0,
+        "Chance, at each read, that a meter's HAN drops for a while (minutes to hours of the "
+        "calendar): the reads of that time are never sent.",
+    )
+)
+USAGE_CHECK_SECONDS = _declare(
+    v.seconds(
+        "GRIDHOOK_USAGE_CHECK_SECONDS",
+        3600,
+        "How often the usage fetcher asks Light for the days of usage it does not have yet, "
+        "per active location (`make run` sets 2).",
+    )
+)
+MEASUREMENTS_RETENTION_DAYS = _declare(
+    v.whole(
+        "GRIDHOOK_MEASUREMENTS_RETENTION_DAYS",
+        800,
+        "Days of meter reads and intervals the store keeps (by the intervals' own time); older "
+        "ones are deleted once a day.",
+        minimum=1,
+    )
+)
 GATEWAY_URL = _declare(
     v.text(
         "GRIDHOOK_GATEWAY_URL",
@@ -470,12 +535,20 @@ def _partner_emulator(name: str, port: int, what: str) -> PartnerEmulatorVariabl
 
 LIGHT_EMULATOR = _partner_emulator("LIGHT", 8091, "Light API emulator")
 WATTSHIFT_EMULATOR = _partner_emulator("WATTSHIFT", 8092, "WattShift API emulator")
-LIGHT_EMULATOR_DAY_SECONDS = _declare(
+EMULATOR_DAY_SECONDS = _declare(
     v.seconds(
-        "GRIDHOOK_LIGHT_EMULATOR_DAY_SECONDS",
+        "GRIDHOOK_EMULATOR_DAY_SECONDS",
         86400,
-        "Real seconds a day takes in the Light emulator: plans expire after 5 business days and "
-        "service starts on its date (`make run` sets 10).",
+        "Real seconds a day takes in the emulators' calendar, which all three share: Light's "
+        "plan expiry, service dates and usage, the meter reads' times, WattShift's prices "
+        "(`make run` sets 10).",
+    )
+)
+EMULATOR_EPOCH = _declare(
+    v.optional_number(
+        "GRIDHOOK_EMULATOR_EPOCH",
+        "Unix time at which the emulators' calendar starts (their clocks agree from it). Unset: "
+        "each emulator's first start, kept in its state (`make run` fixes one for all).",
     )
 )
 LIGHT_EMULATOR_STALE_PLANS = _declare(

@@ -33,6 +33,7 @@ dead-letter) decide on. Messages never quote a secret, a token, a signature or r
         ├── Unauthenticated         401
         ├── MalformedJson           400
         ├── SchemaViolation         422 (PowerBox: 400); `violations` are JSON pointers
+        ├── InvalidQuery            400: a query parameter is missing, malformed or out of range
         ├── Unbindable              400: the meter cannot host a HAN (not AMI)
         ├── Forbidden               403
         ├── UnknownIdentifier       404
@@ -213,6 +214,13 @@ class SchemaViolation(Refusal):
 
     def extensions(self) -> dict[str, Any]:
         return {"errors": [{"pointer": v.pointer, "detail": v.problem} for v in self.violations]}
+
+
+class InvalidQuery(Refusal):
+    """A query parameter is missing, malformed or out of range."""
+
+    status = 400
+    title = "Invalid query"
 
 
 class Unbindable(Refusal):

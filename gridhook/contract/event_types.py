@@ -32,6 +32,8 @@ WATTSHIFT_PRICE_SIGNAL = "price_signal.updated"
 
 POWERBOX_CUSTOMER_SYNCED = "powerbox.customer.synced"
 POWERBOX_BIND_REQUESTED = "powerbox.bind.requested"
+POWERBOX_METER_READS = "powerbox.meter.reads"
+LIGHT_USAGE_FETCHED = "light.usage.fetched"
 
 
 def powerbox_bind_result(outcome: str) -> str:

@@ -102,6 +102,30 @@ class PartnerSettings:
 
 
 @dataclass(frozen=True)
+class Calendar:
+    """The emulators' shared calendar: how long a day lasts, and when it started (None: each
+    emulator's first start)."""
+
+    day_seconds: float
+    epoch: float | None
+
+
+@dataclass(frozen=True)
+class MeterReads:
+    """How the head-end emulator's devices read their meters, and where the reads go."""
+
+    every_minutes: float
+    url: str
+    token_key: Path | None
+    issuer: str
+    audience: str
+    solar_kw: dict[str, float]
+    late_rate: float
+    repeat_rate: float
+    gap_rate: float
+
+
+@dataclass(frozen=True)
 class EmulatorSettings:
     """The AMI/HAN gateway emulator: where it listens and how it misbehaves. `join_seconds` None
     is the realistic distribution of join latencies."""
@@ -116,6 +140,8 @@ class EmulatorSettings:
     timeout_rate: float
     hang_seconds: float
     max_devices: int
+    calendar: Calendar
+    reads: MeterReads
 
 
 @dataclass(frozen=True)
@@ -139,7 +165,9 @@ class PartnerEmulatorSettings:
     webhook_url: str
     webhook_secret: str | None
     credential: str | None
-    day_seconds: float
+    calendar: Calendar
+    solar_kw: dict[str, float]
+    """Light's usage: solar by ESI ID."""
     stale_plans: int
 
 
@@ -166,6 +194,14 @@ class BindSettings:
     backoff_max: float
     poll_max: float
     deadline: float
+
+
+@dataclass(frozen=True)
+class MeasurementSettings:
+    """How long measurements are kept, and how often Light is asked for new usage."""
+
+    retention_days: int
+    usage_check_seconds: float
 
 
 @dataclass(frozen=True)
@@ -204,6 +240,7 @@ class Settings:
     wattshift_emulator: PartnerEmulatorSettings
     consumer: ConsumerSettings
     console: ConsoleSettings
+    measurements: MeasurementSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -234,10 +271,13 @@ class Settings:
                 webhook_url=read(variables.webhook_url),
                 webhook_secret=secret,
                 credential=credential,
-                day_seconds=read(var.LIGHT_EMULATOR_DAY_SECONDS),
+                calendar=calendar,
+                solar_kw=solar,
                 stale_plans=read(var.LIGHT_EMULATOR_STALE_PLANS),
             )
 
+        calendar = Calendar(read(var.EMULATOR_DAY_SECONDS), read(var.EMULATOR_EPOCH))
+        solar = read(var.EMULATOR_SOLAR_HOMES)
         light_secrets = read(var.LIGHT_SECRETS)
         wattshift_keys = read(var.WATTSHIFT_API_KEYS)
         light_app_token = read(var.LIGHT_APP_TOKEN)
@@ -293,10 +333,26 @@ class Settings:
                 timeout_rate=read(var.EMULATOR_TIMEOUT_RATE),
                 hang_seconds=emulator_hang,
                 max_devices=read(var.EMULATOR_MAX_DEVICES),
+                calendar=calendar,
+                reads=MeterReads(
+                    every_minutes=read(var.EMULATOR_READ_MINUTES),
+                    url=read(var.EMULATOR_READINGS_URL),
+                    token_key=_path(read(var.EMULATOR_TOKEN_KEY)),
+                    issuer=read(var.POWERBOX_ISSUER),
+                    audience=read(var.POWERBOX_AUDIENCE),
+                    solar_kw=solar,
+                    late_rate=read(var.EMULATOR_READ_LATE_RATE),
+                    repeat_rate=read(var.EMULATOR_READ_REPEAT_RATE),
+                    gap_rate=read(var.EMULATOR_READ_GAP_RATE),
+                ),
             ),
             consumer=ConsumerSettings(
                 metrics_host=read(var.CONSUMER_METRICS_HOST),
                 metrics_port=read(var.CONSUMER_METRICS_PORT),
+            ),
+            measurements=MeasurementSettings(
+                retention_days=read(var.MEASUREMENTS_RETENTION_DAYS),
+                usage_check_seconds=read(var.USAGE_CHECK_SECONDS),
             ),
             console=ConsoleSettings(
                 host=read(var.CONSOLE_HOST),
@@ -333,3 +389,7 @@ class Settings:
                 wattshift_client_key,
             ),
         )
+
+
+def _path(raw: str | None) -> Path | None:
+    return None if raw is None else Path(raw)

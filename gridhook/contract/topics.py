@@ -21,8 +21,12 @@ WATTSHIFT_PRICE_SIGNALS = "wattshift.price-signals"
 BRIGHT_EVENTS = "bright.events"
 INSTALLATIONS = "gridhook.installations"
 INSTALLATION_EVENTS = "gridhook.installations.events"
+METER_READS = "powerbox.meter-reads"
+LIGHT_USAGE = "light.usage"
 
 STATE_GROUP = "gridhook-state"
+MEASUREMENTS_GROUP = "gridhook-measurements"
+USAGE_GROUP = "gridhook-usage"
 BIND_GROUP = "gridhook-bind"
 INSTALLATIONS_GROUP = "gridhook-installations"
 
@@ -112,6 +116,24 @@ CATALOGUE: tuple[Topic, ...] = (
         config=_STATE,
     ),
     Topic(
+        name=METER_READS,
+        key="`meterId`",
+        description="Meter reads the utility's head-end forwards from the bound HAN devices, "
+        "one record per meter per batch: cumulative registers, in the order the meter made them.",
+        partitions=12,
+        messages=("powerbox/meter-reads.json",),
+        config=_DURABLE,
+    ),
+    Topic(
+        name=LIGHT_USAGE,
+        key="Light location uuid",
+        description="A Light location's 15-minute usage, as gridhook fetched it from Light "
+        "(on `location.usage_history_available`, then once a day).",
+        partitions=6,
+        messages=("light/usage.json",),
+        config=_DURABLE,
+    ),
+    Topic(
         name=INSTALLATION_EVENTS,
         key="installation id",
         description="Every step of each installation's workflow, as the orchestrator takes it.",
@@ -166,7 +188,27 @@ ORCHESTRATOR = Consumer(
     f"The installation orchestrator: drives each installation's workflow with Light and "
     f"WattShift and publishes its steps to {INSTALLATION_EVENTS}.",
 )
-CONSUMERS: tuple[Consumer, ...] = (STATE_APPLIER, BIND_FORWARDER, ORCHESTRATOR)
+MEASUREMENTS = Consumer(
+    "measurements",
+    MEASUREMENTS_GROUP,
+    (METER_READS, LIGHT_USAGE, WATTSHIFT_PRICE_SIGNALS),
+    "The measurements consumer: turns meter reads and Light's usage into 15-minute intervals, "
+    "and keeps WattShift's prices, in the store the read API prices and serves.",
+)
+USAGE_FETCHER = Consumer(
+    "usage",
+    USAGE_GROUP,
+    (LIGHT_EVENTS,),
+    f"The usage fetcher: fetches a Light location's usage from Light when it says it has some, "
+    f"then once a day, and publishes it to {LIGHT_USAGE}.",
+)
+CONSUMERS: tuple[Consumer, ...] = (
+    STATE_APPLIER,
+    BIND_FORWARDER,
+    ORCHESTRATOR,
+    MEASUREMENTS,
+    USAGE_FETCHER,
+)
 
 
 def consumed(topic: Topic) -> bool:

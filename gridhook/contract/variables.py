@@ -84,6 +84,39 @@ def _number(raw: str, expected: str) -> float:
         raise ValueError(f"expected {expected}, got {raw!r}") from None
 
 
+def optional_number(name: str, help: str) -> Setting[float | None]:
+    """A number, or None when unset."""
+
+    def parse(raw: str) -> float | None:
+        if not raw:
+            return None
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+
+    return Setting(name, "", help, parse)
+
+
+def kilowatts_by_id(name: str, help: str) -> Setting[dict[str, float]]:
+    """`id:kW,...` (ids may hold colons: the last one splits), kW at least 0; unset: empty."""
+
+    def parse(raw: str) -> dict[str, float]:
+        found: dict[str, float] = {}
+        for part in filter(None, (piece.strip() for piece in raw.split(","))):
+            key, _, size = part.rpartition(":")
+            try:
+                kilowatts = float(size)
+            except ValueError:
+                raise ValueError(f"expected id:kW, comma-separated, got {part!r}") from None
+            if not key or kilowatts < 0:
+                raise ValueError(f"expected id:kW with kW at least 0, got {part!r}")
+            found[key] = kilowatts
+        return found
+
+    return Setting(name, "", help, parse)
+
+
 def seconds(name: str, default: float | str, help: str) -> Setting[float]:
     """A duration in seconds, more than 0."""
 

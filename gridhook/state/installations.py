@@ -4,9 +4,11 @@ and the timeline of its steps, from `gridhook.installations` and
 
 An installation's facts: `document` (the latest document the installer sent, ordered by its
 offset in `gridhook.installations`), `status` (the latest step's status, ordered by offset in
-`gridhook.installations.events`: one installation, one partition) and one `step:<event id>`
-per step, so that the timeline keeps every step, a repeated one (plans requested again after
-they expired) included.
+`gridhook.installations.events`: one installation, one partition), its meter as its alias,
+and one `step:<event id>` per step, so that the timeline keeps every step, a repeated one
+(plans requested again after they expired) included. The Light location a step names (once
+the plan is accepted) gets the fact `installation`: the service's measurements find their
+meter and agreement by it.
 
 The workflow's statuses, in the order an installation normally passes them:
 
@@ -26,8 +28,8 @@ from typing import Any
 
 from gridhook.contract.codec import CloudEvent, format_time
 from gridhook.contract.errors import UnapplicableEvent
-from gridhook.state.facts import EntityUpdate, Fact, Facts
-from gridhook.state.kinds import INSTALLATION
+from gridhook.state.facts import ALIAS, EntityUpdate, Fact, Facts
+from gridhook.state.kinds import INSTALLATION, LIGHT_LOCATION
 
 CREATED = "created"
 POA_RECORDED = "poa_recorded"
@@ -56,6 +58,8 @@ STATUSES = (
 FINISHED = frozenset({WATTSHIFT_ONBOARDED, NEEDS_ATTENTION})
 
 DOCUMENT, STATUS, STEP, HOME = "document", "status", "step:", "wattshift_home"
+SERVED_BY = "installation"
+"""The fact of a Light location naming the installation that enrolled it."""
 
 
 def created_updates(event: CloudEvent, document: dict[str, Any], seq: int) -> list[EntityUpdate]:
@@ -63,8 +67,11 @@ def created_updates(event: CloudEvent, document: dict[str, Any], seq: int) -> li
     installation_id = document.get("installationId")
     if not isinstance(installation_id, str):
         raise UnapplicableEvent("installation has no installationId")
-    fact = Fact(document, format_time(event.time), event.id, seq)
-    return [EntityUpdate(INSTALLATION, installation_id, {DOCUMENT: fact})]
+    at = format_time(event.time)
+    facts: Facts = {DOCUMENT: Fact(document, at, event.id, seq)}
+    if isinstance(document.get("meterId"), str):
+        facts[ALIAS] = Fact(document["meterId"], at, event.id, seq)  # its meter finds it
+    return [EntityUpdate(INSTALLATION, installation_id, facts)]
 
 
 def step_updates(event: CloudEvent, document: dict[str, Any], seq: int) -> list[EntityUpdate]:
@@ -88,10 +95,16 @@ def step_updates(event: CloudEvent, document: dict[str, Any], seq: int) -> list[
             seq,
         ),
     }
-    home = (document.get("detail") or {}).get("homeId")
+    detail = document.get("detail") or {}
+    home = detail.get("homeId")
     if isinstance(home, str):
         facts[HOME] = Fact(home, at, event.id, seq)
-    return [EntityUpdate(INSTALLATION, installation_id, facts)]
+    updates = [EntityUpdate(INSTALLATION, installation_id, facts)]
+    location = detail.get("locationUuid")
+    if isinstance(location, str):
+        link = {SERVED_BY: Fact(installation_id, at, event.id, seq)}
+        updates.append(EntityUpdate(LIGHT_LOCATION, location, link))
+    return updates
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -150,7 +151,7 @@ def derive(reads: Iterable[Read]) -> Ledger:
     """The intervals of a set of reads, all at once."""
     ordered = unique(reads)
     ledger: Ledger = {}
-    for earlier, later in zip(ordered, ordered[1:], strict=False):
+    for earlier, later in itertools.pairwise(ordered):
         merge(ledger, span(earlier, later))
     return ledger
 

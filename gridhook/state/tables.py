@@ -119,6 +119,52 @@ installation_workflows = Table(
     Index("installation_workflows_by_partition", "partition"),
 )
 
+meter_reads = Table(
+    "meter_reads",
+    metadata,
+    Column("meter_id", String(200), primary_key=True),
+    Column("read_at", Float, primary_key=True),
+    Column("delivered", BigInteger, nullable=False),
+    Column("received", BigInteger, nullable=False),
+    Column("multiplier", Integer, nullable=False),
+    Column("divisor", Integer, nullable=False),
+)
+
+measurement_intervals = Table(
+    "measurement_intervals",
+    metadata,
+    Column("source", String(10), primary_key=True),
+    Column("series", String(200), primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("imported", Float, nullable=False),
+    Column("exported", Float, nullable=False),
+    Column("actual", Float, nullable=False),
+    Column("estimated", Float, nullable=False),
+    Column("missing", Float, nullable=False),
+    Index("measurement_intervals_by_start", "start"),
+)
+
+price_spans = Table(
+    "price_spans",
+    metadata,
+    Column("home_id", String(200), primary_key=True),
+    Column("start", Float, primary_key=True),
+    Column("end", Float, nullable=False),
+    Column("imported", Float, nullable=False),
+    Column("exported", Float, nullable=False),
+)
+
+usage_locations = Table(
+    "usage_locations",
+    metadata,
+    Column("location_uuid", String(100), primary_key=True),
+    Column("account_uuid", String(100), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("fetched_through", String(10), nullable=True),
+    Column("active", Boolean, nullable=False),
+    Index("usage_locations_by_partition", "partition"),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -217,6 +263,12 @@ def _v7_installation_workflows(connection: Connection) -> None:
     metadata.create_all(connection, tables=[installation_workflows])
 
 
+def _v8_measurements(connection: Connection) -> None:
+    metadata.create_all(
+        connection, tables=[meter_reads, measurement_intervals, price_spans, usage_locations]
+    )
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1_entities_and_applied_events,
     _v2_bind_arbiter,
@@ -225,6 +277,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v5_applied_events_by_time,
     _v6_webhook_claims,
     _v7_installation_workflows,
+    _v8_measurements,
 )
 
 

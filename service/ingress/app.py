@@ -21,11 +21,13 @@ from service.ingress import (
     health,
     installations,
     keys,
+    measurements,
     openapi,
     powerbox,
     problems,
     quiet_errors,
     read_api,
+    readings,
     sources,
 )
 from service.ingress.consistency import AcknowledgedSyncs, ApplierProgress
@@ -55,9 +57,10 @@ def create_app(
     app = web.Application(
         client_max_size=settings.http.max_body_bytes, middlewares=[problems.render_errors]
     )
+    jwt = powerbox.authenticator(settings.partners)
     all_sources = [
         sources.light(settings.light),
-        *powerbox.sources(settings.partners),
+        *powerbox.sources(jwt),
         sources.wattshift(settings.partners),
         sources.bright(settings.partners),
         installations.source(settings.store),
@@ -68,7 +71,9 @@ def create_app(
     app[keys.METRICS] = IngressMetrics()
     app[keys.SHEDDING] = LoadShedding(settings.http.max_publishes_in_flight)
     app[keys.SOURCES] = all_sources
-    app[problems.STYLES] = {source.path: source.style for source in all_sources}
+    app[problems.STYLES] = {source.path: source.style for source in all_sources} | {
+        readings.PATH: problems.POWERBOX
+    }
     app[keys.STORE] = store or Store(settings.store.database_url)
     app[keys.END_OFFSETS] = end_offsets
     app[keys.APPLIER_PROGRESS] = ApplierProgress(
@@ -84,11 +89,13 @@ def create_app(
     app[keys.SHARED_CLAIMS] = shared
     for source in all_sources:
         app.router.add_post(source.path, make_handler(source))
+    app.router.add_post(readings.PATH, readings.make_handler(jwt))
     app.router.add_get("/v1/powerbox/healthz", powerbox.healthz)
     app.router.add_get("/healthz", health.alive)
     app.router.add_get("/readyz", health.ready)
     app.router.add_get("/metrics", health.metrics)
     read_api.add_routes(app)
+    measurements.add_routes(app)
     installations.add_routes(app)
     app[openapi.DOCUMENT] = openapi.build(all_sources)
     app.router.add_get("/openapi.json", openapi.serve)

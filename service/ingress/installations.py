@@ -152,9 +152,13 @@ async def _partners(
     if home_id:
         home = await store.entity(WATTSHIFT_HOME, home_id)
         signal = None if home is None else home.facts.get("price_signal")
+        value = None if signal is None else signal.value
         wattshift = {
             "homeId": home_id,
-            "currentPrice": None if signal is None else current_interval(signal.value, now),
+            "currentPrice": None if value is None else current_interval(value, now),
+            "priceSignal": None
+            if value is None
+            else {"startTime": value.get("startTime"), "endTime": value.get("endTime")},
         }
     return {"light": light, "meter": meter, "wattshift": wattshift}
 

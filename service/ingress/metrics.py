@@ -46,6 +46,13 @@ class IngressMetrics:
             ["source"],
             registry=self.registry,
         )
+        self.meter_reads = Counter(
+            "gridhook_meter_reads",
+            "Meter reads the head-end forwarded, by outcome: accepted, or dead_lettered (their "
+            "device is not the one bound to their meter).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.publish_seconds = Histogram(
             "gridhook_publish_seconds",
             "Time from handing a record to Kafka to its acknowledgement.",

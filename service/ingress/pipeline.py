@@ -126,7 +126,7 @@ def make_handler(source: Source) -> Handler:
         trace: list[tuple[str, bytes]],
     ) -> _Accepted:
         app = request.app
-        if not _is_json(request):
+        if not is_json(request):
             raise UnsupportedMediaType("send application/json")
         body = await read_body(request, settings.http.max_body_bytes)
         now = app[keys.CLOCK]()
@@ -210,7 +210,7 @@ def _reply(
     return _Accepted({"status": status, "id": identity.message_id}, event_type)
 
 
-def _is_json(request: web.Request) -> bool:
+def is_json(request: web.Request) -> bool:
     """True for `application/json` (any parameters); a malformed header is simply not JSON."""
     try:
         return request.content_type == "application/json"

@@ -150,9 +150,9 @@ def _bind_reply(document: Any, identity: Identity, duplicate: bool) -> dict[str,
     return {"status": "accepted", "bindId": identity.message_id}
 
 
-def sources(settings: PartnerSettings) -> list[Source]:
-    """The customer sync and bind routes, sharing one JWT authenticator and JWKS cache."""
-    jwt_authenticator = authenticator(settings)
+def sources(jwt_authenticator: JwtAuthenticator) -> list[Source]:
+    """The customer sync and bind routes, sharing the PowerBox routes' JWT authenticator (and
+    its JWKS cache) with the readings route."""
     return [
         Source(
             name="powerbox",

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from cryptography.hazmat.primitives import serialization
 
 from gridhook.contract.identifiers import hem_profile_id
 from gridhook.contract.install_codes import with_crc
@@ -212,6 +213,7 @@ async def bind_stack(
         "GRIDHOOK_EMULATOR_DB": str(workdir / "emulator.db"),
         "GRIDHOOK_EMULATOR_JOIN_SECONDS": "0.05-0.3",
         "GRIDHOOK_EMULATOR_HANG_SECONDS": "2",
+        "GRIDHOOK_EMULATOR_READINGS_URL": f"http://127.0.0.1:{port}/v1/powerbox/readings",
         "GRIDHOOK_GATEWAY_URL": f"http://127.0.0.1:{emulator_port}",
         "GRIDHOOK_GATEWAY_TIMEOUT": "1",
         "GRIDHOOK_BIND_MAX_ATTEMPTS": "30",
@@ -237,3 +239,17 @@ async def bind_stack(
         if forwarder:
             await stack.start_forwarder()
         yield stack
+
+
+def head_end_key(workdir: Path) -> Path:
+    """The PEM of the key the tests' IdP signs with, for the head-end emulator to sign its
+    meter-read batches (`GRIDHOOK_EMULATOR_TOKEN_KEY`)."""
+    path = workdir / "head-end-key.pem"
+    path.write_bytes(
+        SIGNER.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path

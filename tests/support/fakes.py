@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from consumers.bind.gateway import FAILED, JOINED, LEFT, PENDING, GatewayStatus
-from consumers.installations.light import LightAccount, StartFor
 from consumers.installations.rules import PricedPlan
-from consumers.installations.wattshift import Utility
+from consumers.partners.light import LightAccount, StartFor
+from consumers.partners.wattshift import Utility
 from gridhook.contract.codec import EncodedRecord
 from gridhook.contract.errors import (
     GatewayRejected,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass
@@ -42,13 +43,16 @@ def same(first: Ledger, second: Ledger) -> bool:
     one, other = intervals(first), intervals(second)
     return one.keys() == other.keys() and all(
         one[start][2] == other[start][2]
-        and all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip(one[start][:2], other[start][:2]))
+        and all(
+            math.isclose(a, b, abs_tol=1e-9)
+            for a, b in zip(one[start][:2], other[start][:2], strict=False)
+        )
         for start in one
     )
 
 
 def incremental(reads: list[Read]) -> Ledger:
-    meter, ledger = Meter(), {}
+    meter, ledger = Meter(), Ledger()
     for one in reads:
         changes = meter.add(one)
         if changes is not None:
@@ -104,7 +108,9 @@ def test_a_late_read_re_derives_the_intervals_it_touches() -> None:
 
 def test_a_gap_is_spread_linearly_and_marked_estimated() -> None:
     """Nothing from 01:00 to 04:00: its 3 kWh go 0.25 kWh to each of its twelve intervals."""
-    found = intervals(digits=6, ledger=derive([read(45, 0), read(60, 250), read(240, 3250), read(255, 3500)]))
+    found = intervals(
+        digits=6, ledger=derive([read(45, 0), read(60, 250), read(240, 3250), read(255, 3500)])
+    )
     gap = [found[at(m)] for m in range(60, 240, 15)]
     assert gap == [(0.25, 0.0, Quality.ESTIMATED)] * 12
     assert found[at(45)] == (0.25, 0.0, Quality.ACTUAL)
@@ -127,7 +133,9 @@ def test_a_meter_exchange_loses_the_span_and_never_goes_negative() -> None:
 
 
 def test_a_changed_multiplier_is_a_discontinuity() -> None:
-    found = intervals(digits=6, ledger=derive([read(0, 100), read(15, 200, multiplier=10, divisor=WH)]))
+    found = intervals(
+        digits=6, ledger=derive([read(0, 100), read(15, 200, multiplier=10, divisor=WH)])
+    )
     assert found[at(0)] == (0.0, 0.0, Quality.MISSING)
 
 
@@ -167,7 +175,8 @@ def histories(draw: st.DrawFn) -> History:
     register = draw(st.sampled_from([0, ROLLOVER - 5_000, 123_456, 9_000_000]))
     exchange = draw(st.one_of(st.none(), st.integers(min_value=1, max_value=count - 1)))
     now = T0 + draw(st.integers(min_value=0, max_value=3600))
-    reads, energies = [Read(now, register, 0, 1, WH)], []
+    reads = [Read(now, register, 0, 1, WH)]
+    energies: list[float | None] = []
     for index in range(1, count):
         seconds = draw(st.sampled_from([1, 30, 60, 299, 900, 1800, 5400, 40_000]))
         watt_hours = draw(st.integers(min_value=0, max_value=int(seconds / 3.6)))  # < 1000 kW
@@ -189,7 +198,7 @@ def true_advance(history: History, kept: list[Read]) -> float:
     position = {one.at: index for index, one in enumerate(history.reads)}
     total = 0.0
     ordered = sorted(set(kept))
-    for earlier, later in zip(ordered, ordered[1:], strict=False):
+    for earlier, later in itertools.pairwise(ordered):
         steps = history.energies[position[earlier.at] : position[later.at]]
         if all(step is not None for step in steps):
             total += sum(step for step in steps if step is not None)

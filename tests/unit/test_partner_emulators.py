@@ -176,9 +176,7 @@ async def test_frozen_credit_thaws_by_itself(
     aiohttp_client: ClientFactory, tmp_path: Path, receiver: tuple[Receiver, str]
 ) -> None:
     """credit_check_frozen for a day of Light's time, then enrollment_pending_client_agent."""
-    client = await light(
-        aiohttp_client, tmp_path, receiver[1], GRIDHOOK_LIGHT_EMULATOR_DAY_SECONDS="0.5"
-    )
+    client = await light(aiohttp_client, tmp_path, receiver[1], GRIDHOOK_EMULATOR_DAY_SECONDS="0.5")
     account = await ready_account(client, credit_frozen_days=1)
 
     async def status() -> str:
@@ -202,7 +200,7 @@ async def test_light_sends_signed_webhooks_and_service_starts_on_its_date(
 ) -> None:
     """plan_accepted and finalized at once, service_active on the start date, all signed."""
     found, url = receiver
-    client = await light(aiohttp_client, tmp_path, url, GRIDHOOK_LIGHT_EMULATOR_DAY_SECONDS="0.3")
+    client = await light(aiohttp_client, tmp_path, url, GRIDHOOK_EMULATOR_DAY_SECONDS="0.3")
     account = await ready_account(client)
     await client.post(f"/v1/app/accounts/{account}/record-client-agent", headers=APP)
     priced, today = await plans(client, account)

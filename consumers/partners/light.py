@@ -1,5 +1,6 @@
-"""Light's client-agent API as the orchestrator sees it: the `LightApi` protocol, the HTTP
-client, and an in-memory twin for tests.
+"""Light's API as gridhook's consumers see it: the client-agent calls the orchestrator makes
+(`LightApi`), the usage the usage fetcher reads (`LightUsageApi`), and the HTTP client of both
+(its in-memory twins are in tests/support).
 
 The client translates at the boundary: no answer, a timeout, a 429 or a 5xx is
 `PartnerUnavailable` (retriable); any other 4xx is `PartnerRefused` with Light's error code as
@@ -39,6 +40,24 @@ class LightAccount:
     client_agent_accepted: bool
     location: dict[str, Any] | None
     now: datetime
+
+
+@dataclass(frozen=True)
+class LightUsage:
+    """A location's 15-minute usage as Light gave it (interval start, kWh imported), and
+    Light's clock when it did."""
+
+    intervals: list[tuple[datetime, float]]
+    now: datetime
+
+
+class LightUsageApi(Protocol):
+    async def usage(
+        self, account_uuid: str, location_uuid: str, first: date, last: date
+    ) -> LightUsage:
+        """The usage Light has from day `first` to day `last` (inclusive), with the location's
+        account token."""
+        ...
 
 
 class LightApi(Protocol):
@@ -121,6 +140,28 @@ class LightClient(PartnerSession):
             "POST", "/v1/account/enroll/plans/accept", "plans/accept", payload, minted["token"]
         )
         return _account(body, now)
+
+    async def usage(
+        self, account_uuid: str, location_uuid: str, first: date, last: date
+    ) -> LightUsage:
+        path = f"/v1/app/accounts/{account_uuid}/tokens"
+        minted, _ = await self._call("POST", path, "tokens")
+        query = f"start_date={first.isoformat()}&end_date={last.isoformat()}"
+        body, now = await self._call(
+            "GET", f"/v1/account/locations/{location_uuid}/usage?{query}", "usage", None,
+            minted["token"],
+        )  # fmt: skip
+        try:
+            intervals = [
+                (
+                    datetime.fromisoformat(str(raw["start"]).replace("Z", "+00:00")),
+                    float(raw["kwh"]),
+                )
+                for raw in body["intervals"]
+            ]
+        except (KeyError, TypeError, ValueError):
+            raise PartnerUnavailable("Light answered usage with no usable intervals") from None
+        return LightUsage(intervals, now)
 
     async def _call(
         self,

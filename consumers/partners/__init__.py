@@ -1,0 +1,1 @@
+"""Clients of the partners' APIs the consumers call: Light and WattShift."""

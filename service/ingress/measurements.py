@@ -1,0 +1,261 @@
+"""The measurements read API (admin token): a meter's or a service's 15-minute intervals and
+their cost, at a resolution, over a range.
+
+- `GET /v1/meters/{meterId}/measurements` and `/cost`: the HAN's intervals of the meter (and
+  Light's usage of the location its installation enrolled, when there is one).
+- `GET /v1/services/{locationUuid}/measurements` and `/cost`: a Light location's, through the
+  installation that enrolled it (404 when none did).
+
+Query: `from` and `to` (RFC 3339 or a date; UTC, rounded out to 15-minute boundaries; by
+default the last day the series has data for), `resolution` (`15m`, `1h` or `1d`; default
+`15m`), `source` (`best`, `han` or `light`; default `best`: see `gridhook.state.series`). At
+most 200 days at a time. Energy is in kWh, rounded to the Wh's thousandth (6 decimals); money
+in US dollars, rounded likewise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+from aiohttp import web
+
+from gridhook.contract.answers import json_response
+from gridhook.contract.codec import format_time, parse_time
+from gridhook.contract.errors import GridhookError, InvalidQuery, Unavailable, UnknownIdentifier
+from gridhook.state.cost import CURRENCY
+from gridhook.state.intervals import INTERVAL_SECONDS
+from gridhook.state.measurements import HAN, LIGHT, Measurements
+from gridhook.state.series import (
+    CHOICES,
+    MOST_SLOTS,
+    RESOLUTIONS,
+    Choice,
+    CostSlot,
+    Resolution,
+    Slot,
+    chosen,
+    costed,
+    resampled,
+    totals,
+)
+from gridhook.state.services import Service, service_at, service_of_meter
+from service.ingress import keys
+from service.ingress.read_api import authorize
+
+DIGITS = 6
+DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Query:
+    start: int | None
+    end: int | None
+    resolution: Resolution
+    choice: Choice
+
+
+def parse_query(query: dict[str, str] | Any) -> Query:
+    """The query's range, resolution and source; `InvalidQuery` saying which is wrong."""
+    resolution = query.get("resolution", "15m")
+    if resolution not in RESOLUTIONS:
+        raise InvalidQuery("resolution must be 15m, 1h or 1d")
+    choice = query.get("source", "best")
+    if choice not in CHOICES:
+        raise InvalidQuery("source must be best, han or light")
+    start = _moment(query, "from")
+    end = _moment(query, "to")
+    if start is not None:
+        start -= start % INTERVAL_SECONDS
+    if end is not None:
+        end += -end % INTERVAL_SECONDS
+    if start is not None and end is not None:
+        if end <= start:
+            raise InvalidQuery("to must be after from")
+        if (end - start) // INTERVAL_SECONDS > MOST_SLOTS:
+            raise InvalidQuery("at most 200 days at a time")
+    return Query(start, end, cast(Resolution, resolution), cast(Choice, choice))
+
+
+def _moment(query: Any, name: str) -> int | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+        return int(parse_time(raw).timestamp())
+    except ValueError:
+        raise InvalidQuery(f"{name} must be an RFC 3339 time or a date") from None
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None else round(value, DIGITS)
+
+
+def _time(at: int) -> str:
+    return format_time(datetime.fromtimestamp(at, UTC))
+
+
+def slot_json(slot: Slot) -> dict[str, Any]:
+    return {
+        "start": _time(slot.start),
+        "end": _time(slot.end),
+        "import": _number(slot.imported),
+        "export": _number(slot.exported),
+        "quality": slot.quality.value,
+        "source": slot.source,
+    }
+
+
+def cost_json(row: CostSlot) -> dict[str, Any]:
+    wattshift = None
+    if row.wattshift_cost is not None:
+        wattshift = {"price": row.wattshift_price, "cost": _number(row.wattshift_cost)}
+    return {
+        "start": _time(row.start),
+        "end": _time(row.end),
+        "kwh": _number(row.kwh),
+        "price": row.price,
+        "cost": _number(row.cost),
+        "priceSource": row.price_source,
+        "wattshift": wattshift,
+    }
+
+
+@dataclass(frozen=True)
+class Series:
+    """What one read asks for: its sources (by preference) and what prices it."""
+
+    sources: dict[str, str]
+    """Source name to series id: the meter for the HAN, the location for Light."""
+    service: Service | None
+
+
+async def _series(request: web.Request) -> Series:
+    authorize(request)
+    store = request.app[keys.STORE]
+    try:
+        if "meter_id" in request.match_info:
+            meter_id = request.match_info["meter_id"]
+            service = await service_of_meter(store, meter_id)
+            sources = {HAN: meter_id}
+        else:
+            service = await service_at(store, request.match_info["location_uuid"])
+            if service is None:
+                raise UnknownIdentifier("no installation enrolled that location")
+            sources = {HAN: service.meter_id} if service.meter_id else {}
+        if service is not None and service.location_uuid:
+            sources[LIGHT] = service.location_uuid
+    except GridhookError as error:
+        if isinstance(error, UnknownIdentifier):
+            raise
+        raise Unavailable("the state store is not reachable") from None
+    return Series(sources, service)
+
+
+async def _slots(request: web.Request, series: Series, query: Query) -> tuple[list[Slot], int, int]:
+    """The 15-minute slots of the read, and its range: as asked, a day from the one end
+    given, or the last UTC day the series has data for."""
+    measurements = Measurements(request.app[keys.STORE])
+    start, end = query.start, query.end
+    try:
+        if start is None and end is None:
+            latest = [await measurements.latest(name, id_) for name, id_ in series.sources.items()]
+            last = max((at for at in latest if at is not None), default=None)
+            now = int(request.app[keys.CLOCK]())
+            end = (now if last is None else last) // DAY * DAY + DAY
+        if start is None:
+            assert end is not None
+            start = end - DAY
+        if end is None:
+            end = start + DAY
+        found = {
+            name: await measurements.intervals(name, series_id, start, end)
+            for name, series_id in series.sources.items()
+        }
+    except GridhookError:
+        raise Unavailable("the state store is not reachable") from None
+    return chosen(found, start, end, query.choice), start, end
+
+
+def _subject(request: web.Request) -> dict[str, str]:
+    if "meter_id" in request.match_info:
+        return {"meterId": request.match_info["meter_id"]}
+    return {"serviceId": request.match_info["location_uuid"]}
+
+
+async def measurements(request: web.Request) -> web.Response:
+    """GET .../measurements: the intervals, each with its quality and source."""
+    query = parse_query(request.query)
+    series = await _series(request)
+    slots, start, end = await _slots(request, series, query)
+    return json_response(
+        {
+            **_subject(request),
+            "unit": "kWh",
+            "from": _time(start),
+            "to": _time(end),
+            "resolution": query.resolution,
+            "source": query.choice,
+            "intervals": [slot_json(slot) for slot in resampled(slots, query.resolution)],
+        }
+    )
+
+
+async def cost(request: web.Request) -> web.Response:
+    """GET .../cost: each interval priced by the Light plan in force (and WattShift's price
+    signal as a second figure), with daily and monthly totals."""
+    query = parse_query(request.query)
+    series = await _series(request)
+    slots, start, end = await _slots(request, series, query)
+    service = series.service
+    spans = []
+    if service is not None and service.home_id:
+        try:
+            store_measurements = Measurements(request.app[keys.STORE])
+            spans = await store_measurements.prices(service.home_id, start, end)
+        except GridhookError:
+            raise Unavailable("the state store is not reachable") from None
+    agreements = service.agreements if service is not None else ()
+    fine = costed(slots, agreements, spans, "15m")
+    rows = fine if query.resolution == "15m" else costed(slots, agreements, spans, query.resolution)
+    return json_response(
+        {
+            **_subject(request),
+            "currency": CURRENCY,
+            "from": _time(start),
+            "to": _time(end),
+            "resolution": query.resolution,
+            "source": query.choice,
+            "agreements": [
+                {
+                    "planUuid": agreement.plan_uuid,
+                    "name": agreement.name,
+                    "start": agreement.start.isoformat(),
+                    "end": agreement.end.isoformat(),
+                    "pricePerKwh": agreement.rate,
+                    "netMetered": agreement.net_metered,
+                }
+                for agreement in agreements
+            ],
+            "intervals": [cost_json(row) for row in rows],
+            "total": round(sum(row.cost or 0.0 for row in fine), DIGITS),
+            "totals": {"daily": totals(fine, "day"), "monthly": totals(fine, "month")},
+        }
+    )
+
+
+ROUTES = (
+    ("/v1/meters/{meter_id}/measurements", measurements),
+    ("/v1/meters/{meter_id}/cost", cost),
+    ("/v1/services/{location_uuid}/measurements", measurements),
+    ("/v1/services/{location_uuid}/cost", cost),
+)
+
+
+def add_routes(app: web.Application) -> None:
+    for path, handler in ROUTES:
+        app.router.add_get(path, handler)

@@ -1,0 +1,141 @@
+"""The measurements store, on SQLite and on PostgreSQL: batches of reads in any order, with
+any repeats, and the process's read cache lost at any point, store the intervals the pure
+core derives from the set of reads."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from gridhook.contract.errors import StoreUnavailable
+from gridhook.state.cost import PriceSpan
+from gridhook.state.intervals import INTERVAL_SECONDS, Interval, Read, derive, settle
+from gridhook.state.measurements import HAN, LIGHT, Batch, Measurements
+from gridhook.state.store import Store
+
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+DAY = 86_400
+
+
+def meter_reads(count: int, every: float = 300.0, seed: int = 1) -> list[Read]:
+    rng = random.Random(seed)
+    delivered = received = 0
+    reads = []
+    for index in range(count):
+        delivered += rng.randint(0, 400)
+        received += rng.randint(0, 50)
+        reads.append(Read(T0 + index * every, delivered, received))
+    return reads
+
+
+def expected(reads: list[Read]) -> dict[int, Interval]:
+    return {start: settle(start, part) for start, part in derive(reads).items()}
+
+
+def assert_same(stored: dict[int, Interval], wanted: dict[int, Interval]) -> None:
+    assert stored.keys() == wanted.keys()
+    for start, interval in wanted.items():
+        got = stored[start]
+        assert got.quality == interval.quality, start
+        assert math.isclose(got.imported, interval.imported, abs_tol=1e-9), start
+        assert math.isclose(got.exported, interval.exported, abs_tol=1e-9), start
+
+
+async def test_shuffled_repeated_batches_with_lost_caches_store_the_derived_intervals(
+    store: Store,
+) -> None:
+    """Three meters' reads, shuffled, some twice, in batches of 40, the cache cleared now and
+    then (a restart, a rebalance): what is stored equals `derive` over each meter's reads."""
+    rng = random.Random(7)
+    all_reads = {f"m{n}": meter_reads(150, seed=n) for n in range(3)}
+    sent = [(meter, read) for meter, reads in all_reads.items() for read in reads]
+    sent += rng.sample(sent, 60)
+    rng.shuffle(sent)
+    measurements = Measurements(store)
+    for first in range(0, len(sent), 40):
+        batch = Batch()
+        for meter, read in sent[first : first + 40]:
+            batch.reads.setdefault(meter, []).append(read)
+        await measurements.apply(batch)
+        if rng.random() < 0.3:
+            measurements.tails.clear()
+    for meter, reads in all_reads.items():
+        stored = await measurements.intervals(HAN, meter, T0 - DAY, T0 + DAY)
+        assert_same(stored, expected(reads))
+        assert await measurements.reads_of(meter) == reads
+
+
+async def test_a_batch_applied_twice_counts_nothing_twice(store: Store) -> None:
+    """The same batch again, by a process that lost its cache (a redelivery after a crash):
+    every read is known, no interval changes."""
+    reads = meter_reads(20)
+    first = await Measurements(store).apply(Batch(reads={"m": reads}))
+    again = await Measurements(store).apply(Batch(reads={"m": reads}))
+    assert (first.new_reads, first.known_reads) == (20, 0)
+    assert (again.new_reads, again.known_reads, again.intervals) == (0, 20, 0)
+    stored = await Measurements(store).intervals(HAN, "m", T0, T0 + DAY)
+    assert_same(stored, expected(reads))
+
+
+async def test_a_racing_writer_fails_rather_than_counting_twice(store: Store) -> None:
+    """Two processes holding stale caches of one meter (a partition that moved): the second
+    to write a read the first stored fails, and retried on a fresh view changes nothing."""
+    reads = meter_reads(10)
+    old_owner, new_owner = Measurements(store), Measurements(store)
+    await old_owner.apply(Batch(reads={"m": reads[:5]}))
+    await new_owner.apply(Batch(reads={"m": reads[:5]}))  # loads: all known
+    await old_owner.apply(Batch(reads={"m": reads[5:]}))
+    with pytest.raises(StoreUnavailable):
+        await new_owner.apply(Batch(reads={"m": reads[5:]}))
+    retried = await new_owner.apply(Batch(reads={"m": reads[5:]}))
+    assert retried.new_reads == 0
+    assert_same(await new_owner.intervals(HAN, "m", T0, T0 + DAY), expected(reads))
+
+
+async def test_a_late_read_far_behind_the_cache_is_loaded_and_placed(store: Store) -> None:
+    """A read three days older than the meter's latest (beyond what the cache keeps) splits
+    the span it falls in, as the pure core does."""
+    reads = [Read(T0 + hours * 3600.0, hours * 500, 0) for hours in range(0, 120, 2)]
+    late = reads.pop(10)
+    measurements = Measurements(store)
+    await measurements.apply(Batch(reads={"m": reads}))
+    applied = await measurements.apply(Batch(reads={"m": [late]}))
+    assert applied.lateness == [reads[-1].at - late.at]
+    stored = await measurements.intervals(HAN, "m", T0, T0 + 6 * DAY)
+    assert_same(stored, expected([*reads, late]))
+
+
+async def test_light_usage_and_prices_replace_what_they_cover(store: Store) -> None:
+    """Usage fetched again replaces its intervals; a price span sent again replaces its
+    prices."""
+    measurements = Measurements(store)
+    await measurements.apply(
+        Batch(
+            usage={"loc": {T0: 0.5, T0 + INTERVAL_SECONDS: 0.25}},
+            prices={"home": [PriceSpan(T0, T0 + 3600, 0.1, 0.05)]},
+        )
+    )
+    await measurements.apply(
+        Batch(usage={"loc": {T0: 0.75}}, prices={"home": [PriceSpan(T0, T0 + 7200, 0.2, 0.0)]})
+    )
+    stored = await measurements.intervals(LIGHT, "loc", T0, T0 + DAY)
+    assert [(i.start, i.imported, i.quality.value) for i in stored.values()] == [
+        (T0, 0.75, "actual"),
+        (T0 + INTERVAL_SECONDS, 0.25, "actual"),
+    ]
+    assert await measurements.prices("home", T0, T0 + DAY) == [PriceSpan(T0, T0 + 7200, 0.2, 0.0)]
+
+
+async def test_retention_deletes_what_is_older(store: Store) -> None:
+    """Reads, intervals and prices before the cutoff go; later ones stay."""
+    reads = meter_reads(24, every=3600.0)
+    measurements = Measurements(store)
+    await measurements.apply(
+        Batch(reads={"m": reads}, prices={"h": [PriceSpan(T0, T0 + 3600, 0.1, 0.0)]})
+    )
+    await measurements.forget_before(T0 + 12 * 3600)
+    assert min(await measurements.intervals(HAN, "m", 0, T0 + DAY)) == T0 + 12 * 3600
+    assert [read.at for read in await measurements.reads_of("m")] == [r.at for r in reads[12:]]
+    assert await measurements.prices("h", 0, T0 + DAY) == []
