@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from bench import measurements
 from bench.reference_servers import REFERENCE_TOPIC
 from gridhook.contract import topics
 from gridhook.contract.codec import CloudEvent, encode
@@ -421,8 +422,10 @@ def _server_row(label: str, run: dict[str, Any], ours: float) -> tuple[str, str,
     return (label, value, "")
 
 
-def table(results: dict[str, Any]) -> str:
+def table(results: dict[str, Any], *, only_measurements: bool = False) -> str:
     """The results as a plain-text table with the targets beside them."""
+    if only_measurements:
+        return _lines(measurements.rows(results["measurements"]))
     ingress = results["ingress"]
     ours = ingress["gridhook"]
     throughput = ours["sustained"]["throughput"]
@@ -481,24 +484,34 @@ def table(results: dict[str, Any]) -> str:
         else:
             label = f"State applier ({name}, {run['records']:,} records)"
             rows.append((label, f"{run['events_per_second']:,.0f} events/s", target))
-    replayed = results["replay"]
-    rows += [
-        (
-            f"Replay ({replayed['records']:,} records)",
-            f"{replayed['records_per_second']:,.0f} records/s",
-            "",
-        ),
-        (
-            "  dry run (read and select only)",
-            f"{replayed['dry_run_per_second']:,.0f} records/s",
-            "",
-        ),
-        (
-            "  replay / dry run",
-            f"{replayed['records_per_second'] / replayed['dry_run_per_second']:.2f}",
-            ">= 0.9",
-        ),
-    ]
+    if "measurements" in results:
+        rows += measurements.rows(results["measurements"])
+    replayed = results.get("replay")
+    rows += (
+        []
+        if replayed is None
+        else [
+            (
+                f"Replay ({replayed['records']:,} records)",
+                f"{replayed['records_per_second']:,.0f} records/s",
+                "",
+            ),
+            (
+                "  dry run (read and select only)",
+                f"{replayed['dry_run_per_second']:,.0f} records/s",
+                "",
+            ),
+            (
+                "  replay / dry run",
+                f"{replayed['records_per_second'] / replayed['dry_run_per_second']:.2f}",
+                ">= 0.9",
+            ),
+        ]
+    )
+    return _lines(rows)
+
+
+def _lines(rows: list[tuple[str, str, str]]) -> str:
     width = max(len(row[0]) for row in rows)
     value_width = max(len(row[1]) for row in rows)
     header = f"{'benchmark':{width}}  {'result':{value_width}}  target"
@@ -524,9 +537,14 @@ def main() -> int:
         asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor))
         reference = Topic(REFERENCE_TOPIC, "random", "bench", 6, (), {})
         asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor, [reference]))
+        results: dict[str, Any] = {"machine": machine(), "started": datetime.now(UTC).isoformat()}
+        log("measurements")
+        results["measurements"] = measurements.run(bootstrap, settings, workdir)
+        if sys.argv[1:] == ["measurements"]:
+            print(table(results, only_measurements=True))
+            return 0
         binary = build_go(settings.home, "loadgen")
         goref = build_go(settings.home, "goref")
-        results: dict[str, Any] = {"machine": machine(), "started": datetime.now(UTC).isoformat()}
         log(f"filling the state topics with {STATE_RECORDS:,} records")
         asyncio.run(fill(bootstrap, settings, STATE_RECORDS))
         results["state_applier"] = {}

@@ -101,6 +101,14 @@ def steps(at: Addresses) -> list[Step]:
             "then `wattshift_onboarded`",
         ),
         Step(
+            "What the home used and what it cost, hour by hour: the device reads the meter "
+            "every 15 minutes of the emulators' day (a tenth of a second here)",
+            f"curl -s{STATUS} {admin} '{at.ingress}/v1/meters/{METER}/cost?resolution=1h'",
+            f'{{"meterId":"{METER}","currency":"USD",…,"intervals":[…],"total":…,…}} 200',
+            note="the plan's price from its service start (before it, `cost` is null); "
+            "`/measurements` has import, export, quality and source; see docs/measurements.md",
+        ),
+        Step(
             "A Light webhook, signed as Light signs them, for another account",
             '.venv/bin/gridhook sign light --secret "$LIGHT_SECRET" \\\n'
             "    --file examples/light/enrollment.plan_accepted.json "

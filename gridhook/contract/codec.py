@@ -69,7 +69,10 @@ _EXCESS_FRACTION = re.compile(r"(\.\d{6})\d+")
 def parse_time(raw: str) -> datetime:
     """An RFC 3339 time of any precision (partners send nanoseconds; digits past microseconds
     are dropped), as an aware datetime (UTC when it names no zone); `ValueError` otherwise."""
-    moment = datetime.fromisoformat(_EXCESS_FRACTION.sub(r"\1", raw, count=1))
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:  # more than six digits of fraction, or not a time at all
+        moment = datetime.fromisoformat(_EXCESS_FRACTION.sub(r"\1", raw, count=1))
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 

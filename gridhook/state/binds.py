@@ -192,8 +192,11 @@ def same_device(first: str | None, second: str | None) -> bool:
     return _digits(first) == _digits(second)
 
 
+_SEPARATORS = str.maketrans("", "", ":-. ")
+
+
 def _digits(mac: str) -> str:
-    return "".join(ch for ch in mac if ch.isalnum()).upper()
+    return mac.translate(_SEPARATORS).upper()
 
 
 def conflict(action: BindAction, meter: MeterBind, mac: str) -> Reason | None:

@@ -12,10 +12,13 @@ Money is in US dollars; rates are dollars per kWh (Light prices its plans in cen
 
 from __future__ import annotations
 
+import bisect
 import calendar
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 from gridhook.state.intervals import INTERVAL_SECONDS, Interval
 
@@ -34,7 +37,7 @@ class Agreement:
     """Dollars per kWh."""
     net_metered: bool = False
 
-    @property
+    @functools.cached_property
     def end(self) -> date:
         """The first day past the term."""
         months = self.start.month - 1 + self.term_months
@@ -56,8 +59,7 @@ class PriceSpan:
     exported: float
 
 
-@dataclass(frozen=True)
-class PricedInterval:
+class PricedInterval(NamedTuple):
     """An interval with what it cost: by the Light plan (`price`, `cost`, `price_source`) and,
     where a signal covers it, by WattShift's prices."""
 
@@ -76,8 +78,13 @@ def in_force(agreements: Sequence[Agreement], at: float) -> Agreement | None:
     return max(covering, key=lambda agreement: agreement.start, default=None)
 
 
-def signal_at(spans: Sequence[PriceSpan], at: float) -> PriceSpan | None:
-    for stretch in spans:
+def signal_at(
+    spans: Sequence[PriceSpan], at: float, starts: Sequence[float] | None = None
+) -> PriceSpan | None:
+    """The span covering `at` among `spans` (in order of start; `starts` their starts, when
+    the caller has them): the latest started."""
+    index = bisect.bisect_right(starts if starts is not None else [s.start for s in spans], at)
+    for stretch in reversed(spans[max(0, index - 4) : index]):
         if stretch.start <= at < stretch.end:
             return stretch
     return None
@@ -86,18 +93,25 @@ def signal_at(spans: Sequence[PriceSpan], at: float) -> PriceSpan | None:
 def priced(
     intervals: Iterable[Interval], agreements: Sequence[Agreement], spans: Sequence[PriceSpan]
 ) -> list[PricedInterval]:
-    """Each interval with its cost."""
+    """Each interval with its cost (`spans` in order of start)."""
     result = []
+    starts = [stretch.start for stretch in spans]
+    day_of: dict[int, tuple[float | None, str | None, bool]] = {}
     for interval in intervals:
-        agreement = in_force(agreements, interval.start)
-        cost = price = None
-        source = None
-        if agreement is not None:
-            price = agreement.rate
-            billed = interval.imported - (interval.exported if agreement.net_metered else 0.0)
-            cost = billed * price
-            source = f"light:{agreement.name}"
-        stretch = signal_at(spans, interval.start + INTERVAL_SECONDS / 2)
+        day = interval.start // 86_400
+        terms = day_of.get(day)
+        if terms is None:
+            agreement = in_force(agreements, interval.start)
+            terms = day_of[day] = (
+                (None, None, False)
+                if agreement is None
+                else (agreement.rate, f"light:{agreement.name}", agreement.net_metered)
+            )
+        price, source, net_metered = terms
+        cost = None
+        if price is not None:
+            cost = (interval.imported - (interval.exported if net_metered else 0.0)) * price
+        stretch = signal_at(spans, interval.start + INTERVAL_SECONDS / 2, starts) if spans else None
         ws_price = ws_cost = None
         if stretch is not None:
             ws_price = stretch.imported

@@ -41,7 +41,7 @@ from gridhook.state.intervals import (
     Ledger,
     Meter,
     Read,
-    settle,
+    settled,
 )
 from gridhook.state.tables import measurement_intervals, meter_reads, price_spans
 
@@ -326,18 +326,29 @@ class Measurements:
         self, source: str, series: str, start: int, end: int
     ) -> dict[int, Interval]:
         """The stored intervals of one series from `start` to `end` (Unix seconds), by start."""
+        return (await self.intervals_of({source: series}, start, end))[source]
+
+    async def intervals_of(
+        self, series: Mapping[str, str], start: int, end: int
+    ) -> dict[str, dict[int, Interval]]:
+        """The stored intervals of several series (series id by source), in one query."""
         table = measurement_intervals.c
+        found: dict[str, dict[int, Interval]] = {source: {} for source in series}
+        if not series:
+            return found
         query = (
             select(
-                table.start, table.imported, table.exported, table.actual, table.estimated,
-                table.missing,
+                table.source, table.start, table.imported, table.exported, table.actual,
+                table.estimated, table.missing,
             )
-            .where(table.source == source, table.series == series)
+            .where(tuple_(table.source, table.series).in_(list(series.items())))
             .where(table.start >= start, table.start < end)
         )  # fmt: skip
         async with self._db.connect() as connection:
             rows = (await connection.execute(query)).all()
-        return {int(row[0]): settle(int(row[0]), Contribution(*row[1:])) for row in rows}
+        for source, at, *figures in rows:
+            found[source][int(at)] = settled(int(at), *figures)
+        return found
 
     async def latest(self, source: str, series: str) -> int | None:
         """The start of the series' latest interval (None: it has none)."""

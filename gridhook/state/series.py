@@ -16,9 +16,8 @@ sources, at a resolution, priced. Pure functions.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from gridhook.state.cost import Agreement, PriceSpan, priced
 from gridhook.state.intervals import INTERVAL_SECONDS, Interval, Quality
@@ -34,8 +33,7 @@ MOST_SLOTS = 200 * 96
 _RANK = {Quality.ACTUAL: 0, Quality.ESTIMATED: 1, Quality.MISSING: 2}
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     """One bucket of a series: energy in kWh (None where no source says anything), its
     quality, and the source it came from (None where none)."""
 
@@ -47,8 +45,7 @@ class Slot:
     source: str | None
 
 
-@dataclass(frozen=True)
-class CostSlot:
+class CostSlot(NamedTuple):
     """One bucket's cost: kWh imported, the Light plan's price and cost (None before any
     agreement), and WattShift's figure where its signal priced every slot of the bucket."""
 
@@ -67,21 +64,30 @@ def chosen(
 ) -> list[Slot]:
     """The 15-minute slots from `start` to `end` (both on 15-minute boundaries), each from the
     best source (`sources` in order of preference between equals) or from `choice` only."""
-    names = list(sources) if choice == "best" else [choice]
+    offered = list(sources.items()) if choice == "best" else [(choice, sources.get(choice, {}))]
     slots = []
     for slot in range(start, end, INTERVAL_SECONDS):
-        offered = [
-            (_RANK[interval.quality], index, name, interval)
-            for index, name in enumerate(names)
-            if (interval := sources.get(name, {}).get(slot)) is not None
-        ]
-        if not offered:
+        best: Interval | None = None
+        best_name = None
+        for name, intervals in offered:
+            interval = intervals.get(slot)
+            if interval is not None and (
+                best is None or _RANK[interval.quality] < _RANK[best.quality]
+            ):
+                best, best_name = interval, name
+        if best is None:
             slots.append(Slot(slot, slot + INTERVAL_SECONDS, None, None, Quality.MISSING, None))
-            continue
-        _, _, name, best = min(offered, key=lambda entry: entry[:2])
-        slots.append(
-            Slot(slot, slot + INTERVAL_SECONDS, best.imported, best.exported, best.quality, name)
-        )
+        else:
+            slots.append(
+                Slot(
+                    slot,
+                    slot + INTERVAL_SECONDS,
+                    best.imported,
+                    best.exported,
+                    best.quality,
+                    best_name,
+                )
+            )
     return slots
 
 
@@ -174,15 +180,23 @@ def _summed(start: int, end: int, rows: Sequence[CostSlot]) -> CostSlot:
 def totals(rows: Sequence[CostSlot], period: Literal["day", "month"]) -> list[dict[str, object]]:
     """The Light cost and kWh of `rows` by UTC day or month, in time order."""
     width = 10 if period == "day" else 7
-    groups: dict[str, list[CostSlot]] = {}
+    sums: dict[str, list[float]] = {}
+    labels: dict[int, str] = {}
     for row in rows:
-        label = datetime.fromtimestamp(row.start, UTC).date().isoformat()[:width]
-        groups.setdefault(label, []).append(row)
+        day = row.start // 86_400
+        label = labels.get(day)
+        if label is None:
+            label = labels[day] = _date_of(day)[:width]
+        found = sums.get(label)
+        if found is None:
+            found = sums[label] = [0.0, 0.0]
+        found[0] += row.kwh or 0.0
+        found[1] += row.cost or 0.0
     return [
-        {
-            period: label,
-            "kwh": round(sum(row.kwh or 0.0 for row in members), 6),
-            "cost": round(sum(row.cost or 0.0 for row in members), 6),
-        }
-        for label, members in groups.items()
+        {period: label, "kwh": round(kwh, 6), "cost": round(cost, 6)}
+        for label, (kwh, cost) in sums.items()
     ]
+
+
+def _date_of(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, UTC).date().isoformat()

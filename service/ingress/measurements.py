@@ -15,6 +15,9 @@ in US dollars, rounded likewise.
 
 from __future__ import annotations
 
+import functools
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
@@ -22,7 +25,7 @@ from typing import Any, cast
 from aiohttp import web
 
 from gridhook.contract.answers import json_response
-from gridhook.contract.codec import format_time, parse_time
+from gridhook.contract.codec import parse_time
 from gridhook.contract.errors import GridhookError, InvalidQuery, Unavailable, UnknownIdentifier
 from gridhook.state.cost import CURRENCY
 from gridhook.state.intervals import INTERVAL_SECONDS
@@ -95,34 +98,58 @@ def _number(value: float | None) -> float | None:
     return None if value is None else round(value, DIGITS)
 
 
+_CLOCK_TIMES = [f"T{minute // 60:02d}:{minute % 60:02d}:00Z" for minute in range(0, 1440)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(day: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(day * DAY))
+
+
 def _time(at: int) -> str:
-    return format_time(datetime.fromtimestamp(at, UTC))
+    """RFC 3339, UTC, on a whole minute (every interval boundary is one)."""
+    day, seconds = divmod(at, DAY)
+    return _day(day) + _CLOCK_TIMES[seconds // 60]
 
 
-def slot_json(slot: Slot) -> dict[str, Any]:
-    return {
-        "start": _time(slot.start),
-        "end": _time(slot.end),
-        "import": _number(slot.imported),
-        "export": _number(slot.exported),
-        "quality": slot.quality.value,
-        "source": slot.source,
-    }
+def _boundaries(rows: Sequence[Slot] | Sequence[CostSlot]) -> dict[int, str]:
+    """The RFC 3339 text of each start and end of `rows`, each made once."""
+    texts = {row.start: _time(row.start) for row in rows}
+    texts.update({row.end: _time(row.end) for row in rows if row.end not in texts})
+    return texts
 
 
-def cost_json(row: CostSlot) -> dict[str, Any]:
-    wattshift = None
-    if row.wattshift_cost is not None:
-        wattshift = {"price": row.wattshift_price, "cost": _number(row.wattshift_cost)}
-    return {
-        "start": _time(row.start),
-        "end": _time(row.end),
-        "kwh": _number(row.kwh),
-        "price": row.price,
-        "cost": _number(row.cost),
-        "priceSource": row.price_source,
-        "wattshift": wattshift,
-    }
+def slots_json(slots: Sequence[Slot]) -> list[dict[str, Any]]:
+    times = _boundaries(slots)
+    return [
+        {
+            "start": times[slot.start],
+            "end": times[slot.end],
+            "import": None if slot.imported is None else round(slot.imported, DIGITS),
+            "export": None if slot.exported is None else round(slot.exported, DIGITS),
+            "quality": slot.quality,
+            "source": slot.source,
+        }
+        for slot in slots
+    ]
+
+
+def costs_json(rows: Sequence[CostSlot]) -> list[dict[str, Any]]:
+    times = _boundaries(rows)
+    return [
+        {
+            "start": times[row.start],
+            "end": times[row.end],
+            "kwh": None if row.kwh is None else round(row.kwh, DIGITS),
+            "price": row.price,
+            "cost": None if row.cost is None else round(row.cost, DIGITS),
+            "priceSource": row.price_source,
+            "wattshift": None
+            if row.wattshift_cost is None
+            else {"price": row.wattshift_price, "cost": round(row.wattshift_cost, DIGITS)},
+        }
+        for row in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -138,12 +165,12 @@ async def _series(request: web.Request) -> Series:
     authorize(request)
     store = request.app[keys.STORE]
     try:
-        if "meter_id" in request.match_info:
-            meter_id = request.match_info["meter_id"]
+        if "meterId" in request.match_info:
+            meter_id = request.match_info["meterId"]
             service = await service_of_meter(store, meter_id)
             sources = {HAN: meter_id}
         else:
-            service = await service_at(store, request.match_info["location_uuid"])
+            service = await service_at(store, request.match_info["locationUuid"])
             if service is None:
                 raise UnknownIdentifier("no installation enrolled that location")
             sources = {HAN: service.meter_id} if service.meter_id else {}
@@ -172,19 +199,16 @@ async def _slots(request: web.Request, series: Series, query: Query) -> tuple[li
             start = end - DAY
         if end is None:
             end = start + DAY
-        found = {
-            name: await measurements.intervals(name, series_id, start, end)
-            for name, series_id in series.sources.items()
-        }
+        found = await measurements.intervals_of(series.sources, start, end)
     except GridhookError:
         raise Unavailable("the state store is not reachable") from None
     return chosen(found, start, end, query.choice), start, end
 
 
 def _subject(request: web.Request) -> dict[str, str]:
-    if "meter_id" in request.match_info:
-        return {"meterId": request.match_info["meter_id"]}
-    return {"serviceId": request.match_info["location_uuid"]}
+    if "meterId" in request.match_info:
+        return {"meterId": request.match_info["meterId"]}
+    return {"serviceId": request.match_info["locationUuid"]}
 
 
 async def measurements(request: web.Request) -> web.Response:
@@ -200,7 +224,7 @@ async def measurements(request: web.Request) -> web.Response:
             "to": _time(end),
             "resolution": query.resolution,
             "source": query.choice,
-            "intervals": [slot_json(slot) for slot in resampled(slots, query.resolution)],
+            "intervals": slots_json(resampled(slots, query.resolution)),
         }
     )
 
@@ -241,7 +265,7 @@ async def cost(request: web.Request) -> web.Response:
                 }
                 for agreement in agreements
             ],
-            "intervals": [cost_json(row) for row in rows],
+            "intervals": costs_json(rows),
             "total": round(sum(row.cost or 0.0 for row in fine), DIGITS),
             "totals": {"daily": totals(fine, "day"), "monthly": totals(fine, "month")},
         }
@@ -249,13 +273,22 @@ async def cost(request: web.Request) -> web.Response:
 
 
 ROUTES = (
-    ("/v1/meters/{meter_id}/measurements", measurements),
-    ("/v1/meters/{meter_id}/cost", cost),
-    ("/v1/services/{location_uuid}/measurements", measurements),
-    ("/v1/services/{location_uuid}/cost", cost),
+    (
+        "/v1/meters/{meterId}/measurements",
+        measurements,
+        "A meter's 15-minute (or coarser) intervals.",
+    ),
+    ("/v1/meters/{meterId}/cost", cost, "A meter's intervals priced by its plan and WattShift."),
+    (
+        "/v1/services/{locationUuid}/measurements",
+        measurements,
+        "A service's intervals, by source and quality.",
+    ),
+    ("/v1/services/{locationUuid}/cost", cost, "A service's intervals priced, with totals."),
 )
+"""Path, handler, and the summary the OpenAPI document gives."""
 
 
 def add_routes(app: web.Application) -> None:
-    for path, handler in ROUTES:
+    for path, handler, _ in ROUTES:
         app.router.add_get(path, handler)

@@ -9,9 +9,10 @@ from aiohttp import web
 
 from gridhook.contract import schemas
 from gridhook.contract.answers import json_response
-from gridhook.contract.errors import Refusal
+from gridhook.contract.errors import InvalidQuery, Refusal
+from service.ingress import measurements, readings
 from service.ingress.pipeline import REFUSALS
-from service.ingress.problems import PROBLEM_BODIES, ErrorStyle
+from service.ingress.problems import POWERBOX, PROBLEM_BODIES, ErrorStyle
 from service.ingress.read_api import READ_REFUSALS, READ_ROUTES
 from service.ingress.sources import Source
 
@@ -93,6 +94,67 @@ def _webhook_operation(source: Source) -> dict[str, Any]:
     }
 
 
+def _readings_operation() -> dict[str, Any]:
+    counts = {"type": "integer", "minimum": 0}
+    return {
+        "post": {
+            "summary": "Meter reads the head-end forwards from the bound HAN devices.",
+            "description": "Each meter's reads are published as one record on "
+            "`powerbox.meter-reads`; the reads of a meter with no bound device, or from another "
+            "device, go to `powerbox.meter-reads.dlq` with the reason. Answered after Kafka "
+            "has every record.",
+            "operationId": "receive_meter_reads",
+            "security": [{"powerbox": []}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": schemas.dereferenced(readings.SCHEMA)}},
+            },
+            "responses": {
+                "200": {
+                    "description": "Kafka has every record.",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"accepted": counts, "deadLettered": counts},
+                            }
+                        }
+                    },
+                },
+                **_responses(REFUSALS, POWERBOX),
+            },
+        }
+    }
+
+
+def _measurement_operation(path: str, summary: str) -> dict[str, Any]:
+    text = {"type": "string"}
+    query = [
+        ("from", text, "RFC 3339 time or date (UTC); default: the last day with data."),
+        ("to", text, "RFC 3339 time or date (UTC), after `from`; at most 200 days later."),
+        ("resolution", {"enum": ["15m", "1h", "1d"]}, "Bucket size (default 15m)."),
+        ("source", {"enum": ["best", "han", "light"]}, "Which source (default best)."),
+    ]
+    return {
+        "get": {
+            "summary": summary,
+            "security": [{"admin": []}],
+            "parameters": [
+                {"name": name, "in": "path", "required": True, "schema": text}
+                for name in re.findall(r"{(\w+)}", path)
+            ]
+            + [
+                {"name": name, "in": "query", "schema": schema, "description": description}
+                for name, schema, description in query
+            ],
+            "responses": {
+                "200": {"description": "The intervals.", "content": {"application/json": {}}},
+                **_responses(((InvalidQuery, "A bad parameter."), *READ_REFUSALS), PROBLEM_BODIES),
+            },
+        }
+    }
+
+
 def build(sources: list[Source]) -> dict[str, Any]:
     """The OpenAPI 3.1 document for an ingress serving `sources`."""
     paths: dict[str, Any] = {source.path: _webhook_operation(source) for source in sources}
@@ -126,6 +188,9 @@ def build(sources: list[Source]) -> dict[str, Any]:
                 },
             }
         }
+    paths[readings.PATH] = _readings_operation()
+    for path, _, summary in measurements.ROUTES:
+        paths[path] = _measurement_operation(path, summary)
     paths["/openapi.json"] = {"get": {"summary": "This document.", "responses": plain}}
     security = {source.name: source.authenticator.security_scheme for source in sources}
     security["admin"] = {

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter
 
+from consumers.measurements import MeasurementMetrics
 from consumers.process import PendingBindMetrics
 from gridhook import walk
 from gridhook.contract.environment import VARIABLES
@@ -81,12 +82,14 @@ def test_the_topics_page_lists_every_topic_and_no_other() -> None:
 
 
 def test_the_metrics_page_lists_every_metric_and_no_other() -> None:
-    """The metrics of the ingress, of every consumer and of the bind forwarder, as Prometheus
+    """The metrics of the ingress, of every consumer, of the bind forwarder and of the
+    measurements consumer, as Prometheus
     exposes them (a counter's name ends in `_total`)."""
     registries = [IngressMetrics().registry, ConsumerMetrics("group").registry]
-    forwarder = CollectorRegistry()
+    forwarder, measurements = CollectorRegistry(), CollectorRegistry()
     PendingBindMetrics(forwarder)
-    registries.append(forwarder)
+    MeasurementMetrics(measurements)
+    registries += [forwarder, measurements]
     exposed = set()
     for registry in registries:
         for collector in registry._collector_to_names:

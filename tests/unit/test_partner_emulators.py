@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -13,9 +13,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from emulator.household import Household, usage_of_day
 from emulator.light.app import create_app as light_app
 from emulator.scaled_time import add_business_days
 from emulator.wattshift.app import create_app as wattshift_app
+from gridhook.contract.codec import format_time
 from gridhook.contract.settings import Settings
 from gridhook.contract.signatures import secret_key, verify_standard
 from tests.support.light_payloads import SECRET
@@ -65,6 +67,10 @@ async def light(
     aiohttp_client: ClientFactory, tmp_path: Path, hook_url: str, **overrides: str
 ) -> TestClient[Any, Any]:
     return await aiohttp_client(light_app(settings(tmp_path, hook_url, **overrides).light_emulator))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def ready_account(client: TestClient[Any, Any], **body: Any) -> str:
@@ -198,22 +204,52 @@ async def _is(value: Awaitable[str], expected: str) -> bool:
 async def test_light_sends_signed_webhooks_and_service_starts_on_its_date(
     aiohttp_client: ClientFactory, tmp_path: Path, receiver: tuple[Receiver, str]
 ) -> None:
-    """plan_accepted and finalized at once, service_active on the start date, all signed."""
+    """plan_accepted and finalized at once, service_active on the start date,
+    usage_history_available a day later, all signed; then the location's usage from its start
+    to yesterday, each interval the household profile's import (solar by ESI ID) to the Wh."""
     found, url = receiver
-    client = await light(aiohttp_client, tmp_path, url, GRIDHOOK_EMULATOR_DAY_SECONDS="0.3")
+    client = await light(
+        aiohttp_client,
+        tmp_path,
+        url,
+        GRIDHOOK_EMULATOR_DAY_SECONDS="0.3",
+        GRIDHOOK_EMULATOR_SOLAR_HOMES=f"{ESI}:5",
+    )
     account = await ready_account(client)
     await client.post(f"/v1/app/accounts/{account}/record-client-agent", headers=APP)
     priced, today = await plans(client, account)
-    assert (await accept(client, account, priced[0]["uuid"], today + timedelta(days=8)))[0] == 200
-    await eventually(lambda: len(found.received) == 3, 10, "three webhooks")
+    start = today + timedelta(days=8)
+    code, accepted = await accept(client, account, priced[0]["uuid"], start)
+    assert code == 200
+    await eventually(lambda: len(found.received) == 4, 10, "four webhooks")
     types = []
     for headers, body in found.received:
         lowered = {name.lower(): value for name, value in headers.items()}
         verify_standard(lowered, body, [secret_key(SECRET)], time.time(), 300)
         types.append(body.split(b'"type":"')[1].split(b'"')[0].decode())
-    assert types == ["enrollment.plan_accepted", "enrollment.finalized", "location.service_active"]
+    assert types == [
+        "enrollment.plan_accepted",
+        "enrollment.finalized",
+        "location.service_active",
+        "location.usage_history_available",
+    ]
     reply = await client.get(f"/v1/app/accounts/{account}", headers=APP)
     assert (await reply.json())["status"] == "service_active"
+    location = accepted["locations"][0]["uuid"]
+    token = await (await client.post(f"/v1/app/accounts/{account}/tokens", headers=APP)).json()
+    path = f"/v1/account/locations/{location}/usage"
+    query = {"start_date": (start - timedelta(days=3)).isoformat(), "end_date": start.isoformat()}
+    usage = await client.get(path, params=query, headers=bearer(token["token"]))
+    intervals = (await usage.json())["intervals"]
+    midnight = datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()
+    assert [(i["start"], i["kwh"]) for i in intervals] == [
+        (format_time(datetime.fromtimestamp(at, UTC)), kwh)
+        for at, kwh in usage_of_day(Household(5.0), midnight)
+    ]
+    assert (await client.get(path, params=query, headers=APP)).status == 401
+    too_long = {**query, "end_date": (start + timedelta(days=40)).isoformat()}
+    refused = await client.get(path, params=too_long, headers=bearer(token["token"]))
+    assert refused.status == 400
 
 
 async def test_light_keeps_its_state_across_a_restart(
