@@ -113,6 +113,13 @@ class EmulatorState(SqliteState):
 
     schema = _SCHEMA
 
+    async def opened(self) -> None:
+        """A device joined before the emulator read meters has registers from now on."""
+        await self.db.execute(
+            "INSERT OR IGNORE INTO registers SELECT meter_id, mac, ?, 0, 0, 0, 0, 0 FROM devices",
+            (self.calendar.timestamp(),),
+        )
+
     # -- the joined devices' registers and their reads ----------------------------------
 
     async def registers(self) -> list[Register]:

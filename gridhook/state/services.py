@@ -50,7 +50,7 @@ def agreements_of(view: InstallationView) -> tuple[Agreement, ...]:
                 name=str(detail.get("planName") or plan.get("planName")),
                 start=date.fromisoformat(detail["serviceStartDate"]),
                 term_months=int(plan.get("termMonths") or 12),
-                rate=float(plan["price"]) / 100,
+                rate=round(float(plan["price"]) / 100, 9),
                 net_metered=net_metered,
             )
             if agreement not in found:

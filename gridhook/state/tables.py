@@ -269,6 +269,50 @@ def _v8_measurements(connection: Connection) -> None:
     )
 
 
+def _v9_installation_links(connection: Connection) -> None:
+    """Installations applied before v8 name their meter (as their alias) and link the Light
+    location they enrolled (its `installation` fact), as the state applier now does."""
+    rows = connection.execute(
+        select(entities.c.entity_id, entities.c.facts).where(
+            entities.c.kind == "gridhook.installation"
+        )
+    ).all()
+    for installation_id, facts in rows:
+        document = (facts.get("document") or {}).get("value") or {}
+        meter = document.get("meterId")
+        if isinstance(meter, str) and "alias" not in facts:
+            link = {**facts["document"], "value": meter}
+            connection.execute(
+                update(entities)
+                .where(entities.c.kind == "gridhook.installation")
+                .where(entities.c.entity_id == installation_id)
+                .values(alias=meter, facts={**facts, "alias": link})
+            )
+        for name, step in facts.items():
+            location = (
+                ((step.get("value") or {}).get("detail") or {}) if name.startswith("step:") else {}
+            )
+            uuid = location.get("locationUuid") if isinstance(location, dict) else None
+            if isinstance(uuid, str):
+                _link_location(connection, uuid, {**step, "value": installation_id})
+
+
+def _link_location(connection: Connection, location: str, fact: dict[str, object]) -> None:
+    key = (entities.c.kind == "light.location", entities.c.entity_id == location)
+    row = connection.execute(select(entities.c.facts).where(*key)).first()
+    if row is None:
+        connection.execute(
+            entities.insert().values(
+                kind="light.location", entity_id=location, parent_id=None, alias=None,
+                facts={"installation": fact}, updated_at=str(fact.get("at", "")),
+            )
+        )  # fmt: skip
+    elif "installation" not in row.facts:
+        connection.execute(
+            update(entities).where(*key).values(facts={**row.facts, "installation": fact})
+        )
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1_entities_and_applied_events,
     _v2_bind_arbiter,
@@ -278,6 +322,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v6_webhook_claims,
     _v7_installation_workflows,
     _v8_measurements,
+    _v9_installation_links,
 )
 
 

@@ -139,3 +139,36 @@ async def test_retention_deletes_what_is_older(store: Store) -> None:
     assert min(await measurements.intervals(HAN, "m", 0, T0 + DAY)) == T0 + 12 * 3600
     assert [read.at for read in await measurements.reads_of("m")] == [r.at for r in reads[12:]]
     assert await measurements.prices("h", 0, T0 + DAY) == []
+
+
+async def test_installations_applied_before_v8_are_linked_by_the_migration(store: Store) -> None:
+    """An installation the applier stored before it linked meters and locations (no alias,
+    no `installation` fact on the location) is found by its meter and location after v9."""
+    from sqlalchemy import delete as sql_delete
+
+    from gridhook.state.services import service_at, service_of_meter
+    from gridhook.state.tables import entities, schema_version
+
+    def fact(value: object) -> dict[str, object]:
+        return {"value": value, "at": "2026-01-01T00:00:00.000000Z", "event_id": "e", "seq": 1}
+
+    facts = {
+        "document": fact({"installationId": "inst-old", "meterId": "m-old"}),
+        "step:e2": fact({"step": "plan_accepted", "status": "plan_accepted", "reason": None,
+                         "detail": {"locationUuid": "loc-old", "planUuid": "p"}}),
+    }  # fmt: skip
+    async with store.begin() as connection:
+        await connection.execute(
+            entities.insert().values(
+                kind="gridhook.installation", entity_id="inst-old", parent_id=None, alias=None,
+                facts=facts, updated_at="2026-01-01T00:00:00Z",
+            )
+        )  # fmt: skip
+        await connection.execute(sql_delete(schema_version).where(schema_version.c.version == 9))
+    await store.migrate()
+    by_meter = await service_of_meter(store, "m-old")
+    by_location = await service_at(store, "loc-old")
+    assert by_meter is not None
+    assert by_location is not None
+    assert by_meter.installation_id == by_location.installation_id == "inst-old"
+    assert by_location.location_uuid == "loc-old"
