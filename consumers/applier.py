@@ -7,12 +7,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from gridhook.contract import tracing
-from gridhook.contract.codec import Position, decode, first_position
+from gridhook.contract.codec import CloudEvent, Position, decode, first_position, format_time
 from gridhook.contract.errors import PermanentError
 from gridhook.kafka.consumer import Counts
 from gridhook.kafka.records import InboundRecord
+from gridhook.state.facts import PARENT, EntityUpdate, Fact
+from gridhook.state.kinds import PERSON
+from gridhook.state.people import erased_updates
+from gridhook.state.personal_data import PersonalData
 from gridhook.state.store import Application, Store
-from gridhook.state.transitions import RECONCILERS, updates_for
+from gridhook.state.transitions import RECONCILERS, erased_account, event_time, updates_for
 
 FORGET_EVERY_SECONDS = 300.0
 
@@ -32,15 +36,18 @@ class StateApplier:
         store: Store,
         remember_days: float = 7.0,
         clock: Callable[[], float] = time.monotonic,
+        personal: PersonalData | None = None,
     ) -> None:
         self._store = store
+        self._personal = personal
         self._remember = timedelta(days=remember_days)
         self._clock = clock
         self._next_forgetting = clock()
         self._tracer = tracing.tracer()
 
     async def handle(self, records: Sequence[InboundRecord]) -> Counts:
-        applications = []
+        applications: list[Application] = []
+        erasures: list[tuple[str, CloudEvent, InboundRecord]] = []
         rejected: list[tuple[InboundRecord, PermanentError]] = []
         spans = []
         # Nothing to continue when no span is recorded: the trace is on the record already.
@@ -61,6 +68,9 @@ class StateApplier:
             except PermanentError as error:
                 rejected.append((record, error))
                 continue
+            account = erased_account(record.topic, event)
+            if account is not None:
+                erasures.append((account, event, record))
             applications.append(
                 Application(
                     event_key=f"{event.source}:{event.id}",
@@ -70,6 +80,8 @@ class StateApplier:
                     updates=updates,
                 )
             )
+        for account, event, record in erasures:
+            applications.append(await self._erase(account, event, record, applications))
         read = [(record.topic, record.partition, record.offset) for record, _ in rejected]
         try:
             outcome = await self._store.apply(applications, read, RECONCILERS)
@@ -78,6 +90,31 @@ class StateApplier:
                 span.end()
         await self._forget_old_ids()
         return Counts(applied=outcome.applied, duplicates=outcome.duplicates, rejected=rejected)
+
+    async def _erase(
+        self, account: str, event: CloudEvent, record: InboundRecord, batch: list[Application]
+    ) -> Application:
+        """Erase the account's people: their keys deleted first (so a crash before the batch
+        commits erases again on redelivery), then, in the batch, their sealed fields and
+        indexes dropped. The account's other data stays."""
+        stored = [person.entity_id for person in await self._store.children(PERSON, account)]
+        in_batch = [
+            update.entity_id
+            for item in batch
+            for update in item.updates
+            if update.kind == PERSON and _parent(update) == account
+        ]
+        people = sorted(set(stored + in_batch))
+        if self._personal is not None:
+            await self._personal.erase(people)
+        at = event_time(format_time(event.time))
+        return Application(
+            event_key=f"erase:{event.source}:{event.id}",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            updates=erased_updates(people, Fact(None, at, event.id)),
+        )
 
     async def _forget_old_ids(self) -> None:
         """Every few minutes, drop the ids of events applied longer ago than the horizon.
@@ -101,3 +138,8 @@ class StateApplier:
 
     async def revoked(self, partitions: list[tuple[str, int]]) -> None:
         return None
+
+
+def _parent(update: EntityUpdate) -> object:
+    fact = update.facts.get(PARENT)
+    return None if fact is None else fact.value

@@ -28,8 +28,6 @@ from consumers.installations.driver import InstallationDriver
 from consumers.installations.orchestrator import Orchestrator
 from consumers.measurements import MeasurementMetrics, MeasurementsConsumer
 from consumers.metrics_server import serving_metrics
-from consumers.partners.light import LightClient
-from consumers.partners.wattshift import WattShiftClient
 from consumers.usage import UsageFetcher
 from gridhook.contract.errors import StoreUnavailable
 from gridhook.contract.gc_tuning import tune_garbage_collector
@@ -38,8 +36,11 @@ from gridhook.contract.topics import Consumer
 from gridhook.kafka.consumer import BatchHandler, ConsumerRuntime
 from gridhook.kafka.consumer_metrics import ConsumerMetrics
 from gridhook.kafka.publisher import KafkaPublisher, Publisher
+from gridhook.partners.light import LightClient
+from gridhook.partners.wattshift import WattShiftClient
 from gridhook.state.measurements import Measurements
 from gridhook.state.meter_binds import MeterBinds
+from gridhook.state.personal_data import PersonalData
 from gridhook.state.store import Store
 from gridhook.state.usage_locations import UsageLocations
 from gridhook.state.workflows import WorkflowRepository
@@ -63,7 +64,14 @@ HandlerFactory = Callable[[Resources], AbstractAsyncContextManager[BatchHandler]
 
 @contextlib.asynccontextmanager
 async def _state_applier(held: Resources) -> AsyncIterator[BatchHandler]:
-    yield StateApplier(held.store, held.settings.store.applied_events_days)
+    personal = PersonalData.configured(held.settings.people, writer=True)
+    if personal is not None:
+        await personal.keys.migrate()
+    try:  # it erases the people of an account Bright reports deleted
+        yield StateApplier(held.store, held.settings.store.applied_events_days, personal=personal)
+    finally:
+        if personal is not None:
+            await personal.keys.close()
 
 
 @contextlib.asynccontextmanager

@@ -25,7 +25,6 @@ import orjson
 
 from consumers.outbox import until_published
 from consumers.partition_tasks import PartitionOwnedWork
-from consumers.partners.light import LightUsage, LightUsageApi
 from gridhook.contract import topics
 from gridhook.contract.codec import CloudEvent, EncodedRecord, encode, format_time
 from gridhook.contract.errors import InvalidRecord, PartnerRefused, RetriableError
@@ -34,6 +33,7 @@ from gridhook.contract.retries import backoff
 from gridhook.kafka.consumer import Counts
 from gridhook.kafka.publisher import Publisher
 from gridhook.kafka.records import InboundRecord
+from gridhook.partners.light import LightUsage, LightUsageApi
 from gridhook.state.usage_locations import UsageLocation, UsageLocations
 
 log = logging.getLogger("gridhook.usage")

@@ -279,6 +279,30 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--group", default=STATE_GROUP, help="the applier's group id")
     rebuild.set_defaults(command=commands.state_rebuild, needs_kafka=True)
 
+    people = subcommands.add_parser(
+        "people",
+        help="erase an account's people; re-wrap the data keys",
+        description="Personal data is sealed per person (docs/data-layer.md).",
+    )
+    people_commands = people.add_subparsers(title="actions", required=True, metavar="ACTION")
+    erase = people_commands.add_parser(
+        "erase",
+        help="erase an account's people (as Bright's accountDeleted does)",
+        description="Publish an erasure of ACCOUNT to gridhook.people: the state applier deletes "
+        "the keys of the account's people, so every sealed copy of their data is unreadable, "
+        "and drops their indexes. The account's other data stays.",
+    )
+    erase.add_argument("account", help="the Data Layer account id (the Light account uuid)")
+    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    erase.set_defaults(command=commands.people_erase, needs_kafka=True)
+    rewrap = people_commands.add_parser(
+        "rewrap-keys",
+        help="wrap every data key with the first master key",
+        description="After putting a new master key first in GRIDHOOK_MASTER_KEYS, re-wrap "
+        "every data key with it; then the old master key can be removed.",
+    )
+    rewrap.set_defaults(command=commands.people_rewrap)
+
     dev_token = subcommands.add_parser(
         "dev-token",
         help="mint a PowerBox bearer token signed by the local dev key",

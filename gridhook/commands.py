@@ -106,6 +106,42 @@ def state_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def people_erase(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.erasure import erase
+
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("erasing deletes the people's keys for good: confirm with --yes")
+        answer = input("Their personal data will be unreadable for good. Type 'erase' to go on: ")
+        if answer.strip() != "erase":
+            print("not erased")
+            return 1
+    event_id = asyncio.run(erase(settings, args.account))
+    print(f"erasure published ({event_id}); the state applier deletes the keys")
+    return 0
+
+
+def people_rewrap(args: argparse.Namespace, settings: Settings) -> int:
+    from gridhook.state.keystore import KeyStore
+
+    people = settings.people
+    master = people.master_keys
+    if master is None:
+        raise ConfigError("GRIDHOOK_MASTER_KEYS is not set: there is nothing to re-wrap with")
+
+    async def rewrap() -> int:
+        keys = KeyStore(people.keys_database_url, master, writer=True)
+        try:
+            await keys.migrate()
+            return await keys.rewrap()
+        finally:
+            await keys.close()
+
+    done = asyncio.run(rewrap())
+    print(f"{done} data keys re-wrapped with master key {master.current}")
+    return 0
+
+
 def sign_light(args: argparse.Namespace, settings: Settings) -> int:
     from gridhook.dev.signing import sign_file
 

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
-from consumers.http_session import PartnerSession
 from gridhook.contract import tracing
 from gridhook.contract.errors import GatewayRejected, GatewayUnavailable
+from gridhook.partners.http_session import PartnerSession
 
 PENDING, JOINED, LEFT, FAILED = "pending", "joined", "left", "failed"
 

@@ -34,10 +34,7 @@ from typing import Any, TypeVar
 import orjson
 
 from consumers.installations import rules
-from consumers.installations.rules import PricedPlan
 from consumers.outbox import until_published
-from consumers.partners.light import LightAccount, LightApi
-from consumers.partners.wattshift import WattShiftApi
 from gridhook.contract.codec import CloudEvent, EncodedRecord, encode, format_time
 from gridhook.contract.errors import PartnerRefused, RetriableError
 from gridhook.contract.event_types import installation_step
@@ -45,6 +42,8 @@ from gridhook.contract.retries import backoff, retried
 from gridhook.contract.settings import InstallationSettings
 from gridhook.contract.topics import INSTALLATION_EVENTS
 from gridhook.kafka.publisher import Publisher
+from gridhook.partners.light import LightAccount, LightApi, PricedPlan
+from gridhook.partners.wattshift import WattShiftApi
 from gridhook.state import installations as steps
 from gridhook.state.binds import BindState, MeterBind, same_device
 from gridhook.state.kinds import LIGHT_ACCOUNT, LIGHT_LOCATION, POWERBOX_CUSTOMER, POWERBOX_METER

@@ -15,45 +15,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from gridhook.partners.light import PricedPlan
 from gridhook.state.binds import BindState
 
 EARLIEST_START, LATEST_START = timedelta(days=7), timedelta(days=30)
 EXPIRY_MARGIN = timedelta(hours=1)
 READY = "enrollment_pending_client_agent"
-
-
-@dataclass(frozen=True)
-class PricedPlan:
-    """A plan Light priced for the account, valid until `expires_at` (Light's clock)."""
-
-    uuid: str
-    name: str
-    term_months: int
-    price: float
-    expires_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "uuid": self.uuid,
-            "name": self.name,
-            "termMonths": self.term_months,
-            "price": self.price,
-            "expiresAt": self.expires_at.isoformat(),
-        }
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> PricedPlan:
-        return cls(
-            raw["uuid"],
-            raw["name"],
-            int(raw["termMonths"]),
-            float(raw["price"]),
-            datetime.fromisoformat(raw["expiresAt"]),
-        )
 
 
 def service_start(desired: date, today: date) -> date:

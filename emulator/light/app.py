@@ -18,6 +18,9 @@ The client-agent endpoints of seed 002, with Light's base path `/v1`:
   days): `{location_uuid, interval_minutes: 15, intervals: [{start, kwh}]}`, the days from the
   service start to yesterday (Light's usage lags a day), each the household profile's import
   (`emulator.household`, solar by ESI ID from `GRIDHOOK_EMULATOR_SOLAR_HOMES`) to the Wh.
+- `GET /v1/account/billing/invoices` (account token): `{invoices: [{uuid, period_start,
+  period_end, amount_due_cents, currency, due_date, status}]}`, one per whole month of service
+  (`emulator.light.billing`); `GET /v1/account/billing/invoices/{uuid}/pdf`: its PDF.
 
 Refusals are `{"error": {"code": ...}}` with a 4xx: 401 `invalid_token`, 404
 `account_not_found`/`plan_not_found`, 403 `client_agent_not_recorded`, 409
@@ -45,6 +48,7 @@ from aiohttp.typedefs import Handler
 from emulator import outbox, server
 from emulator.faults import fault_middleware
 from emulator.household import Household, usage_of_day
+from emulator.light import billing
 from emulator.light.state import LightState
 from emulator.partner_api import Refused, error_response, json_body
 from emulator.scaled_time import start_of
@@ -165,6 +169,34 @@ async def usage(request: web.Request) -> web.Response:
     )
 
 
+async def _account_invoices(request: web.Request) -> tuple[str, list[billing.Invoice]]:
+    """The account of the request's account token, and its invoices to this day."""
+    state = request.app[STATE]
+    account_uuid = await state.account_of_token(_bearer(request))
+    if account_uuid is None:
+        raise Refused(401, "invalid_token")
+    enrolled = await state.billing(account_uuid)
+    if enrolled is None:
+        return "", []
+    number, location, esi_id, start, cents = enrolled
+    home = Household(request.app[SETTINGS].solar_kw.get(esi_id, 0.0))
+    return number, billing.invoices(location, start, cents, home, state.calendar.today())
+
+
+async def invoices(request: web.Request) -> web.Response:
+    _, found = await _account_invoices(request)
+    return json_response({"invoices": [invoice.to_json() for invoice in found]})
+
+
+async def invoice_pdf(request: web.Request) -> web.Response:
+    number, found = await _account_invoices(request)
+    wanted = request.match_info["invoice_uuid"]
+    for invoice in found:
+        if invoice.uuid == wanted:
+            return web.Response(body=billing.pdf(invoice, number), content_type="application/pdf")
+    raise Refused(404, "invoice_not_found")
+
+
 async def calls(request: web.Request) -> web.Response:
     return json_response(await request.app[STATE].calls(request.query.get("account")))
 
@@ -202,6 +234,8 @@ def create_app(
     app.router.add_post("/v1/app/accounts/{uuid}/tokens", mint_token)
     app.router.add_post("/v1/account/enroll/plans/accept", accept_plan)
     app.router.add_get("/v1/account/locations/{uuid}/usage", usage)
+    app.router.add_get("/v1/account/billing/invoices", invoices)
+    app.router.add_get("/v1/account/billing/invoices/{invoice_uuid}/pdf", invoice_pdf)
     app.router.add_get("/v1/emulator/calls", calls)
     app.router.add_get("/v1/emulator/webhooks", webhooks)
     app.router.add_get("/healthz", server.healthz)

@@ -290,6 +290,20 @@ class LightState(SqliteState):
             raise Refused(404, "location_not_found")
         return str(row[0]), date.fromisoformat(row[1])
 
+    async def billing(self, account_uuid: str) -> tuple[str, str, str, date, float] | None:
+        """The account number, location uuid, ESI ID, service start and plan price (cents per
+        kWh) of the account's enrolled location; None before any."""
+        async with self.db.execute(
+            "SELECT a.account_number, l.uuid, l.esi_id, l.service_start_date, p.price"
+            " FROM locations l JOIN accounts a ON a.uuid = l.account_uuid"
+            " JOIN plans p ON p.uuid = l.plan_uuid WHERE l.account_uuid = ?",
+            (account_uuid,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return str(row[0]), str(row[1]), str(row[2]), date.fromisoformat(row[3]), float(row[4])
+
     async def account_of_token(self, token: str) -> str | None:
         async with self.db.execute(
             "SELECT account_uuid, expires_at FROM tokens WHERE token = ?", (token,)

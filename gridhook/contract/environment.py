@@ -251,7 +251,51 @@ WATTSHIFT_API_KEYS = _declare(
 BRIGHT_API_KEYS = _declare(
     v.secrets(
         "GRIDHOOK_BRIGHT_API_KEYS",
-        "Comma-separated API keys accepted in `x-api-key` on /webhooks/bright.",
+        "Comma-separated API keys accepted in `x-api-key` on /webhooks/bright and the Data "
+        "Layer (/data-layer/v1).",
+    )
+)
+
+# -- personal data -------------------------------------------------------------------------
+
+MASTER_KEYS = _declare(
+    v.secrets(
+        "GRIDHOOK_MASTER_KEYS",
+        "Master keys that wrap each person's data key: comma-separated `id:base64` (32 random "
+        "bytes each); the first wraps, any unwraps (rotation: docs/data-layer.md). Unset: no "
+        "personal datum is accepted (an installation's `customer`, the Data Layer's users: "
+        "503). `make run` makes one.",
+        shortest=10,
+    )
+)
+BLIND_INDEX_KEY = _declare(
+    v.optional_secret(
+        "GRIDHOOK_BLIND_INDEX_KEY",
+        "Key (base64 of 32 bytes) of the blind index a person is searched by (an HMAC of their "
+        "normalised email or personal number); not a master key. `make run` makes one.",
+        shortest=40,
+    )
+)
+URL_SIGNING_KEY = _declare(
+    v.optional_secret(
+        "GRIDHOOK_URL_SIGNING_KEY",
+        "Key (at least 32 characters) signing the Data Layer's short-lived invoice URLs. Unset: "
+        "those URLs are not offered (503). `make run` makes one.",
+        shortest=32,
+    )
+)
+KEYS_DATABASE_URL = _declare(
+    v.optional_text(
+        "GRIDHOOK_KEYS_DATABASE_URL",
+        "Where the wrapped data keys live, apart from the state (its backups kept briefly: "
+        "deleting a key is what erases a person). Unset: SQLite at `$GRIDHOOK_HOME/keys.db`.",
+    )
+)
+INVOICE_URL_SECONDS = _declare(
+    v.seconds(
+        "GRIDHOOK_INVOICE_URL_SECONDS",
+        300,
+        "How long a Data Layer invoice URL stays valid.",
     )
 )
 

@@ -26,6 +26,7 @@ dead-letter) decide on. Messages never quote a secret, a token, a signature or r
     │   ├── BindExhausted           a bind request failed transiently on every attempt
     │   ├── GatewayRejected         the AMI head-end refused a request (4xx)
     │   ├── PartnerRefused          Light's or WattShift's API refused a call (4xx); `reason`
+    │   ├── Unreadable              a sealed personal field its key does not open
     │   └── UnexpectedFailure       a handler raised an exception outside this tree (a bug)
     └── Refusal                     the ingress refuses a request; `status` is its HTTP status
         ├── BodyTooLarge            413
@@ -137,6 +138,10 @@ class PartnerRefused(PermanentError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class Unreadable(PermanentError):
+    """A sealed text that its key does not open (altered, another person's, or erased)."""
 
 
 class UnexpectedFailure(PermanentError):

@@ -47,3 +47,7 @@ INSTALLATION_CREATED = "installation.created"
 def installation_step(step: str) -> str:
     """The type of an installation step record: `installation.<step>`."""
     return f"installation.{step}"
+
+
+PERSON_UPDATED = "gridhook.person.updated"
+ACCOUNT_ERASED = "gridhook.account.erased"

@@ -16,6 +16,7 @@ from typing import TypeVar
 from gridhook.contract import environment as var
 from gridhook.contract.environment import VARIABLES, Compression, LogFormat, SignatureScheme
 from gridhook.contract.errors import ConfigError
+from gridhook.contract.personal import MasterKeys, decode_key
 from gridhook.contract.variables import Setting
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -197,6 +198,18 @@ class BindSettings:
 
 
 @dataclass(frozen=True)
+class PeopleSettings:
+    """How personal data is sealed and found (`gridhook.contract.personal`), where the data
+    keys live, and how long an invoice URL lasts."""
+
+    master_keys: MasterKeys | None
+    index_key: bytes | None
+    url_key: bytes | None
+    keys_database_url: str
+    invoice_url_seconds: float
+
+
+@dataclass(frozen=True)
 class MeasurementSettings:
     """How long measurements are kept, and how often Light is asked for new usage."""
 
@@ -241,6 +254,7 @@ class Settings:
     consumer: ConsumerSettings
     console: ConsoleSettings
     measurements: MeasurementSettings
+    people: PeopleSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -350,6 +364,15 @@ class Settings:
                 metrics_host=read(var.CONSUMER_METRICS_HOST),
                 metrics_port=read(var.CONSUMER_METRICS_PORT),
             ),
+            people=PeopleSettings(
+                master_keys=MasterKeys.parse(read(var.MASTER_KEYS), var.MASTER_KEYS.name),
+                index_key=_key(read(var.BLIND_INDEX_KEY), var.BLIND_INDEX_KEY.name),
+                url_key=None
+                if (url_key := read(var.URL_SIGNING_KEY)) is None
+                else url_key.encode(),
+                keys_database_url=read(var.KEYS_DATABASE_URL) or f"sqlite:///{home / 'keys.db'}",
+                invoice_url_seconds=read(var.INVOICE_URL_SECONDS),
+            ),
             measurements=MeasurementSettings(
                 retention_days=read(var.MEASUREMENTS_RETENTION_DAYS),
                 usage_check_seconds=read(var.USAGE_CHECK_SECONDS),
@@ -389,6 +412,10 @@ class Settings:
                 wattshift_client_key,
             ),
         )
+
+
+def _key(raw: str | None, name: str) -> bytes | None:
+    return None if raw is None else decode_key(raw, name)
 
 
 def _path(raw: str | None) -> Path | None:

@@ -22,6 +22,7 @@ BRIGHT_EVENTS = "bright.events"
 INSTALLATIONS = "gridhook.installations"
 INSTALLATION_EVENTS = "gridhook.installations.events"
 METER_READS = "powerbox.meter-reads"
+PEOPLE = "gridhook.people"
 LIGHT_USAGE = "light.usage"
 
 STATE_GROUP = "gridhook-state"
@@ -116,6 +117,15 @@ CATALOGUE: tuple[Topic, ...] = (
         config=_STATE,
     ),
     Topic(
+        name=PEOPLE,
+        key="person id (user id); account id for an erasure",
+        description="The Data Layer's users, sealed: each record a person's current role, sealed "
+        "fields and blind indexes (a guest added, a user updated), or an account erased.",
+        partitions=6,
+        messages=("gridhook/person.json",),
+        config=_STATE,
+    ),
+    Topic(
         name=METER_READS,
         key="`meterId`",
         description="Meter reads the utility's head-end forwards from the bound HAN devices, "
@@ -170,9 +180,11 @@ STATE_APPLIER = Consumer(
         BRIGHT_EVENTS,
         INSTALLATIONS,
         INSTALLATION_EVENTS,
+        PEOPLE,
     ),
-    "The state applier: keeps the state of every account, customer, meter, bind, home and "
-    "installation in the store the read API serves.",
+    "The state applier: keeps the state of every account, customer, meter, bind, home, "
+    "installation and (sealed) person in the store the read API and the Data Layer serve; "
+    "erases an account's people when Bright reports it deleted.",
 )
 BIND_FORWARDER = Consumer(
     "bind",

@@ -30,6 +30,7 @@ from gridhook.contract.codec import CloudEvent, format_time
 from gridhook.contract.errors import UnapplicableEvent
 from gridhook.state.facts import ALIAS, EntityUpdate, Fact, Facts
 from gridhook.state.kinds import INSTALLATION, LIGHT_LOCATION
+from gridhook.state.people import customer_updates
 
 CREATED = "created"
 POA_RECORDED = "poa_recorded"
@@ -71,7 +72,12 @@ def created_updates(event: CloudEvent, document: dict[str, Any], seq: int) -> li
     facts: Facts = {DOCUMENT: Fact(document, at, event.id, seq)}
     if isinstance(document.get("meterId"), str):
         facts[ALIAS] = Fact(document["meterId"], at, event.id, seq)  # its meter finds it
-    return [EntityUpdate(INSTALLATION, installation_id, facts)]
+    updates = [EntityUpdate(INSTALLATION, installation_id, facts)]
+    customer, account = document.get("customer"), document.get("lightAccountUuid")
+    if isinstance(customer, dict) and isinstance(account, str):
+        # People are ordered by time (not offset): their facts come from several topics.
+        updates += customer_updates(account, customer, Fact(None, at, event.id))
+    return updates
 
 
 def step_updates(event: CloudEvent, document: dict[str, Any], seq: int) -> list[EntityUpdate]:

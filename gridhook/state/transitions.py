@@ -17,7 +17,8 @@ import orjson
 from gridhook.contract import topics
 from gridhook.contract.codec import CloudEvent, format_time, parse_time
 from gridhook.contract.errors import UnapplicableEvent
-from gridhook.state import binds, bright, installations, light, powerbox
+from gridhook.contract.event_types import ACCOUNT_ERASED
+from gridhook.state import binds, bright, installations, light, people, powerbox
 from gridhook.state.facts import EntityUpdate, Fact, Facts
 from gridhook.state.kinds import (
     BRIGHT_ACCOUNT,
@@ -107,6 +108,15 @@ def _bright(event: CloudEvent, document: dict[str, Any], seq: int) -> list[Entit
     return [EntityUpdate(BRIGHT_ACCOUNT, account_id, bright.bright_facts(event.type, at, event.id))]
 
 
+def _people(event: CloudEvent, document: dict[str, Any], seq: int) -> list[EntityUpdate]:
+    """A person record; an account's erasure changes nothing here (the applier erases, with
+    the key store, before it applies the batch)."""
+    if event.type == ACCOUNT_ERASED:
+        return []
+    at = event_time(document.get("occurredAt") or format_time(event.time))
+    return people.record_updates(document, Fact(None, at, event.id))
+
+
 Transition = Callable[[CloudEvent, dict[str, Any], int], list[EntityUpdate]]
 
 _BY_TOPIC: dict[str, Transition] = {
@@ -118,6 +128,7 @@ _BY_TOPIC: dict[str, Transition] = {
     topics.BRIGHT_EVENTS: _bright,
     topics.INSTALLATIONS: installations.created_updates,
     topics.INSTALLATION_EVENTS: installations.step_updates,
+    topics.PEOPLE: _people,
 }
 
 APPLIED_TOPICS = tuple(_BY_TOPIC)
@@ -127,6 +138,18 @@ RECONCILERS: dict[str, Callable[[Facts], Facts]] = {
     POWERBOX_CUSTOMER: powerbox.reconcile_customer,
 }
 """What the store makes explicit after merging an entity of each kind (`Store(reconcilers=)`)."""
+
+
+def erased_account(topic: str, event: CloudEvent) -> str | None:
+    """The account whose people the record erases: Bright reports the account deleted, or an
+    operator erased it (`gridhook erase`); None for every other record."""
+    if topic == topics.BRIGHT_EVENTS and event.type == "accountDeleted":
+        account = _document(event).get("accountId")
+        return account if isinstance(account, str) else None
+    if topic == topics.PEOPLE and event.type == ACCOUNT_ERASED:
+        account = _document(event).get("accountId")
+        return account if isinstance(account, str) else None
+    return None
 
 
 def updates_for(topic: str, event: CloudEvent, seq: int) -> list[EntityUpdate]:

@@ -15,9 +15,12 @@ from gridhook.contract.retries import retrying
 from gridhook.contract.settings import Settings
 from gridhook.kafka.offsets import EndOffsets
 from gridhook.kafka.publisher import Delivery, Publisher
+from gridhook.partners.light import LightClient
 from gridhook.state.claims import SharedClaims
+from gridhook.state.personal_data import PersonalData
 from gridhook.state.store import Store
 from service.ingress import (
+    datalayer,
     health,
     installations,
     keys,
@@ -31,6 +34,8 @@ from service.ingress import (
     sources,
 )
 from service.ingress.consistency import AcknowledgedSyncs, ApplierProgress
+from service.ingress.datalayer import billing
+from service.ingress.datalayer import document as datalayer_document
 from service.ingress.dedup import Deduplicator
 from service.ingress.metrics import IngressMetrics
 from service.ingress.pipeline import make_handler
@@ -71,9 +76,11 @@ def create_app(
     app[keys.METRICS] = IngressMetrics()
     app[keys.SHEDDING] = LoadShedding(settings.http.max_publishes_in_flight)
     app[keys.SOURCES] = all_sources
-    app[problems.STYLES] = {source.path: source.style for source in all_sources} | {
-        readings.PATH: problems.POWERBOX
-    }
+    app[problems.STYLES] = (
+        {source.path: source.style for source in all_sources}
+        | {readings.PATH: problems.POWERBOX}
+        | dict.fromkeys(datalayer.paths(), datalayer.DATA_LAYER)
+    )
     app[keys.STORE] = store or Store(settings.store.database_url)
     app[keys.END_OFFSETS] = end_offsets
     app[keys.APPLIER_PROGRESS] = ApplierProgress(
@@ -87,6 +94,7 @@ def create_app(
         settings.http.dedup_window, settings.http.dedup_max_ids, shared=shared
     )
     app[keys.SHARED_CLAIMS] = shared
+    app[keys.PERSONAL] = PersonalData.configured(settings.people)
     for source in all_sources:
         app.router.add_post(source.path, make_handler(source))
     app.router.add_post(readings.PATH, readings.make_handler(jwt))
@@ -97,13 +105,45 @@ def create_app(
     read_api.add_routes(app)
     measurements.add_routes(app)
     installations.add_routes(app)
+    datalayer.add_routes(app)
+    bright_source = next(source for source in all_sources if source.name == "bright")
+    app.router.add_post(datalayer.PREFIX + "/events", make_handler(bright_source))
+    app[datalayer_document.DOCUMENT] = datalayer_document.build()
+    app.router.add_get(datalayer.PREFIX + "/openapi.json", datalayer_document.serve)
     app[openapi.DOCUMENT] = openapi.build(all_sources)
     app.router.add_get("/openapi.json", openapi.serve)
     app.cleanup_ctx.append(_publisher_connection)
     app.cleanup_ctx.append(_offsets_connection)
     app.cleanup_ctx.append(_store_lifecycle)
     app.cleanup_ctx.append(_forgetting_claims)
+    app.cleanup_ctx.append(_key_store_lifecycle)
+    config = settings.installations
+    light = LightClient(config.light_url, config.light_app_token, config.partner_timeout)
+    app[billing.LIGHT] = light
+    app.cleanup_ctx.append(_session_of(light))
     return app
+
+
+def _session_of(client: LightClient) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Light's API, open while the app runs: the Data Layer's invoices are Light's."""
+
+    async def session(_: web.Application) -> AsyncIterator[None]:
+        async with client:
+            yield
+
+    return session
+
+
+async def _key_store_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    personal = app[keys.PERSONAL]
+    if personal is not None:
+        try:
+            await personal.keys.migrate()
+        except GridhookError as error:
+            log.error("key store not reachable", extra={"fields": {"error": str(error)}})
+    yield
+    if personal is not None:
+        await personal.keys.close()
 
 
 FORGET_CLAIMS_EVERY = 600.0

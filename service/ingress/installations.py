@@ -3,7 +3,9 @@
 - `POST /v1/installations` (admin token): the installation document
   (`schemas/gridhook/installation.json`), validated (422 with pointers), published to
   `gridhook.installations` keyed by its id and answered 202 `{installationId, status}` once
-  Kafka has it. `installationId` makes creation idempotent: the same document again is a
+  Kafka has it. Its `customer` (the account's owner: personal data) is sealed with the
+  person's own key first (`gridhook.contract.personal`): Kafka and the store hold it sealed
+  only. `installationId` makes creation idempotent: the same document again is a
   duplicate; another document for the same id is the installer's update (and resumes an
   installation that needs attention). Without one, gridhook makes a UUID.
 - `GET /v1/installations/{id}` (admin token): its status and reason, the timeline of every
@@ -36,6 +38,7 @@ from gridhook.state.kinds import (
 )
 from gridhook.state.light import account_view
 from gridhook.state.meter_binds import MeterBinds
+from gridhook.state.people import owner_id
 from gridhook.state.store import Store
 from gridhook.state.wattshift import current_interval
 from service.ingress import keys
@@ -57,6 +60,26 @@ def _name(document: Any) -> None:
 def _identify(document: Any, verified: Verified, now: float) -> Identity:
     installation_id = document["installationId"]
     return Identity(message_id=f"{installation_id}:{content_hash(document)}", key=installation_id)
+
+
+async def _seal_customer(app: web.Application, document: Any) -> None:
+    """Seal the owner's fields (`customer`) with their own key before anything is published:
+    Kafka and the store only ever hold them sealed."""
+    customer = document.get("customer")
+    if customer is None:
+        return
+    personal = app[keys.PERSONAL]
+    if personal is None:
+        raise Unavailable(
+            "personal data cannot be kept here: GRIDHOOK_MASTER_KEYS and "
+            "GRIDHOOK_BLIND_INDEX_KEY are not set",
+        )
+    person_id = owner_id(document["lightAccountUuid"])
+    try:
+        sealed = await personal.seal(person_id, customer)
+    except GridhookError:
+        raise unavailable("the key store is not reachable") from None
+    document["customer"] = {"personId": person_id, **sealed}
 
 
 async def _is_current(app: web.Application, document: Any, identity: Identity) -> bool:
@@ -97,6 +120,7 @@ def source(settings: StoreSettings) -> Source:
         identify=_identify,
         schema_paths=(SCHEMA,),
         refine=_name,
+        seal=_seal_customer,
         admit=_is_current,
         reply=_reply,
         accepted_status=202,

@@ -10,6 +10,7 @@ from gridhook.contract.settings import Settings
 from gridhook.kafka.offsets import EndOffsets
 from gridhook.kafka.publisher import Delivery, Publisher
 from gridhook.state.claims import SharedClaims
+from gridhook.state.personal_data import PersonalData
 from gridhook.state.store import Store
 from service.ingress.consistency import AcknowledgedSyncs, ApplierProgress
 from service.ingress.dedup import Deduplicator
@@ -29,3 +30,5 @@ END_OFFSETS = web.AppKey("end_offsets", EndOffsets)
 APPLIER_PROGRESS = web.AppKey("applier_progress", ApplierProgress)
 ACKNOWLEDGED_SYNCS = web.AppKey("acknowledged_syncs", AcknowledgedSyncs)
 SHARED_CLAIMS: web.AppKey[SharedClaims | None] = web.AppKey("shared_claims")
+PERSONAL: web.AppKey[PersonalData | None] = web.AppKey("personal_data")
+"""Seals and opens people's fields; None when no master key is configured."""

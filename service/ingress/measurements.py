@@ -27,7 +27,7 @@ from aiohttp import web
 from gridhook.contract.answers import json_response
 from gridhook.contract.codec import parse_time
 from gridhook.contract.errors import GridhookError, InvalidQuery, Unavailable, UnknownIdentifier
-from gridhook.state.cost import CURRENCY
+from gridhook.state.cost import CURRENCY, Agreement
 from gridhook.state.intervals import INTERVAL_SECONDS
 from gridhook.state.measurements import HAN, LIGHT, Measurements
 from gridhook.state.series import (
@@ -161,38 +161,42 @@ class Series:
     service: Service | None
 
 
-async def _series(request: web.Request) -> Series:
-    authorize(request)
-    store = request.app[keys.STORE]
+async def service_series(app: web.Application, location_uuid: str) -> Series:
+    """The series of a service (a Light location an installation enrolled); 404 otherwise."""
     try:
-        if "meterId" in request.match_info:
-            meter_id = request.match_info["meterId"]
-            service = await service_of_meter(store, meter_id)
-            sources = {HAN: meter_id}
-        else:
-            service = await service_at(store, request.match_info["locationUuid"])
-            if service is None:
-                raise UnknownIdentifier("no installation enrolled that location")
-            sources = {HAN: service.meter_id} if service.meter_id else {}
-        if service is not None and service.location_uuid:
-            sources[LIGHT] = service.location_uuid
-    except GridhookError as error:
-        if isinstance(error, UnknownIdentifier):
-            raise
+        service = await service_at(app[keys.STORE], location_uuid)
+    except GridhookError:
         raise Unavailable("the state store is not reachable") from None
+    if service is None:
+        raise UnknownIdentifier("no installation enrolled that location")
+    sources = {HAN: service.meter_id} if service.meter_id else {}
+    return Series(sources | {LIGHT: location_uuid}, service)
+
+
+async def meter_series(app: web.Application, meter_id: str) -> Series:
+    """The series of a meter (and of the location its installation enrolled)."""
+    try:
+        service = await service_of_meter(app[keys.STORE], meter_id)
+    except GridhookError:
+        raise Unavailable("the state store is not reachable") from None
+    sources = {HAN: meter_id}
+    if service is not None and service.location_uuid:
+        sources[LIGHT] = service.location_uuid
     return Series(sources, service)
 
 
-async def _slots(request: web.Request, series: Series, query: Query) -> tuple[list[Slot], int, int]:
+async def measured(
+    app: web.Application, series: Series, query: Query
+) -> tuple[list[Slot], int, int]:
     """The 15-minute slots of the read, and its range: as asked, a day from the one end
     given, or the last UTC day the series has data for."""
-    measurements = Measurements(request.app[keys.STORE])
+    measurements = Measurements(app[keys.STORE])
     start, end = query.start, query.end
     try:
         if start is None and end is None:
             latest = [await measurements.latest(name, id_) for name, id_ in series.sources.items()]
             last = max((at for at in latest if at is not None), default=None)
-            now = int(request.app[keys.CLOCK]())
+            now = int(app[keys.CLOCK]())
             end = (now if last is None else last) // DAY * DAY + DAY
         if start is None:
             assert end is not None
@@ -205,71 +209,78 @@ async def _slots(request: web.Request, series: Series, query: Query) -> tuple[li
     return chosen(found, start, end, query.choice), start, end
 
 
-def _subject(request: web.Request) -> dict[str, str]:
-    if "meterId" in request.match_info:
-        return {"meterId": request.match_info["meterId"]}
-    return {"serviceId": request.match_info["locationUuid"]}
+async def measurements_body(app: web.Application, series: Series, query: Query) -> dict[str, Any]:
+    """The intervals of `series`, each with its quality and source."""
+    slots, start, end = await measured(app, series, query)
+    return {
+        "unit": "kWh",
+        "from": _time(start),
+        "to": _time(end),
+        "resolution": query.resolution,
+        "source": query.choice,
+        "intervals": slots_json(resampled(slots, query.resolution)),
+    }
 
 
-async def measurements(request: web.Request) -> web.Response:
-    """GET .../measurements: the intervals, each with its quality and source."""
-    query = parse_query(request.query)
-    series = await _series(request)
-    slots, start, end = await _slots(request, series, query)
-    return json_response(
-        {
-            **_subject(request),
-            "unit": "kWh",
-            "from": _time(start),
-            "to": _time(end),
-            "resolution": query.resolution,
-            "source": query.choice,
-            "intervals": slots_json(resampled(slots, query.resolution)),
-        }
-    )
-
-
-async def cost(request: web.Request) -> web.Response:
-    """GET .../cost: each interval priced by the Light plan in force (and WattShift's price
+async def cost_body(app: web.Application, series: Series, query: Query) -> dict[str, Any]:
+    """The intervals of `series` priced by the Light plan in force (and WattShift's price
     signal as a second figure), with daily and monthly totals."""
-    query = parse_query(request.query)
-    series = await _series(request)
-    slots, start, end = await _slots(request, series, query)
+    slots, start, end = await measured(app, series, query)
     service = series.service
     spans = []
     if service is not None and service.home_id:
         try:
-            store_measurements = Measurements(request.app[keys.STORE])
-            spans = await store_measurements.prices(service.home_id, start, end)
+            spans = await Measurements(app[keys.STORE]).prices(service.home_id, start, end)
         except GridhookError:
             raise Unavailable("the state store is not reachable") from None
     agreements = service.agreements if service is not None else ()
     fine = costed(slots, agreements, spans, "15m")
     rows = fine if query.resolution == "15m" else costed(slots, agreements, spans, query.resolution)
-    return json_response(
-        {
-            **_subject(request),
-            "currency": CURRENCY,
-            "from": _time(start),
-            "to": _time(end),
-            "resolution": query.resolution,
-            "source": query.choice,
-            "agreements": [
-                {
-                    "planUuid": agreement.plan_uuid,
-                    "name": agreement.name,
-                    "start": agreement.start.isoformat(),
-                    "end": agreement.end.isoformat(),
-                    "pricePerKwh": agreement.rate,
-                    "netMetered": agreement.net_metered,
-                }
-                for agreement in agreements
-            ],
-            "intervals": costs_json(rows),
-            "total": round(sum(row.cost or 0.0 for row in fine), DIGITS),
-            "totals": {"daily": totals(fine, "day"), "monthly": totals(fine, "month")},
-        }
-    )
+    return {
+        "currency": CURRENCY,
+        "from": _time(start),
+        "to": _time(end),
+        "resolution": query.resolution,
+        "source": query.choice,
+        "agreements": [agreement_json(agreement) for agreement in agreements],
+        "intervals": costs_json(rows),
+        "total": round(sum(row.cost or 0.0 for row in fine), DIGITS),
+        "totals": {"daily": totals(fine, "day"), "monthly": totals(fine, "month")},
+    }
+
+
+def agreement_json(agreement: Agreement) -> dict[str, Any]:
+    return {
+        "planUuid": agreement.plan_uuid,
+        "name": agreement.name,
+        "start": agreement.start.isoformat(),
+        "end": agreement.end.isoformat(),
+        "pricePerKwh": agreement.rate,
+        "netMetered": agreement.net_metered,
+    }
+
+
+async def _series(request: web.Request) -> tuple[dict[str, str], Series]:
+    authorize(request)
+    if "meterId" in request.match_info:
+        meter_id = request.match_info["meterId"]
+        return {"meterId": meter_id}, await meter_series(request.app, meter_id)
+    location = request.match_info["locationUuid"]
+    return {"serviceId": location}, await service_series(request.app, location)
+
+
+async def measurements(request: web.Request) -> web.Response:
+    """GET .../measurements: the intervals, each with its quality and source."""
+    query = parse_query(request.query)
+    subject, series = await _series(request)
+    return json_response(subject | await measurements_body(request.app, series, query))
+
+
+async def cost(request: web.Request) -> web.Response:
+    """GET .../cost: the intervals priced, with daily and monthly totals."""
+    query = parse_query(request.query)
+    subject, series = await _series(request)
+    return json_response(subject | await cost_body(request.app, series, query))
 
 
 ROUTES = (

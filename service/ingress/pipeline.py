@@ -139,6 +139,8 @@ def make_handler(source: Source) -> Handler:
         checked = source.schemas.check(document)
         if source.refine is not None:
             source.refine(document)
+        if source.seal is not None:
+            await source.seal(app, document)
         identity = source.identify(document, verified, now)
         if source.admit is not None and await source.admit(app, document, identity):
             metrics.child(metrics.duplicates, source.name).inc()

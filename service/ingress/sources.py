@@ -49,6 +49,7 @@ class Identity:
 Admit = Callable[[web.Application, Any, Identity], Awaitable[bool]]
 Reply = Callable[[Any, Identity, bool], dict[str, Any]]
 Refine = Callable[[Any], None]
+Seal = Callable[[web.Application, Any], Awaitable[None]]
 Published = Callable[[web.Application, Any, Identity, Delivery], None]
 
 
@@ -57,13 +58,15 @@ class Source:
     """One partner route on the shared pipeline.
 
     Optional hooks: `refine` checks what a schema cannot (an install code's CRC) and raises
-    `SchemaViolation`; `admit` runs after validation and before publishing; it may raise a
-    `Refusal` (403/404/409 from the store's state, each listed in `refusals` for the OpenAPI
-    document) or return True when the document is already current (answered as a duplicate,
-    nothing published); `published` learns where Kafka put an accepted document. `reply`
-    builds the body of the `accepted_status` answer (200 unless said). `republish` publishes
-    the document as `refine` left it rather than the raw body. `style` says how refusals are
-    answered: PowerBox's are 4xx with no body, and 400 for a schema violation.
+    `SchemaViolation`; `seal` seals (or drops) the personal data of the document before it is
+    identified and published (`republish` then); `admit` runs after validation and before
+    publishing; it may raise a `Refusal` (403/404/409 from the store's state, each listed in
+    `refusals` for the OpenAPI document) or return True when the document is already current
+    (answered as a duplicate, nothing published); `published` learns where Kafka put an accepted
+    document. `reply` builds the body of the `accepted_status` answer (200 unless said).
+    `republish` publishes the document as `refine` and `seal` left it rather than the raw body.
+    `style` says how refusals are answered: PowerBox's are 4xx with no body, and 400 for a
+    schema violation.
     """
 
     name: str
@@ -76,6 +79,7 @@ class Source:
     schema_paths: tuple[str, ...] = field(default=())
     style: ErrorStyle = PROBLEM_BODIES
     refine: Refine | None = None
+    seal: Seal | None = None
     admit: Admit | None = None
     published: Published | None = None
     reply: Reply | None = None
@@ -144,9 +148,19 @@ def _identify_bright(document: Any, verified: Verified, now: float) -> Identity:
     return Identity(message_id=message_id, key=document["accountId"])
 
 
+BRIGHT_PERSONAL = ("email", "username", "personalNumber")
+
+
+async def _drop_personal(app: web.Application, document: Any) -> None:
+    """Bright's report carries an email, a username and a personal number gridhook has no use
+    for (the account and user ids say who): they are not published, nor kept."""
+    for name in BRIGHT_PERSONAL:
+        document.pop(name, None)
+
+
 def bright(settings: PartnerSettings) -> Source:
-    """Bright report events (`x-api-key`), keyed by accountId. Bodies hold personal data
-    (email, personalNumber): like every body, they are never logged."""
+    """Bright report events (`x-api-key`), keyed by accountId, published without the personal
+    data a report may carry (`_drop_personal`)."""
     path = "bright/report-event.json"
     return Source(
         name="bright",
@@ -157,4 +171,6 @@ def bright(settings: PartnerSettings) -> Source:
         schemas=TypedSchemas(path, dict.fromkeys(BRIGHT_EVENT_TYPES, path), type_field="type"),
         identify=_identify_bright,
         schema_paths=(path,),
+        seal=_drop_personal,
+        republish=True,
     )

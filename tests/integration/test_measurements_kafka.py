@@ -13,42 +13,19 @@ from typing import Any
 
 from emulator.household import Household, energy_kwh
 from gridhook.contract.codec import parse_time
-from gridhook.contract.topics import LIGHT_EVENTS, LIGHT_USAGE, METER_READS, WATTSHIFT_PRICE_SIGNALS
-from tests.support.bind_stack import head_end_key
-from tests.support.installation_stack import Installations, installation_stack
-from tests.support.kafka import commit_at_end
+from tests.support.installation_stack import (
+    SOLAR_KW,
+    Installations,
+    installation_stack,
+    measurement_environment,
+    start_measurements,
+)
 from tests.support.waiting import eventually
 
-ESI_ID = "55512345671234567"
-SOLAR_KW = 7.6
 HAN_TOLERANCE = 0.001
 """kWh: the registers count whole Wh, so an interval (a difference of two) is off by < 1 Wh."""
 LIGHT_TOLERANCE = 0.0005
 """kWh: Light reports each interval rounded to the Wh."""
-
-
-def measurement_environment(workdir: Path, meter: str) -> dict[str, str]:
-    suffix = uuid.uuid4().hex[:8]
-    return {
-        "GRIDHOOK_EMULATOR_TOKEN_KEY": str(head_end_key(workdir)),
-        "GRIDHOOK_EMULATOR_READ_MINUTES": "15",
-        "GRIDHOOK_EMULATOR_SOLAR_HOMES": f"{meter}:{SOLAR_KW},{ESI_ID}:{SOLAR_KW}",
-        "GRIDHOOK_EMULATOR_READ_LATE_RATE": "0.1",
-        "GRIDHOOK_EMULATOR_READ_REPEAT_RATE": "0.1",
-        "GRIDHOOK_USAGE_CHECK_SECONDS": "0.2",
-        "MEASUREMENTS_GROUP": f"measurements-{suffix}",
-        "USAGE_GROUP": f"usage-{suffix}",
-    }
-
-
-async def start_measurements(world: Installations) -> None:
-    environment = world.stack.environment
-    group, usage = environment["MEASUREMENTS_GROUP"], environment["USAGE_GROUP"]
-    kafka = world.stack.kafka
-    await commit_at_end(kafka, group, [METER_READS, LIGHT_USAGE, WATTSHIFT_PRICE_SIGNALS])
-    await commit_at_end(kafka, usage, [LIGHT_EVENTS])
-    await world.stack.start("measurements", ["consume", "measurements", "--group", group])
-    await world.stack.start("usage", ["consume", "usage", "--group", usage])
 
 
 def day_range(day: date) -> str:
@@ -132,7 +109,7 @@ async def test_a_bound_device_s_reads_and_light_s_usage_become_the_predicted_int
         await complete_day(world, location, day, "light")
 
         cost = await complete_day(world, location, day, "han", kind="cost")
-        rate = chosen["price"] / 100
+        rate = round(chosen["price"] / 100, 9)  # dollars per kWh, as gridhook keeps it
         assert [agreement["pricePerKwh"] for agreement in cost["agreements"]] == [rate]
         for row, measured in zip(cost["intervals"], han["intervals"], strict=True):
             net = measured["import"] - measured["export"]

@@ -11,9 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from consumers.bind.gateway import FAILED, JOINED, LEFT, PENDING, GatewayStatus
-from consumers.installations.rules import PricedPlan
-from consumers.partners.light import LightAccount, StartFor
-from consumers.partners.wattshift import Utility
 from gridhook.contract.codec import EncodedRecord
 from gridhook.contract.errors import (
     GatewayRejected,
@@ -22,6 +19,8 @@ from gridhook.contract.errors import (
     PartnerRefused,
 )
 from gridhook.kafka.publisher import Delivery
+from gridhook.partners.light import LightAccount, PricedPlan, StartFor
+from gridhook.partners.wattshift import Utility
 
 T = TypeVar("T")
 

@@ -14,8 +14,14 @@ from typing import Any
 
 import orjson
 
-from gridhook.contract.topics import INSTALLATIONS
-from tests.support.bind_stack import ADMIN, NO_FAULTS, Stack, bind_stack
+from gridhook.contract.topics import (
+    INSTALLATIONS,
+    LIGHT_EVENTS,
+    LIGHT_USAGE,
+    METER_READS,
+    WATTSHIFT_PRICE_SIGNALS,
+)
+from tests.support.bind_stack import ADMIN, NO_FAULTS, Stack, bind_stack, head_end_key
 from tests.support.kafka import commit_at_end
 from tests.support.light_payloads import SECRET
 from tests.support.processes import free_port, http_ok
@@ -159,3 +165,31 @@ async def installation_stack(
         installations = Installations(stack, light, wattshift)
         await installations.start_orchestrator()
         yield installations
+
+
+ESI_ID = "55512345671234567"
+SOLAR_KW = 7.6
+
+
+def measurement_environment(workdir: Path, meter: str) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    return {
+        "GRIDHOOK_EMULATOR_TOKEN_KEY": str(head_end_key(workdir)),
+        "GRIDHOOK_EMULATOR_READ_MINUTES": "15",
+        "GRIDHOOK_EMULATOR_SOLAR_HOMES": f"{meter}:{SOLAR_KW},{ESI_ID}:{SOLAR_KW}",
+        "GRIDHOOK_EMULATOR_READ_LATE_RATE": "0.1",
+        "GRIDHOOK_EMULATOR_READ_REPEAT_RATE": "0.1",
+        "GRIDHOOK_USAGE_CHECK_SECONDS": "0.2",
+        "MEASUREMENTS_GROUP": f"measurements-{suffix}",
+        "USAGE_GROUP": f"usage-{suffix}",
+    }
+
+
+async def start_measurements(world: Installations) -> None:
+    environment = world.stack.environment
+    group, usage = environment["MEASUREMENTS_GROUP"], environment["USAGE_GROUP"]
+    kafka = world.stack.kafka
+    await commit_at_end(kafka, group, [METER_READS, LIGHT_USAGE, WATTSHIFT_PRICE_SIGNALS])
+    await commit_at_end(kafka, usage, [LIGHT_EVENTS])
+    await world.stack.start("measurements", ["consume", "measurements", "--group", group])
+    await world.stack.start("usage", ["consume", "usage", "--group", usage])

@@ -329,7 +329,8 @@ def test_start_date_rule() -> None:
 
 def test_plan_rule_picks_by_name_or_cheapest_of_term_among_live_plans() -> None:
     """Named: exact name; term: lowest price (ties by name); expired plans never."""
-    from consumers.installations.rules import PricedPlan, choose_plan
+    from consumers.installations.rules import choose_plan
+    from gridhook.partners.light import PricedPlan
 
     later, soon = TODAY + timedelta(days=5), TODAY + timedelta(minutes=30)
     plans = [

@@ -3,6 +3,7 @@ recorded; a location stops once its service ended and it caught up."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -10,11 +11,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumers.partners.light import LightUsage
 from consumers.usage import UsageFetcher
 from gridhook.contract.codec import decode
 from gridhook.contract.topics import LIGHT_EVENTS, LIGHT_USAGE
 from gridhook.kafka.records import InboundRecord
+from gridhook.partners.light import LightUsage
 from gridhook.state.store import Store
 from gridhook.state.usage_locations import UsageLocation, UsageLocations
 from tests.support.fakes import InMemoryPublisher
@@ -54,10 +55,11 @@ def event(kind: str, partition: int = 0) -> InboundRecord:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> Store:
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = Store(f"sqlite:///{tmp_path / 'state.db'}", writer=True)
     await opened.migrate()
-    return opened
+    yield opened
+    await opened.close()
 
 
 async def test_complete_days_are_published_once_each_and_recorded(store: Store) -> None:

@@ -21,14 +21,43 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 import orjson
 
-from consumers.http_session import PartnerSession
-from consumers.installations.rules import PricedPlan
 from gridhook.contract import tracing
 from gridhook.contract.errors import PartnerRefused, PartnerUnavailable
+from gridhook.partners.http_session import PartnerSession
 
 T = TypeVar("T")
 StartFor = Callable[[date], date]
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+
+
+@dataclass(frozen=True)
+class PricedPlan:
+    """A plan Light priced for the account, valid until `expires_at` (Light's clock)."""
+
+    uuid: str
+    name: str
+    term_months: int
+    price: float
+    expires_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uuid": self.uuid,
+            "name": self.name,
+            "termMonths": self.term_months,
+            "price": self.price,
+            "expiresAt": self.expires_at.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> PricedPlan:
+        return cls(
+            raw["uuid"],
+            raw["name"],
+            int(raw["termMonths"]),
+            float(raw["price"]),
+            datetime.fromisoformat(raw["expiresAt"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -49,6 +78,41 @@ class LightUsage:
 
     intervals: list[tuple[datetime, float]]
     now: datetime
+
+
+@dataclass(frozen=True)
+class LightInvoice:
+    """An invoice as Light's billing API gives it (Light is their system of record)."""
+
+    uuid: str
+    period_start: str
+    period_end: str
+    amount_due_cents: int
+    currency: str
+    due_date: str
+    status: str
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> LightInvoice:
+        return cls(
+            str(raw["uuid"]),
+            str(raw["period_start"]),
+            str(raw["period_end"]),
+            int(raw["amount_due_cents"]),
+            str(raw.get("currency") or "USD"),
+            str(raw["due_date"]),
+            str(raw["status"]),
+        )
+
+
+class LightBillingApi(Protocol):
+    async def invoices(self, account_uuid: str) -> list[LightInvoice]:
+        """The account's invoices, with its account token."""
+        ...
+
+    async def invoice_pdf(self, account_uuid: str, invoice_uuid: str) -> bytes:
+        """One invoice's PDF; `PartnerRefused` (`invoice_not_found`) for another account's."""
+        ...
 
 
 class LightUsageApi(Protocol):
@@ -144,13 +208,10 @@ class LightClient(PartnerSession):
     async def usage(
         self, account_uuid: str, location_uuid: str, first: date, last: date
     ) -> LightUsage:
-        path = f"/v1/app/accounts/{account_uuid}/tokens"
-        minted, _ = await self._call("POST", path, "tokens")
+        token = await self._account_token(account_uuid)
         query = f"start_date={first.isoformat()}&end_date={last.isoformat()}"
-        body, now = await self._call(
-            "GET", f"/v1/account/locations/{location_uuid}/usage?{query}", "usage", None,
-            minted["token"],
-        )  # fmt: skip
+        path = f"/v1/account/locations/{location_uuid}/usage?{query}"
+        body, now = await self._call("GET", path, "usage", None, token)
         try:
             intervals = [
                 (
@@ -163,6 +224,24 @@ class LightClient(PartnerSession):
             raise PartnerUnavailable("Light answered usage with no usable intervals") from None
         return LightUsage(intervals, now)
 
+    async def invoices(self, account_uuid: str) -> list[LightInvoice]:
+        token = await self._account_token(account_uuid)
+        body, _ = await self._call("GET", "/v1/account/billing/invoices", "invoices", None, token)
+        try:
+            return [LightInvoice.of(raw) for raw in body["invoices"]]
+        except (KeyError, TypeError, ValueError):
+            raise PartnerUnavailable("Light answered invoices with no usable list") from None
+
+    async def invoice_pdf(self, account_uuid: str, invoice_uuid: str) -> bytes:
+        token = await self._account_token(account_uuid)
+        path = f"/v1/account/billing/invoices/{invoice_uuid}/pdf"
+        raw, _ = await self._request("GET", path, "invoice pdf", None, token)
+        return raw
+
+    async def _account_token(self, account_uuid: str) -> str:
+        minted, _ = await self._call("POST", f"/v1/app/accounts/{account_uuid}/tokens", "tokens")
+        return str(minted["token"])
+
     async def _call(
         self,
         method: str,
@@ -171,6 +250,17 @@ class LightClient(PartnerSession):
         payload: dict[str, Any] | None = None,
         token: str | None = None,
     ) -> tuple[Any, datetime]:
+        raw, now = await self._request(method, path, name, payload, token)
+        return _json(raw), now
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        name: str,
+        payload: dict[str, Any] | None = None,
+        token: str | None = None,
+    ) -> tuple[bytes, datetime]:
         credential = token or self._app_token
         if credential is None:
             raise PartnerRefused(f"Light {name}: no app token configured", "no_app_token")
@@ -190,11 +280,10 @@ class LightClient(PartnerSession):
             raise PartnerUnavailable(f"Light {name}: no answer") from None
         if status == 429 or status >= 500:
             raise PartnerUnavailable(f"Light {name}: HTTP {status}")
-        body = _json(raw)
         if status >= 400:
-            code = _error_code(body, status)
+            code = _error_code(_json(raw), status)
             raise PartnerRefused(f"Light {name}: refused ({code})", code)
-        return body, _light_now(date_header)
+        return raw, _light_now(date_header)
 
 
 def _json(raw: bytes) -> Any:

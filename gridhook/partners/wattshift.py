@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
-from consumers.http_session import PartnerSession
 from gridhook.contract import tracing
 from gridhook.contract.errors import PartnerRefused, PartnerUnavailable
+from gridhook.partners.http_session import PartnerSession
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 
