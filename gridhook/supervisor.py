@@ -91,6 +91,7 @@ _DEV_ENV = "dev.env"
 _WALK_VARIABLES = {
     "ADMIN": "GRIDHOOK_ADMIN_TOKEN",
     "LIGHT_APP_TOKEN": "GRIDHOOK_LIGHT_APP_TOKEN",
+    "BRIGHT_KEY": "GRIDHOOK_BRIGHT_API_KEYS",
 }
 
 
@@ -188,12 +189,17 @@ def _dev_credentials(settings: Settings) -> dict[str, str]:
         "GRIDHOOK_WATTSHIFT_CLIENT_KEY",
     ):
         stored.setdefault(name, "dev-" + secrets.token_urlsafe(18))
+    for name in ("GRIDHOOK_BLIND_INDEX_KEY", "GRIDHOOK_MASTER_KEYS"):
+        if name not in stored:  # 32 random bytes; the master key has an id
+            key = base64.b64encode(os.urandom(32)).decode()
+            stored[name] = key if name == "GRIDHOOK_BLIND_INDEX_KEY" else f"dev1:{key}"
+    stored.setdefault("GRIDHOOK_URL_SIGNING_KEY", "dev-" + secrets.token_urlsafe(32))
     stored["GRIDHOOK_POWERBOX_JWKS"] = str(ensure_dev_key(settings.home).jwks_path)
     settings.home.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(stored, option=orjson.OPT_INDENT_2))
     path.chmod(0o600)
     used = {name: os.environ.get(name) or value for name, value in stored.items()}
-    shell = {short: used[name] for short, name in _WALK_VARIABLES.items()}
+    shell = {short: used[name].split(",")[0] for short, name in _WALK_VARIABLES.items()}
     shell["LIGHT_SECRET"] = used["GRIDHOOK_LIGHT_SECRETS"].split(",")[0]
     env_file = settings.home / _DEV_ENV
     env_file.write_text("".join(f"{name}={shlex.quote(value)}\n" for name, value in shell.items()))

@@ -20,6 +20,7 @@ LIGHT_ACCOUNT = "3f1c9a52-8d7e-4b1a-9c2f-6a0d4e8b7c11"
 WEBHOOK_ACCOUNT = "7b2e4d19-5c3a-4f8e-a1d6-0c9b8e7f6a54"
 METER = "123456789"
 ESI_ID = "55512345671234567"
+CUSTOMER_EMAIL = "maria.gonzales@example.com"
 WIDTH = 90
 """Where the walk's comments wrap."""
 STATUS = " -w ' %{http_code}\\n'"
@@ -109,6 +110,15 @@ def steps(at: Addresses) -> list[Step]:
             "`/measurements` has import, export, quality and source; see docs/measurements.md",
         ),
         Step(
+            "Bright's app finds the customer's account by the email they logged in with (the "
+            "Data Layer; gridhook keeps the customer's data sealed with a key of their own)",
+            f'curl -s{STATUS} -H "x-api-key: $BRIGHT_KEY" {json} \\\n'
+            f"    -d '{{\"email\":\"{CUSTOMER_EMAIL}\"}}' {at.ingress}/data-layer/v1/accounts/search",
+            f'{{"accountId":"{LIGHT_ACCOUNT}"}} 200',
+            note="then /data-layer/v1/accounts/{accountId}, /roles, /locations, ...: "
+            "docs/data-layer.md",
+        ),
+        Step(
             "A Light webhook, signed as Light signs them, for another account",
             '.venv/bin/gridhook sign light --secret "$LIGHT_SECRET" \\\n'
             "    --file examples/light/enrollment.plan_accepted.json "
@@ -128,7 +138,7 @@ def text(at: Addresses) -> str:
     env = at.dev_env
     shown = env.relative_to(PROJECT_ROOT) if env.is_relative_to(PROJECT_ROOT) else env
     lines = [
-        f". {shown}   # ADMIN, LIGHT_APP_TOKEN, LIGHT_SECRET: the dev credentials",
+        f". {shown}   # ADMIN, LIGHT_APP_TOKEN, BRIGHT_KEY, LIGHT_SECRET: the dev credentials",
         "TOKEN=$(.venv/bin/gridhook dev-token)   # a PowerBox bearer token for an hour",
     ]
     for number, step in enumerate(steps(at), start=1):

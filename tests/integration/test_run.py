@@ -257,7 +257,7 @@ async def test_the_printed_walk_works_as_printed_and_ctrl_c_stops_it_cleanly(
     base = f"http://127.0.0.1:{environment['GRIDHOOK_HTTP_PORT']}"
     async with gridhook_run(environment, tmp_path / "first.log") as run:
         steps = run.walk()
-        assert len(steps) == 9
+        assert len(steps) == 10
         for step in steps:
             await take(run, step, again=False)
         await eventually(lambda: "plan_accepted" in run.text(), 60, "the plan accepted")
