@@ -113,7 +113,7 @@ def steps(at: Addresses) -> list[Step]:
             "Bright's app finds the customer's account by the email they logged in with (the "
             "Data Layer; gridhook keeps the customer's data sealed with a key of their own)",
             f'curl -s{STATUS} -H "x-api-key: $BRIGHT_KEY" {json} \\\n'
-            f"    -d '{{\"email\":\"{CUSTOMER_EMAIL}\"}}' "
+            f'    -d \'{{"email":"{CUSTOMER_EMAIL}"}}\' '
             f"{at.ingress}/data-layer/v1/accounts/search",
             f'{{"accountId":"{LIGHT_ACCOUNT}"}} 200',
             note="then /data-layer/v1/accounts/{accountId}, /roles, /locations, ...: "
