@@ -1,4 +1,4 @@
-"""The small HTTP server every consumer process answers `GET /metrics` on."""
+"""The small HTTP server every consumer process answers `GET /metrics` and `GET /healthz` on."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from gridhook.contract.answers import health, json_response
 
 log = logging.getLogger("gridhook.consumer")
 
@@ -20,8 +22,12 @@ def metrics_app(registry: CollectorRegistry) -> web.Application:
             body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
+    async def healthz(request: web.Request) -> web.Response:
+        return json_response(health())
+
     app = web.Application()
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
     return app
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from emulator.sqlite import SqliteState
 from gridhook.contract import running
-from gridhook.contract.answers import json_response
+from gridhook.contract.answers import health, json_response
 
 log = logging.getLogger("gridhook.emulator")
 
@@ -50,7 +50,7 @@ def lifecycle(
 
 async def healthz(request: web.Request) -> web.Response:
     """GET /healthz: the emulator serves."""
-    return json_response({"status": "ok"})
+    return json_response(health())
 
 
 def serve(build: Callable[[], web.Application], host: str, port: int, name: str) -> int:

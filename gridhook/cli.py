@@ -279,6 +279,20 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--group", default=STATE_GROUP, help="the applier's group id")
     rebuild.set_defaults(command=commands.state_rebuild, needs_kafka=True)
 
+    console_user = subcommands.add_parser(
+        "console-user",
+        help="add a console operator, or change one's role and password",
+        description="Write NAME, ROLE and an argon2 hash of a password (read from the terminal, "
+        "or from stdin with --password-stdin) into GRIDHOOK_CONSOLE_USERS. A viewer sees; an "
+        "operator also re-drives, replays, reveals, resumes and cancels.",
+    )
+    console_user.add_argument("name")
+    console_user.add_argument("--role", choices=("viewer", "operator"), default="viewer")
+    console_user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    console_user.set_defaults(command=commands.console_user)
+
     people = subcommands.add_parser(
         "people",
         help="erase an account's people; re-wrap the data keys",

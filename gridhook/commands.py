@@ -106,6 +106,24 @@ def state_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def console_user(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from service.console.operators import put
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise ConfigError("the two passwords differ")
+    if len(password) < 10:
+        raise ConfigError("a console password has at least 10 characters")
+    put(settings.console.users, args.name, args.role, password)
+    print(f"{args.name} is a console {args.role} ({settings.console.users})")
+    return 0
+
+
 def people_erase(args: argparse.Namespace, settings: Settings) -> int:
     from producers.erasure import erase
 

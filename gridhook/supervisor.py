@@ -31,6 +31,7 @@ from gridhook.contract.settings import Settings
 from gridhook.dev import calendar, embedded_kafka, kafka_jars
 from gridhook.dev.identity import KEY_FILE, ensure_dev_key
 from gridhook.kafka.provision import ensure_topics
+from service.console.operators import put as put_operator
 
 log = logging.getLogger("gridhook.run")
 
@@ -92,6 +93,7 @@ _WALK_VARIABLES = {
     "ADMIN": "GRIDHOOK_ADMIN_TOKEN",
     "LIGHT_APP_TOKEN": "GRIDHOOK_LIGHT_APP_TOKEN",
     "BRIGHT_KEY": "GRIDHOOK_BRIGHT_API_KEYS",
+    "CONSOLE_PASSWORD": "CONSOLE_PASSWORD",
 }
 
 
@@ -143,6 +145,7 @@ def run_stack(settings: Settings) -> int:
             )
         )
         metrics_ports = _free_ports(CONSUMER_METRICS_PORTS)
+        environment.setdefault("GRIDHOOK_CONSOLE_PROCESSES", _watched(settings, metrics_ports))
         for service in SERVICES:
             own = dict(service.environment)
             if service.metrics_port is not None:
@@ -194,6 +197,11 @@ def _dev_credentials(settings: Settings) -> dict[str, str]:
             key = base64.b64encode(os.urandom(32)).decode()
             stored[name] = key if name == "GRIDHOOK_BLIND_INDEX_KEY" else f"dev1:{key}"
     stored.setdefault("GRIDHOOK_URL_SIGNING_KEY", "dev-" + secrets.token_urlsafe(32))
+    stored.setdefault("CONSOLE_PASSWORD", "dev-" + secrets.token_urlsafe(12))
+    users = settings.console.users
+    if not users.exists():  # the console's dev operators: `operator` and `viewer`
+        put_operator(users, "operator", "operator", stored["CONSOLE_PASSWORD"])
+        put_operator(users, "viewer", "viewer", stored["CONSOLE_PASSWORD"])
     stored["GRIDHOOK_POWERBOX_JWKS"] = str(ensure_dev_key(settings.home).jwks_path)
     settings.home.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(stored, option=orjson.OPT_INDENT_2))
@@ -204,7 +212,11 @@ def _dev_credentials(settings: Settings) -> dict[str, str]:
     env_file = settings.home / _DEV_ENV
     env_file.write_text("".join(f"{name}={shlex.quote(value)}\n" for name, value in shell.items()))
     env_file.chmod(0o600)
-    return {name: value for name, value in stored.items() if not os.environ.get(name)}
+    return {
+        name: value
+        for name, value in stored.items()
+        if not os.environ.get(name) and name.startswith("GRIDHOOK_")
+    }
 
 
 READY_SECONDS = 90.0
@@ -266,6 +278,23 @@ def _addresses(settings: Settings, environment: dict[str, str]) -> dict[str, str
     return {name: url for name, url in derived.items() if name not in environment}
 
 
+def _watched(settings: Settings, metrics_ports: list[int]) -> str:
+    """Every process of the stack and its /healthz, for the console's health page."""
+    watched = {"ingress": _url(settings.http.host, settings.http.port)}
+    watched |= {
+        f"{name} consumer": f"http://127.0.0.1:{port}"
+        for name, port in zip(CONSUMER_NAMES, metrics_ports, strict=True)
+    }
+    watched |= {
+        "head-end emulator": _url(settings.emulator.host, settings.emulator.port),
+        "Light emulator": _url(settings.light_emulator.host, settings.light_emulator.port),
+        "WattShift emulator": _url(
+            settings.wattshift_emulator.host, settings.wattshift_emulator.port
+        ),
+    }
+    return ",".join(f"{name}={url}/healthz" for name, url in watched.items())
+
+
 def _url(host: str, port: int) -> str:
     return f"http://{_client_host(host)}:{port}"
 
@@ -309,7 +338,7 @@ shows the answer it gets, the first time and when you walk again):
 
 {steps}
 
-Operator console: {console} (log in with $ADMIN)
+Operator console: {console} (log in as `operator`, or `viewer`, with $CONSOLE_PASSWORD)
 Metrics: {ingress}/metrics; the consumers': {consumers}
 Docs: README.md, and docs/ for every component
 """,

@@ -139,7 +139,7 @@ def text(at: Addresses) -> str:
     env = at.dev_env
     shown = env.relative_to(PROJECT_ROOT) if env.is_relative_to(PROJECT_ROOT) else env
     lines = [
-        f". {shown}   # ADMIN, LIGHT_APP_TOKEN, BRIGHT_KEY, LIGHT_SECRET: the dev credentials",
+        f". {shown}   # ADMIN, LIGHT_APP_TOKEN, BRIGHT_KEY, CONSOLE_PASSWORD, LIGHT_SECRET",
         "TOKEN=$(.venv/bin/gridhook dev-token)   # a PowerBox bearer token for an hour",
     ]
     for number, step in enumerate(steps(at), start=1):

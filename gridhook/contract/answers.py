@@ -16,3 +16,19 @@ def json_response(
     return web.Response(
         body=orjson.dumps(data), status=status, headers=headers, content_type="application/json"
     )
+
+
+def version() -> str:
+    """gridhook's version, as installed (every process's /healthz says it)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("gridhook")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def health() -> dict[str, str]:
+    """The body of every process's `GET /healthz`."""
+    return {"status": "ok", "version": version()}

@@ -182,6 +182,22 @@ CONSOLE_HOST = _declare(
     v.text("GRIDHOOK_CONSOLE_HOST", "127.0.0.1", "Address the operator console listens on.")
 )
 CONSOLE_PORT = _declare(v.port("GRIDHOOK_CONSOLE_PORT", 8070, "Port of the operator console."))
+CONSOLE_USERS = _declare(
+    v.optional_text(
+        "GRIDHOOK_CONSOLE_USERS",
+        "The console's operators: a JSON file of names, roles (viewer, operator) and argon2 "
+        "password hashes (`gridhook console-user` writes it). Unset: "
+        "`$GRIDHOOK_HOME/console-users.json` (`make run` makes an operator and a viewer).",
+    )
+)
+CONSOLE_PROCESSES = _declare(
+    v.text(
+        "GRIDHOOK_CONSOLE_PROCESSES",
+        "",
+        "The processes the console's health page asks whether they are up: `name=url,...`, "
+        "each url a /healthz or /metrics (`make run` lists its own). Unset: the ingress only.",
+    )
+)
 CONSOLE_SESSION_HOURS = _declare(
     v.hours(
         "GRIDHOOK_CONSOLE_SESSION_HOURS",

@@ -227,11 +227,13 @@ class ConsumerSettings:
 
 @dataclass(frozen=True)
 class ConsoleSettings:
-    """The operator console's listener and sessions (it logs in with GRIDHOOK_ADMIN_TOKEN)."""
+    """The operator console's listener, sessions, operators, and the processes it watches."""
 
     host: str
     port: int
     session_seconds: float
+    users: Path
+    processes: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -381,6 +383,8 @@ class Settings:
                 host=read(var.CONSOLE_HOST),
                 port=read(var.CONSOLE_PORT),
                 session_seconds=read(var.CONSOLE_SESSION_HOURS),
+                users=Path(read(var.CONSOLE_USERS) or home / "console-users.json"),
+                processes=_named_urls(read(var.CONSOLE_PROCESSES)),
             ),
             bind=BindSettings(
                 gateway_url=read(var.GATEWAY_URL).rstrip("/"),
@@ -412,6 +416,17 @@ class Settings:
                 wattshift_client_key,
             ),
         )
+
+
+def _named_urls(raw: str) -> dict[str, str]:
+    """`name=url,...`; `ConfigError` naming the variable for anything else."""
+    found = {}
+    for part in filter(None, (piece.strip() for piece in raw.split(","))):
+        name, _, url = part.partition("=")
+        if not name or not url.startswith(("http://", "https://")):
+            raise ConfigError("GRIDHOOK_CONSOLE_PROCESSES: expected name=http://...,...")
+        found[name.strip()] = url.strip()
+    return found
 
 
 def _key(raw: str | None, name: str) -> bytes | None:

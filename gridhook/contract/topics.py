@@ -23,6 +23,7 @@ INSTALLATIONS = "gridhook.installations"
 INSTALLATION_EVENTS = "gridhook.installations.events"
 METER_READS = "powerbox.meter-reads"
 PEOPLE = "gridhook.people"
+AUDIT = "gridhook.audit"
 LIGHT_USAGE = "light.usage"
 
 STATE_GROUP = "gridhook-state"
@@ -124,6 +125,15 @@ CATALOGUE: tuple[Topic, ...] = (
         partitions=6,
         messages=("gridhook/person.json",),
         config=_STATE,
+    ),
+    Topic(
+        name=AUDIT,
+        key="operator name",
+        description="What each console operator did (a re-drive, a replay, a reveal, a resume "
+        "or a cancel): who, when, what, how many records. Never the value revealed.",
+        partitions=1,
+        messages=("gridhook/audit.json",),
+        config={"retention.ms": str(400 * 86_400_000), "cleanup.policy": "delete"},
     ),
     Topic(
         name=METER_READS,

@@ -175,6 +175,18 @@ def _dead_letter_origin(record: ConsumerRecord) -> Position | None:
     return Position.parse(b"/".join((topic, partition, offset)))
 
 
+@dataclass(frozen=True)
+class SentRecord:
+    """One record a replay sends: where it was read, its event, where it goes."""
+
+    topic: str
+    partition: int
+    offset: int
+    event_id: str
+    event_source: str
+    destination: str
+
+
 async def replay(
     bootstrap: str,
     topic: str,
@@ -186,9 +198,10 @@ async def replay(
     rate: float | None = None,
     progress: Progress,
     dry_run_line: Callable[[str], None] = print,
+    sent_record: Callable[[SentRecord], None] | None = None,
 ) -> ReplaySummary:
     """Replay the selected records of `topic` (its DLQ when `dlq`); `publisher` None is a dry
-    run that prints one line per selected record."""
+    run that prints one line per selected record. `sent_record` learns each record sent."""
     source = topic + DLQ_SUFFIX if dlq and not topic.endswith(DLQ_SUFFIX) else topic
     summary = ReplaySummary()
     started = time.monotonic()
@@ -231,6 +244,17 @@ async def replay(
                     continue
                 destination, encoded = redirected(record, dlq, to_topic)
                 summary.targets[destination] = summary.targets.get(destination, 0) + 1
+                if sent_record is not None:
+                    sent_record(
+                        SentRecord(
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                            (header(record.headers, "ce_id") or b"").decode(errors="replace"),
+                            (header(record.headers, "ce_source") or b"").decode(errors="replace"),
+                            destination,
+                        )
+                    )
                 buffered.setdefault(destination, []).append(encoded)
                 if sum(map(len, buffered.values())) >= chunk:
                     await flush()

@@ -18,7 +18,9 @@ The workflow's statuses, in the order an installation normally passes them:
                                  └──────────────────────────── plan_accepted ◀──┘
     wattshift_onboarded ◀── service_active ◀── enrollment_finalized ◀──┘
 
-and `needs_attention` from any step a partner refused (its `reason` says why).
+and `needs_attention` from any step a partner refused (its `reason` says why); an operator
+resumes one (the same document again, with `operatorAction: resume`), or `canceled` any
+unfinished one (`operatorAction: cancel`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ ENROLLMENT_FINALIZED = "enrollment_finalized"
 SERVICE_ACTIVE = "service_active"
 WATTSHIFT_ONBOARDED = "wattshift_onboarded"
 NEEDS_ATTENTION = "needs_attention"
+CANCELED = "canceled"
 STATUSES = (
     CREATED,
     POA_RECORDED,
@@ -55,8 +58,9 @@ STATUSES = (
     SERVICE_ACTIVE,
     WATTSHIFT_ONBOARDED,
     NEEDS_ATTENTION,
+    CANCELED,
 )
-FINISHED = frozenset({WATTSHIFT_ONBOARDED, NEEDS_ATTENTION})
+FINISHED = frozenset({WATTSHIFT_ONBOARDED, NEEDS_ATTENTION, CANCELED})
 
 DOCUMENT, STATUS, STEP, HOME = "document", "status", "step:", "wattshift_home"
 SERVED_BY = "installation"
@@ -107,7 +111,8 @@ def step_updates(event: CloudEvent, document: dict[str, Any], seq: int) -> list[
         facts[HOME] = Fact(home, at, event.id, seq)
     updates = [EntityUpdate(INSTALLATION, installation_id, facts)]
     location = detail.get("locationUuid")
-    if isinstance(location, str):
+    enrolled = status == PLAN_ACCEPTED and not detail.get("foundOnAccount")
+    if isinstance(location, str) and enrolled:  # the installation that enrolled it
         link = {SERVED_BY: Fact(installation_id, at, event.id, seq)}
         updates.append(EntityUpdate(LIGHT_LOCATION, location, link))
     return updates

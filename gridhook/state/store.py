@@ -310,6 +310,12 @@ class Store(Database):
             ).first()
         return None if row is None else _entity(row)
 
+    async def all_of(self, kind: str) -> list[Entity]:
+        """Every entity of `kind` (for the console's lists: installations, a few thousand)."""
+        async with self.translated(), self._engine.connect() as connection:
+            rows = await connection.execute(select(entities).where(entities.c.kind == kind))
+            return [_entity(row) for row in rows]
+
     async def children(self, kind: str, parent_id: str) -> list[Entity]:
         async with self.translated(), self._engine.connect() as connection:
             result = await connection.execute(

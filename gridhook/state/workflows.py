@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Row, insert, or_, select, update
 
 from gridhook.contract.codec import format_time
-from gridhook.state.installations import CREATED, FINISHED, NEEDS_ATTENTION
+from gridhook.state.installations import CANCELED, CREATED, FINISHED, NEEDS_ATTENTION
 from gridhook.state.store import Store
 from gridhook.state.tables import installation_workflows as table
 
@@ -109,7 +109,14 @@ class WorkflowRepository:
                 return Admission("duplicate", workflow)
             workflow.document = document
             decision = "updated"
-            if workflow.status == NEEDS_ATTENTION:
+            action = document.get("operatorAction") or {}
+            if action.get("action") == "cancel" and workflow.status not in FINISHED - {
+                NEEDS_ATTENTION
+            }:
+                detail = {"by": action.get("by"), "from": workflow.status}
+                workflow.record(CANCELED, "canceled", detail, None)
+                decision = "canceled"
+            elif workflow.status == NEEDS_ATTENTION:
                 resume = workflow.progress.pop("stopped_at", CREATED)
                 workflow.record(resume, "resumed", {"from": resume}, None)
                 decision = "resumed"

@@ -20,6 +20,7 @@ from gridhook.contract.settings import Settings
 from gridhook.kafka.publisher import KafkaPublisher, Publisher
 from gridhook.state.store import Store
 from service.console import pages
+from service.console.display import utc
 from service.console.health import IngressSampler
 from service.console.jobs import Jobs
 from service.console.keys import (
@@ -39,6 +40,8 @@ log = logging.getLogger("gridhook.console")
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/login", "/static/", "/favicon.ico")
+VIEWER_POSTS = frozenset({"/logout", "/dead-letters/dry-run", "/replay/preview"})
+"""The POSTs a viewer may make: they change nothing."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -72,6 +75,12 @@ async def sessions_and_csrf(request: web.Request, handler: Handler) -> web.Strea
                     extra={"fields": {"path": request.path}},
                 )
                 raise _with_headers(web.HTTPForbidden(text="CSRF token missing or wrong"))
+            if not session.operator.may_act and request.path not in VIEWER_POSTS:
+                log.warning(
+                    "console action refused: a viewer",
+                    extra={"fields": {"path": request.path, "operator": session.operator.name}},
+                )
+                raise _with_headers(web.HTTPForbidden(text="a viewer cannot act: ask an operator"))
         request[SESSION] = session
     response = await handler(request)
     response.headers.update(SECURITY_HEADERS)
@@ -106,6 +115,7 @@ def create_console(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(default=True),
         context_processors=[_context],
+        filters={"utc": utc},
     )
     app[aiohttp_jinja2.static_root_key] = "/static"
     app.cleanup_ctx.append(_store(store))
@@ -121,6 +131,8 @@ async def _context(request: web.Request) -> dict[str, Any]:
     return {
         "csrf": session.csrf if session else "",
         "logged_in": session is not None,
+        "operator": session.operator if session else None,
+        "request_query_q": request.query.get("q", "") if request.path == "/find" else "",
         "path": request.path,
         "now": datetime.now(UTC),
     }

@@ -1,5 +1,6 @@
-"""The health page's numbers over time: the ingress's request and error rates, sampled from
-its `/metrics` every few seconds, and drawn as small SVG charts (pure functions)."""
+"""The health page's numbers: the ingress's request and error rates, sampled from its
+`/metrics` every few seconds (the headline over the last minute, as Prometheus's `rate(...[1m])`
+would say), and whether each gridhook process is up, with its version."""
 
 from __future__ import annotations
 
@@ -71,23 +72,6 @@ def rates_between(before: Totals, after: Totals) -> Rates:
     )
 
 
-def sparkline(values: list[float], width: int = 240, height: int = 40) -> str:
-    """An inline SVG polyline of `values` (oldest first), scaled to its maximum."""
-    if not values:
-        return f'<svg class="spark" width="{width}" height="{height}" role="img"></svg>'
-    top = max(values) or 1.0
-    step = width / max(len(values) - 1, 1)
-    points = " ".join(
-        f"{i * step:.1f},{height - 2 - (height - 4) * value / top:.1f}"
-        for i, value in enumerate(values)
-    )
-    return (
-        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'role="img"><polyline fill="none" stroke="currentColor" stroke-width="1.5" '
-        f'points="{points}"/></svg>'
-    )
-
-
 @dataclass
 class IngressSampler:
     """Samples the ingress's /metrics in the background; `rates` is the recent history."""
@@ -96,6 +80,15 @@ class IngressSampler:
     rates: deque[Rates] = field(default_factory=lambda: deque(maxlen=KEPT_SAMPLES))
     reachable: bool = False
     _last: Totals | None = None
+    _totals: deque[Totals] = field(default_factory=lambda: deque(maxlen=KEPT_SAMPLES))
+
+    def last_minute(self) -> Rates | None:
+        """The rates over the last minute (or as much of it as was sampled)."""
+        if len(self._totals) < 2:
+            return None
+        latest = self._totals[-1]
+        earliest = next((t for t in self._totals if latest.at - t.at <= 60.0), self._totals[0])
+        return rates_between(earliest, latest) if earliest is not latest else None
 
     async def run(self) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session:
@@ -118,6 +111,32 @@ class IngressSampler:
         self.reachable = True
         with contextlib.suppress(ValueError):
             totals = totals_of(text, time.time())
+            self._totals.append(totals)
             if self._last is not None:
                 self.rates.append(rates_between(self._last, totals))
             self._last = totals
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    name: str
+    url: str
+    up: bool
+    version: str | None
+
+
+async def probe(processes: dict[str, str]) -> list[ProcessState]:
+    """Whether each process answers its /healthz (or /metrics), and its version."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+
+        async def one(name: str, url: str) -> ProcessState:
+            try:
+                async with session.get(url) as answer:
+                    up = answer.status == 200
+                    body = await answer.json(content_type=None) if url.endswith("/healthz") else {}
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                return ProcessState(name, url, False, None)
+            version = body.get("version") if isinstance(body, dict) else None
+            return ProcessState(name, url, up, version)
+
+        return list(await asyncio.gather(*(one(n, u) for n, u in processes.items())))

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from gridhook.contract.errors import GridhookError
+from gridhook.kafka.replay import SentRecord
 
 log = logging.getLogger("gridhook.console")
 
@@ -34,6 +35,16 @@ class Job:
     sent: int = 0
     finished: bool = False
     error: str | None = None
+    operator: str = ""
+    redriven: list[SentRecord] = field(default_factory=list)
+    """The records a re-drive sent (each followed to its outcome on the job's page)."""
+
+    @property
+    def state(self) -> str:
+        """`running`, `finished` or `failed`: the one state every page shows."""
+        if not self.finished:
+            return "running"
+        return "failed" if self.error else "finished"
 
     def progress(self, done: int, total: int, elapsed: float) -> None:
         self.done, self.total = done, total
@@ -53,6 +64,7 @@ class Job:
             "sent": self.sent,
             "percent": self.percent,
             "finished": self.finished,
+            "state": self.state,
             "error": self.error,
         }
 
@@ -69,8 +81,8 @@ class Jobs:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def start(self, description: str, work: Work) -> Job:
-        job = Job(next(self._ids), description, time.time())
+    def start(self, description: str, work: Work, operator: str = "") -> Job:
+        job = Job(next(self._ids), description, time.time(), operator=operator)
         self._jobs[job.job_id] = job
         task = asyncio.create_task(self._run(job, work))
         self._tasks.add(task)

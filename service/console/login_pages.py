@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 
 import aiohttp_jinja2
 from aiohttp import web
 
+from gridhook.contract.errors import GridhookError
+from service.console import audit
 from service.console.keys import (
     CLOCK,
     SESSION,
     SESSIONS,
     SETTINGS,
 )
+from service.console.operators import authenticate
 from service.console.sessions import COOKIE, LOGIN_COOKIE, same_secret
 
 log = logging.getLogger("gridhook.console")
@@ -35,20 +40,26 @@ async def login(request: web.Request) -> web.Response:
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     if not same_secret(str(form.get("login_csrf", "")), nonce):
         raise web.HTTPForbidden(text="login form expired: reload the login page")
-    if not same_secret(str(form.get("token", "")), app[SETTINGS].store.admin_token):
+    name = str(form.get("name", ""))
+    operator = await asyncio.to_thread(  # argon2 takes tens of milliseconds: off the loop
+        authenticate, app[SETTINGS].console.users, name, str(form.get("password", ""))
+    )
+    if operator is None:
         log.warning("console login refused", extra={"fields": {"remote": request.remote}})
         fresh = secrets.token_urlsafe(24)
         response = aiohttp_jinja2.render_template(
             "login.html",
             request,
-            {"login_csrf": fresh, "error": "That is not the admin token."},
+            {"login_csrf": fresh, "error": "That name and password do not match an operator."},
             status=401,
         )
         _set_cookie(request, response, LOGIN_COOKIE, fresh, max_age=600)
         return response
-    session = app[SESSIONS].open(app[CLOCK]())
-    log.info("console login", extra={"fields": {"remote": request.remote}})
-    response = web.HTTPSeeOther("/events")
+    session = app[SESSIONS].open(operator, app[CLOCK]())
+    log.info("console login", extra={"fields": {"operator": operator.name, "role": operator.role}})
+    with contextlib.suppress(GridhookError):  # a login is recorded when Kafka can take it
+        await audit.record(app, operator, "login", "console", 0)
+    response = web.HTTPSeeOther("/installations")
     _set_cookie(request, response, COOKIE, session.session_id, max_age=int(app[SESSIONS].lifetime))
     response.del_cookie(LOGIN_COOKIE, path="/")
     raise response

@@ -11,6 +11,8 @@ import logging
 from aiohttp import web
 
 from service.console import (
+    customer_pages,
+    installation_pages,
     login_pages,
     record_pages,
     redrive_pages,
@@ -40,6 +42,15 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/jobs/{job_id}", redrive_pages.job_page)
     router.add_get("/jobs/{job_id}/progress", redrive_pages.job_progress)
     router.add_get("/entities", state_pages.entity)
+    router.add_get("/installations", installation_pages.installations)
+    router.add_get("/installations/{installation_id}", installation_pages.installation)
+    router.add_post(
+        "/installations/{installation_id}/{action:resume|cancel}", installation_pages.act
+    )
+    router.add_get("/find", customer_pages.find)
+    router.add_get("/accounts/{account_id}", customer_pages.account)
+    router.add_get("/services/{location}", customer_pages.service)
+    router.add_get("/audit", customer_pages.audit_page)
     router.add_get("/health", state_pages.health)
 
 
@@ -48,4 +59,4 @@ async def no_icon(request: web.Request) -> web.Response:
 
 
 async def home(request: web.Request) -> web.Response:
-    raise web.HTTPSeeOther("/events")
+    raise web.HTTPSeeOther("/installations")

@@ -16,11 +16,13 @@ from gridhook.contract.codec import Position, decode, first_position
 from gridhook.contract.errors import ConfigError, GridhookError, PermanentError
 from gridhook.kafka import browsing
 from gridhook.kafka.replay import parse_moment
-from gridhook.state.transitions import updates_for
-from service.console import masking
+from gridhook.state.transitions import APPLIED_TOPICS, updates_for
+from service.console import audit, masking
+from service.console.display import utc
 from service.console.forms import dead_letter_names, page_number, pager, record_filter, topic_names
 from service.console.keys import (
     BOOTSTRAP,
+    SESSION,
     STORE,
 )
 
@@ -52,13 +54,22 @@ async def record(request: web.Request) -> web.Response:
 
 
 async def reveal(request: web.Request) -> web.Response:
-    view = await _record_page(request, reveal_personal=True)
+    """The record with its personal data shown; who revealed it is logged and audited (which
+    record, never the values)."""
     info = request.match_info
+    target = f"{info['topic']}/{info['partition']}/{info['offset']}"
+    operator = request[SESSION].operator
+    try:
+        await audit.record(request.app, operator, "reveal", target)
+    except GridhookError:
+        raise web.HTTPServiceUnavailable(
+            text="the reveal cannot be audited now: try again"
+        ) from None
     log.info(
         "personal data revealed",
-        extra={"fields": {"record": f"{info['topic']}/{info['partition']}/{info['offset']}"}},
+        extra={"fields": {"record": target, "operator": operator.name}},
     )
-    return view
+    return await _record_page(request, reveal_personal=True)
 
 
 async def _record_page(request: web.Request, *, reveal_personal: bool) -> web.Response:
@@ -112,14 +123,45 @@ async def follow(request: web.Request) -> dict[str, Any]:
     found = await browsing.with_id(app[BOOTSTRAP], every_topic, message_id, since)
     steps = []
     for view in found:
-        steps.append(await _step(request, view))
+        steps.append(await _step(request, view, found))
     return context | {"steps": steps, "since": since}
 
 
-async def _step(request: web.Request, view: browsing.RecordView) -> dict[str, Any]:
-    """What became of one record: applied or not, and the entities it changed."""
+def _outcome(
+    view: browsing.RecordView,
+    applied: tuple[str, str, int, int, str] | None,
+    found: list[browsing.RecordView],
+) -> tuple[str, str]:
+    """This record's own outcome (a class for its colour, and the words)."""
+    here = (view.topic, view.partition, view.offset)
+    if view.topic.endswith(topics.DLQ_SUFFIX):
+        error = f"{view.header('dlq_error_class') or ''}: {view.header('dlq_error_message') or ''}"
+        return "dead", f"a dead letter of {view.header('dlq_topic')}: {error.strip(': ')}"
+    for other in found:
+        origin = (
+            other.header("dlq_topic"),
+            other.header("dlq_partition"),
+            other.header("dlq_offset"),
+        )
+        if origin == (view.topic, str(view.partition), str(view.offset)):
+            return "dead", f"dead-lettered at {utc(other.timestamp)}: see below"
+    if applied is not None and (applied[1], applied[2], applied[3]) == here:
+        return "applied", f"applied by the state applier at {utc(applied[4])}"
+    if applied is not None:
+        where = f"{applied[1]}/{applied[2]}/{applied[3]}"
+        return "applied", f"applied from another copy ({where}) at {utc(applied[4])}"
+    if view.topic not in APPLIED_TOPICS:
+        return "pending", "not a topic the state applier reads"
+    return "pending", "not applied (yet), or its id was forgotten past the horizon"
+
+
+async def _step(
+    request: web.Request, view: browsing.RecordView, found: list[browsing.RecordView]
+) -> dict[str, Any]:
+    """What became of one record: its own outcome, and the entities it changed."""
     store = request.app[STORE]
     applied = await store.applied_event([f"{view.source}:{view.event_id}"])
+    outcome_class, outcome = _outcome(view, applied, found)
     changed: list[tuple[str, str]] = []
     if not view.topic.endswith(topics.DLQ_SUFFIX):
         try:
@@ -132,7 +174,8 @@ async def _step(request: web.Request, view: browsing.RecordView) -> dict[str, An
             changed = []
     return {
         "record": view,
-        "applied": applied,
+        "outcome": outcome,
+        "outcome_class": outcome_class,
         "changed": changed,
         "dead_letter": view.topic.endswith(topics.DLQ_SUFFIX),
         "error_class": view.header("dlq_error_class"),

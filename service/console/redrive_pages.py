@@ -13,6 +13,7 @@ from gridhook.contract.answers import json_response
 from gridhook.contract.errors import ConfigError
 from gridhook.kafka import browsing
 from gridhook.kafka.replay import Selection, parse_offsets, replay
+from service.console import audit
 from service.console.forms import (
     FormData,
     dead_letter_names,
@@ -25,7 +26,9 @@ from service.console.keys import (
     BOOTSTRAP,
     JOBS,
     PUBLISHER,
+    SESSION,
 )
+from service.console.outcomes import outcomes_of
 
 log = logging.getLogger("gridhook.console")
 
@@ -48,7 +51,14 @@ async def dead_letters(request: web.Request) -> dict[str, Any]:
             )
         except ConfigError as error:
             return context | {"error": str(error)}
-        context |= {"page": page, "pager": pager(query), "number": page_number(query)}
+        targets = {f"{r.topic}/{r.partition}/{r.offset}" for r in page.records}
+        marks = await audit.redriven(app, targets) if targets else {}
+        context |= {
+            "page": page,
+            "pager": pager(query),
+            "number": page_number(query),
+            "marks": marks,
+        }
     return context
 
 
@@ -96,18 +106,28 @@ async def dead_letters_redrive(request: web.Request) -> web.Response:
         selections = [selection]
         description = f"re-drive every dead letter of {topic} the filter matches"
 
+    operator = request[SESSION].operator
+
     async def work(job: Any) -> int:
         sent = 0
         for part, each in enumerate(selections):
             summary = await replay(
-                app[BOOTSTRAP], topic, each, app[PUBLISHER], dlq=True, progress=job.progress
+                app[BOOTSTRAP],
+                topic,
+                each,
+                app[PUBLISHER],
+                dlq=True,
+                progress=job.progress,
+                sent_record=job.redriven.append,
             )
             sent += summary.sent
             if len(selections) > 1:
                 job.progress(part + 1, len(selections), 0.0)
+        targets = " ".join(f"{r.topic}/{r.partition}/{r.offset}" for r in job.redriven)
+        await audit.record(app, operator, "redrive", topic, sent, targets)
         return sent
 
-    job = app[JOBS].start(description, work)
+    job = app[JOBS].start(description, work, operator.name)
     log.info("console re-drive started", extra={"fields": {"job": job.job_id, "topic": topic}})
     raise web.HTTPSeeOther(f"/jobs/{job.job_id}")
 
@@ -215,6 +235,11 @@ async def replay_run(request: web.Request) -> web.Response:
     except ConfigError as error:
         raise web.HTTPBadRequest(text=str(error)) from None
 
+    operator = request[SESSION].operator
+    where = f" into {to_topic}" if to_topic else ""
+    cap = f", at most {rate:g}/s" if rate else ""
+    description = f"replay {topic}{where}{cap}"
+
     async def work(job: Any) -> int:
         summary = await replay(
             app[BOOTSTRAP],
@@ -226,11 +251,10 @@ async def replay_run(request: web.Request) -> web.Response:
             rate=rate,
             progress=job.progress,
         )
+        await audit.record(app, operator, "replay", topic, summary.sent, description)
         return summary.sent
 
-    where = f" into {to_topic}" if to_topic else ""
-    cap = f", at most {rate:g}/s" if rate else ""
-    job = app[JOBS].start(f"replay {topic}{where}{cap}", work)
+    job = app[JOBS].start(description, work, operator.name)
     log.info("console replay started", extra={"fields": {"job": job.job_id, "topic": topic}})
     raise web.HTTPSeeOther(f"/jobs/{job.job_id}")
 
@@ -250,7 +274,15 @@ def _job(request: web.Request) -> Any:
 
 @aiohttp_jinja2.template("job.html")
 async def job_page(request: web.Request) -> dict[str, Any]:
-    return {"job": _job(request), "jobs": request.app[JOBS].recent()}
+    job = _job(request)
+    outcomes = await outcomes_of(request.app, job) if job.finished else []
+    pending = any(outcome.state == "pending" for outcome in outcomes)
+    return {
+        "job": job,
+        "jobs": request.app[JOBS].recent(),
+        "outcomes": outcomes,
+        "pending": pending,
+    }
 
 
 async def job_progress(request: web.Request) -> web.Response:

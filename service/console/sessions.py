@@ -1,9 +1,9 @@
 """Console sessions and CSRF tokens: pure bookkeeping, no I/O.
 
-Logging in with the admin token opens a session: a random id (the HttpOnly, SameSite=Strict
-cookie) and a random CSRF token that every form posts back. The token itself is never stored,
-put in a URL or logged; sessions live in the console process's memory, so restarting it logs
-everyone out.
+An operator logging in (`service.console.operators`) opens a session: a random id (the HttpOnly,
+SameSite=Strict cookie), a random CSRF token that every form posts back, and who they are. No
+password is stored, put in a URL or logged; sessions live in the console process's memory, so
+restarting it logs everyone out.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass, field
+
+from service.console.operators import Operator
 
 COOKIE = "gridhook_console"
 LOGIN_COOKIE = "gridhook_console_login"
@@ -21,6 +23,7 @@ class Session:
     session_id: str
     csrf: str
     expires_at: float
+    operator: Operator
 
 
 @dataclass
@@ -30,9 +33,11 @@ class Sessions:
     lifetime: float
     _open: dict[str, Session] = field(default_factory=dict)
 
-    def open(self, now: float) -> Session:
+    def open(self, operator: Operator, now: float) -> Session:
         self._expire(now)
-        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), now + self.lifetime)
+        session = Session(
+            secrets.token_urlsafe(32), secrets.token_urlsafe(32), now + self.lifetime, operator
+        )
         self._open[session.session_id] = session
         return session
 

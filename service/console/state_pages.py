@@ -1,5 +1,6 @@
 """What gridhook knows now: one entity's facts, and the health of the stack (consumer lag,
-dead-letter depths, pending binds, ingress rates)."""
+dead-letter depths, pending binds, ingress rates, each process up or down, installations by
+status)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from gridhook.kafka import browsing
+from gridhook.state.installations import STATUSES, installation_view
+from gridhook.state.kinds import INSTALLATION
 from gridhook.state.meter_binds import MeterBinds
 from service.console import entities
+from service.console.charts import Bar, bars
+from service.console.display import utc
 from service.console.forms import dead_letter_names
-from service.console.health import sparkline
+from service.console.health import probe
 from service.console.keys import (
     BOOTSTRAP,
     SAMPLER,
+    SETTINGS,
     STORE,
 )
 
@@ -50,8 +56,14 @@ async def health(request: web.Request) -> dict[str, Any]:
     sampler = app[SAMPLER]
     await sampler.refresh()
     history = list(sampler.rates)
-    latest = history[-1] if history else None
+    settings = app[SETTINGS]
+    processes = settings.console.processes or {
+        "ingress": f"{sampler.metrics_url.rsplit('/', 1)[0]}/healthz"
+    }
+    installs = [installation_view(e.facts).status for e in await app[STORE].all_of(INSTALLATION)]
     return {
+        "processes": await probe(processes),
+        "installations": {s: installs.count(s) for s in STATUSES if installs.count(s)},
         "lags": lags,
         "lag_total": {
             group: sum(lag.behind for lag in lags if lag.group == group) for group in groups
@@ -59,10 +71,17 @@ async def health(request: web.Request) -> dict[str, Any]:
         "depths": depths,
         "pending": pending,
         "ingress_reachable": sampler.reachable,
-        "latest": latest,
+        "latest": sampler.last_minute(),
         "charts": {
-            "requests": sparkline([rate.requests for rate in history]),
-            "client errors": sparkline([rate.client_errors for rate in history]),
-            "server errors": sparkline([rate.server_errors for rate in history]),
+            name: bars(
+                [Bar(utc(rate.at)[11:19], getattr(rate, field)) for rate in history],
+                "per second",
+                f"{name} per second, every 5 s, the last 10 minutes",
+            )
+            for name, field in (
+                ("requests", "requests"),
+                ("client errors (4xx)", "client_errors"),
+                ("server errors (5xx)", "server_errors"),
+            )
         },
     }

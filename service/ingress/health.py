@@ -5,13 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gridhook.contract.answers import json_response
+from gridhook.contract.answers import health, json_response
 from service.ingress import keys
 
 
 async def alive(request: web.Request) -> web.Response:
     """200 while the process serves requests."""
-    return json_response({"status": "ok"})
+    return json_response(health())
 
 
 async def ready(request: web.Request) -> web.Response:

@@ -1,5 +1,5 @@
 """The operator console in a real browser (Debian's chromium driven by Playwright), against a
-real broker, ingress, state applier and console process.
+real broker and every process: an operator's day.
 
 Screenshots of every page go to the test's directory; with GRIDHOOK_UPDATE_SCREENSHOTS=1 they
 also replace `docs/console/*.png`.
@@ -27,11 +27,24 @@ from gridhook.contract.settings import PROJECT_ROOT, KafkaSettings
 from gridhook.kafka.consumer import dead_letter
 from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.kafka.records import InboundRecord
-from tests.support.light_payloads import SECRET, light_event, signed
-from tests.support.processes import free_port, http_ok, ingress_with_applier
+from service.console.operators import put
+from tests.support.installation_stack import (
+    Installations,
+    installation_stack,
+    measurement_environment,
+    start_measurements,
+)
+from tests.support.light_payloads import light_event, signed
+from tests.support.processes import free_port, http_ok
 from tests.support.waiting import eventually
 
-TOKEN = "console-test-admin-token-5f2c"
+OPERATOR = ("ana", "ana-console-password-1")
+VIEWER = ("vic", "vic-console-password-1")
+CUSTOMER = {
+    "name": "Ingrid Sandberg",
+    "email": "ingrid.sandberg@example.se",
+    "phone": "+46705550199",
+}
 SCREENSHOTS = PROJECT_ROOT / "docs" / "console"
 
 
@@ -104,95 +117,165 @@ async def _dead_letter(kafka: str, settings: KafkaSettings, account: str) -> Non
         await publisher.stop()
 
 
-async def test_an_operator_follows_a_delivery_redrives_a_dead_letter_and_dry_runs_a_replay(
+async def _login(page: Page, console: str, who: tuple[str, str]) -> None:
+    await page.goto(f"{console}/login")
+    await page.fill("input[name=name]", who[0])
+    await page.fill("input[name=password]", who[1])
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{console}/installations")
+
+
+async def _status(page: Page, console: str, installation: str, status: str) -> bool:
+    """Whether the installation's page shows `status` (it is 404 until the applier has it)."""
+    await page.goto(f"{console}/installations/{installation}")
+    shown = page.locator("#installation-status")
+    return await shown.count() == 1 and status in await shown.inner_text()
+
+
+async def test_an_operators_day(
     kafka: str, kafka_settings: KafkaSettings, browser: Browser, shots: Shots, tmp_path: Path
 ) -> None:
-    """Log in (HttpOnly, SameSite cookie; no token in the URL or the logs), find a webhook by
-    id and see it applied to its account, re-drive a dead letter and see its account appear,
-    dry-run a replay, and refuse an action without the CSRF token."""
-    ingress_port, console_port = free_port(), free_port()
-    ingress, console = f"http://127.0.0.1:{ingress_port}", f"http://127.0.0.1:{console_port}"
-    environment = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "GRIDHOOK_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-        "GRIDHOOK_LOG_FORMAT": "json",
-        "GRIDHOOK_HTTP_PORT": str(ingress_port),
+    """Find an installation by its ESI ID and see it wait on the meter; bind the device and
+    watch it reach service active; resume one that needs attention; re-drive a dead letter and
+    see it applied; the service's energy and cost charts; personal data masked until revealed;
+    a viewer's action refused; every action on the audit page with its operator; no password,
+    token or personal datum in any log."""
+    users = tmp_path / "console-users.json"
+    put(users, OPERATOR[0], "operator", OPERATOR[1])
+    put(users, VIEWER[0], "viewer", VIEWER[1])
+    console_port = free_port()
+    console = f"http://127.0.0.1:{console_port}"
+    meter = f"m-{uuid.uuid4().hex[:6]}"
+    extra = measurement_environment(tmp_path, meter) | {
+        "GRIDHOOK_CONSOLE_USERS": str(users),
         "GRIDHOOK_CONSOLE_PORT": str(console_port),
-        "GRIDHOOK_LIGHT_SECRETS": SECRET,
-        "GRIDHOOK_ADMIN_TOKEN": TOKEN,
+        "GRIDHOOK_MASTER_KEYS": "k1:" + "A" * 43 + "=",
+        "GRIDHOOK_BLIND_INDEX_KEY": "B" * 43 + "=",
+        "GRIDHOOK_KEYS_DATABASE_URL": f"sqlite:///{tmp_path / 'keys.db'}",
     }
-    account, redriven = f"acct-{uuid.uuid4().hex[:8]}", f"acct-{uuid.uuid4().hex[:8]}"
-    group = f"console-{uuid.uuid4().hex[:8]}"
-    async with ingress_with_applier(environment, tmp_path, group, ["console"]) as session:
+    async with installation_stack(kafka, tmp_path, {}, **extra) as world:
+        await start_measurements(world)
+        await world.stack.start("console", ["console"])
         await eventually(lambda: http_ok(f"{console}/login"), 30, "the console")
-        body, headers = signed(light_event("account.created", account), now=time.time())
-        async with session.post(f"{ingress}/webhooks/light", data=body, headers=headers) as r:
-            assert r.status == 200
-            message_id = (await r.json())["id"]
-
-        context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        context = await browser.new_context(viewport={"width": 1280, "height": 860})
         page = await context.new_page()
-        await page.goto(f"{console}/events")
+        await page.goto(f"{console}/installations")
         await expect(page).to_have_url(f"{console}/login")
         await shots.take(page, "login")
-        await page.fill("input[name=token]", TOKEN)
-        await page.click("button[type=submit]")
-        await expect(page).to_have_url(f"{console}/events")
-        assert TOKEN not in page.url
+        await _login(page, console, OPERATOR)
         (cookie,) = [c for c in await context.cookies() if c["name"] == "gridhook_console"]
         assert cookie["httpOnly"]
         assert cookie["sameSite"] == "Strict"
 
-        await page.goto(f"{console}/events?topic=light.events&key={account}")
-        await expect(page.get_by_text(message_id)).to_be_visible()
-        await shots.take(page, "events")
+        # An installation waiting on its meter, found by its ESI ID.
+        esi = "5551" + str(uuid.uuid4().int)[:13]
+        account = await world.account()
+        installation = await world.create(
+            account, "c", meter, esiId=esi, zipcode="78701", customer=CUSTOMER
+        )
+        await world.reaches(installation, "waiting")
+        await page.fill("header input[name=q]", esi)
+        await page.press("header input[name=q]", "Enter")
+        await expect(page).to_have_url(f"{console}/installations/{installation}")
+        await expect(page.locator("#installation-status")).to_contain_text("waiting")
+        await expect(page.get_by_text("the device to be bound to the meter")).to_be_visible()
+        await shots.take(page, "installation-waiting")
+        await world.hardware_online(meter)
+        await eventually(  # service active, then onboarded with WattShift a moment later
+            lambda: _status(page, console, installation, "onboarded"), 90, "service active"
+        )
+        await shots.take(page, "installation")
+        await page.goto(f"{console}/installations")
+        await shots.take(page, "installations")
+
+        # One that needs attention (no plan of that name), resumed by the operator.
+        stuck = await world.create(account, "c", meter, plan={"name": "No such plan"})
+        await eventually(
+            lambda: _status(page, console, stuck, "needs attention"), 90, "needs attention"
+        )
+        await page.check("form[action$='/resume'] input[name=confirm]")
+        await page.get_by_role("button", name="Resume").click()
+
+        async def resumed() -> bool:
+            await page.goto(f"{console}/installations/{stuck}")
+            return await page.locator("ol.timeline").get_by_text("resumed").count() > 0
+
+        await eventually(resumed, 60, "the resumed step on the timeline")
+        await shots.take(page, "installation-resumed")
+
+        # The customer across partners, and the service's charts.
+        await page.goto(f"{console}/accounts/{account}")
+        await expect(page.get_by_role("heading", name="People")).to_be_visible()
+        assert CUSTOMER["name"] not in await page.content()
+        await shots.take(page, "account")
+        location = await _location(world, installation)
+
+        async def charted() -> bool:
+            await page.goto(f"{console}/services/{location}?range=7d")
+            return await page.locator("svg.chart rect.up.actual").count() > 10
+
+        await eventually(charted, 60, "the service's measured intervals in its chart")
+        await shots.take(page, "service")
+
+        # A Light body: personal data masked until revealed (and the reveal audited).
+        body, headers = signed(
+            light_event("account.created", f"acct-{uuid.uuid4().hex[:8]}"), now=time.time()
+        )
+        async with world.stack.session.post(
+            f"{world.stack.base}/webhooks/light", data=body, headers=headers
+        ) as r:
+            assert r.status == 200
+        await page.goto(f"{console}/events?topic=light.events")
         await page.get_by_role("link", name="/", exact=False).first.click()
-        await expect(page.locator("pre.json")).to_contain_text(account)
+        await expect(page.locator("pre.json")).to_contain_text("•••• (hidden)")
         await shots.take(page, "record")
+        await page.get_by_role("button", name="Reveal personal data").click()
+        await expect(page.locator("pre.json")).not_to_contain_text("•••• (hidden)")
 
-        async def follow_shows_applied() -> bool:
-            await page.goto(f"{console}/follow?id={message_id}")
-            return await page.locator("li.applied").count() == 1
-
-        await eventually(follow_shows_applied, 30, "the delivery to be applied")
-        await shots.take(page, "follow")
-        await page.get_by_role("link", name=f"light.account {account}").click()
-        auth = {"Authorization": f"Bearer {TOKEN}"}
-        async with session.get(f"{ingress}/v1/accounts/{account}", headers=auth) as r:
-            derived = (await r.json())["status"]
-        await expect(page.locator("#entity-status")).to_have_text(derived)
-        await shots.take(page, "entities")
-
+        # A dead letter re-driven, with its outcome.
+        redriven = f"acct-{uuid.uuid4().hex[:8]}"
         await _dead_letter(kafka, kafka_settings, redriven)
         await page.goto(f"{console}/dead-letters?topic=light.events.dlq&key={redriven}")
+        await expect(page.get_by_text("a bug since fixed")).to_be_visible()
         await page.locator("input[name=record]").first.check()
         await shots.take(page, "dead-letters")
         await page.get_by_role("button", name="Re-drive the selected records").click()
-        await expect(page.locator(".job-state")).to_have_text("finished", timeout=30_000)
-        await expect(page.locator(".job-sent")).to_have_text("1")
+        await expect(page.locator(".outcome").first).to_have_text("applied", timeout=30_000)
+        await expect(page.locator(".job-state")).to_have_text("finished")
+        await expect(page.locator("ul.jobs .state-finished").first).to_be_visible()
         await shots.take(page, "job")
-
-        async def redriven_account_applied() -> bool:
-            await page.goto(f"{console}/entities?kind=light.account&id={redriven}")
-            return await page.locator("#entity-status").count() == 1
-
-        await eventually(redriven_account_applied, 30, "the re-driven dead letter to be applied")
-
-        await page.goto(f"{console}/replay")
-        await page.select_option("select[name=topic]", topics.LIGHT_EVENTS)
-        await page.fill("input[name=key]", account)
-        await page.get_by_role("button", name="Dry run").click()
-        await expect(page.locator("#selected-count")).to_have_text("1")
-        await shots.take(page, "replay-dry-run")
+        await page.goto(f"{console}/dead-letters?topic=light.events.dlq&key={redriven}")
+        await expect(page.locator(".redriven")).to_contain_text("by ana")
 
         await page.goto(f"{console}/health")
-        await expect(page.get_by_role("heading", name="Consumer lag")).to_be_visible()
+        await expect(page.get_by_role("heading", name="Processes")).to_be_visible()
         await shots.take(page, "health")
+        await page.goto(f"{console}/audit")
+        for action in ("login", "resume", "reveal", "redrive"):
+            await expect(page.locator("td.action", has_text=action).first).to_be_visible()
+        await expect(page.get_by_text("ana").first).to_be_visible()
+        await shots.take(page, "audit")
 
-        refused = await page.request.post(
-            f"{console}/replay/run", form={"topic": topics.LIGHT_EVENTS}
-        )
-        assert refused.status == 403
+        # A viewer sees and cannot act.
+        watcher = await (await browser.new_context()).new_page()
+        await _login(watcher, console, VIEWER)
+        await watcher.goto(f"{console}/dead-letters?topic=light.events.dlq&key={redriven}")
+        await watcher.locator("input[name=record]").first.check()
+        await watcher.get_by_role("button", name="Re-drive the selected records").click()
+        await expect(watcher.get_by_text("a viewer cannot act")).to_be_visible()
         await context.close()
-    for log in ("console.log", "ingress.log", "consumer.log"):
-        assert TOKEN not in (tmp_path / log).read_text()
+    secrets = [OPERATOR[1], VIEWER[1], *CUSTOMER.values()]
+    for log in tmp_path.glob("*.log"):
+        text = log.read_text()
+        for secret in secrets:
+            assert secret not in text, f"{log.name} holds a password or a personal datum"
+
+
+async def _location(world: Installations, installation: str) -> str:
+    view = await world.view(installation)
+    assert view is not None
+    return next(
+        str(step["detail"]["locationUuid"])
+        for step in view["timeline"]
+        if step["step"] == "plan_accepted"
+    )

@@ -44,8 +44,9 @@ async def complete_day(
         found = await world.stack.read(path)
         if found is None or len(found["intervals"]) != 96:
             return None
-        if kind == "cost":
-            return found if all(i["kwh"] is not None for i in found["intervals"]) else None
+        if kind == "cost":  # each interval priced by the plan and by WattShift's signal
+            priced = all(i["kwh"] is not None and i["wattshift"] for i in found["intervals"])
+            return found if priced else None
         actual = all(i["quality"] == "actual" and i["source"] == source for i in found["intervals"])
         return found if actual and as_predicted(found["intervals"], source) else None
 

@@ -11,27 +11,49 @@ from gridhook.contract.settings import Settings
 from gridhook.state.meter_binds import OLDEST_BUCKET, age_bucket
 from gridhook.state.store import Store
 from service.console.app import create_console
-from service.console.health import Totals, rates_between, sparkline, totals_of
+from service.console.charts import Bar, bars
+from service.console.health import Totals, rates_between, totals_of
 from service.console.masking import HIDDEN, masked
+from service.console.operators import Operator, put
 from service.console.sessions import COOKIE, LOGIN_COOKIE, Sessions, same_secret
 from tests.support.fakes import InMemoryPublisher
 
 TOKEN = "unit-console-admin-token"
+OPERATOR, VIEWER = ("ana", "operator-password-1"), ("vic", "viewer-password-1")
 
 
-def test_bright_personal_members_are_hidden_at_any_depth_and_the_shape_kept() -> None:
-    """email, username and personalNumber become HIDDEN wherever they are; the rest stays."""
-    document = {"type": "accountCreated", "email": "a@b.se", "user": {"personalNumber": "19"}}
+def test_every_partners_personal_members_are_hidden_at_any_depth_and_the_shape_kept() -> None:
+    """Bright's email and personal number, Light's names, phone and address, PowerBox's
+    contacts, a customer's name: HIDDEN wherever they are; sealed texts and the rest stay."""
+    document = {
+        "type": "accountCreated",
+        "email": "a@b.se",
+        "user": {"personalNumber": "19", "name": "Eva"},
+        "data": {"account": {"first_name": "Eva", "phone_number": "+4670", "uuid": "u"}},
+        "customerSites": [
+            {"firstName": "John", "address1": "1 Main", "meters": [{"meterId": "m"}]}
+        ],
+        "customer": {"personId": "p", "sealed": {"name": "v1:abc"}},
+        "plan": {"name": "Basic 12"},
+    }
     hidden, any_hidden = masked(document)
     assert any_hidden
-    assert hidden == {"type": "accountCreated", "email": HIDDEN, "user": {"personalNumber": HIDDEN}}
+    assert hidden == {
+        "type": "accountCreated",
+        "email": HIDDEN,
+        "user": {"personalNumber": HIDDEN, "name": HIDDEN},
+        "data": {"account": {"first_name": HIDDEN, "phone_number": HIDDEN, "uuid": "u"}},
+        "customerSites": [{"firstName": HIDDEN, "address1": HIDDEN, "meters": [{"meterId": "m"}]}],
+        "customer": {"personId": "p", "sealed": {"name": "v1:abc"}},
+        "plan": {"name": "Basic 12"},
+    }
     assert masked({"type": "lastSeen"}) == ({"type": "lastSeen"}, False)
 
 
 def test_sessions_expire_and_secrets_compare_only_when_configured() -> None:
-    """A session is found until its lifetime ends; an unset admin token matches nothing."""
+    """A session is found until its lifetime ends; an unset secret matches nothing."""
     sessions = Sessions(lifetime=60)
-    session = sessions.open(now=1000)
+    session = sessions.open(Operator("ana", "operator"), now=1000)
     assert sessions.find(session.session_id, 1059) == session
     assert sessions.find(session.session_id, 1060) is None
     assert sessions.find("forged", 1000) is None
@@ -55,10 +77,15 @@ def test_ingress_rates_come_from_the_request_counter_by_status_class() -> None:
     assert rates_between(after, Totals(20.0, 3.0, 0.0, 0.0)).requests == 0.0
 
 
-def test_a_sparkline_scales_to_its_maximum() -> None:
-    """The highest value touches the top margin, zero the bottom one."""
-    svg = sparkline([0.0, 5.0, 10.0], width=100, height=40)
-    assert 'points="0.0,38.0 50.0,20.0 100.0,2.0"' in svg
+def test_a_chart_has_its_unit_a_round_scale_and_its_peak() -> None:
+    """Import up, export down, a missing interval shaded; the axis says the unit, the scale
+    rounds up (1.7 -> 2), and the peak is written."""
+    svg = bars([Bar("00:00", 1.7, 0.4), Bar("", 0.2), Bar("", 0.0, 0.0, "missing")], "kWh", "t")
+    assert ">kWh<" in svg
+    assert ">2<" in svg
+    assert "peak 1.700 kWh" in svg
+    assert 'class="missing"' in svg
+    assert 'class="down actual"' in svg
 
 
 def test_pending_bind_ages_fall_in_named_buckets() -> None:
@@ -73,8 +100,15 @@ def test_pending_bind_ages_fall_in_named_buckets() -> None:
 
 @pytest.fixture
 async def console(aiohttp_client: Any, tmp_path: Any) -> TestClient[Any, Any]:
+    users = tmp_path / "users.json"
+    put(users, OPERATOR[0], "operator", OPERATOR[1])
+    put(users, VIEWER[0], "viewer", VIEWER[1])
     settings = Settings.from_env(
-        {"GRIDHOOK_ADMIN_TOKEN": TOKEN, "GRIDHOOK_HTTP_PORT": "1"}  # no ingress to sample
+        {
+            "GRIDHOOK_ADMIN_TOKEN": TOKEN,
+            "GRIDHOOK_HTTP_PORT": "1",  # no ingress to sample
+            "GRIDHOOK_CONSOLE_USERS": str(users),
+        }
     )
     store = Store(f"sqlite:///{tmp_path / 'state.db'}")
     await store.migrate()
@@ -89,27 +123,40 @@ async def _login_nonce(client: TestClient[Any, Any]) -> str:
     return response.cookies[LOGIN_COOKIE].value
 
 
-async def test_pages_need_a_session_and_the_admin_token_opens_one(
+async def _login(client: TestClient[Any, Any], who: tuple[str, str]) -> Any:
+    nonce = await _login_nonce(client)
+    data = {"login_csrf": nonce, "name": who[0], "password": who[1]}
+    return await client.post("/login", data=data, allow_redirects=False)
+
+
+async def test_pages_need_a_session_and_an_operator_opens_one(
     console: TestClient[Any, Any],
 ) -> None:
-    """Without a session a page redirects to /login; a wrong token is 401; the right one sets
-    an HttpOnly, SameSite=Strict session cookie and redirects to the events."""
+    """Without a session a page redirects to /login; a wrong password, an unknown name or the
+    admin token is 401; an operator's password sets an HttpOnly, SameSite=Strict session
+    cookie and lands on the installations."""
     response = await console.get("/health", allow_redirects=False)
     assert response.status == 303
     assert response.headers["Location"] == "/login"
-    nonce = await _login_nonce(console)
-    wrong = await console.post("/login", data={"login_csrf": nonce, "token": "nope"})
-    assert wrong.status == 401
-    nonce = await _login_nonce(console)
-    right = await console.post(
-        "/login", data={"login_csrf": nonce, "token": TOKEN}, allow_redirects=False
-    )
+    for wrong in ((OPERATOR[0], "nope"), ("nobody", OPERATOR[1]), ("admin", TOKEN)):
+        assert (await _login(console, wrong)).status == 401
+    right = await _login(console, OPERATOR)
     assert right.status == 303
-    assert right.headers["Location"] == "/events"
+    assert right.headers["Location"] == "/installations"
     cookie = right.cookies[COOKIE]
     assert cookie["httponly"]
     assert cookie["samesite"] == "Strict"
-    assert TOKEN not in right.headers["Location"]
+
+
+async def test_a_viewer_sees_and_cannot_act(console: TestClient[Any, Any]) -> None:
+    """A viewer's session opens the pages; a re-drive, a replay or a reveal is 403."""
+    assert (await _login(console, VIEWER)).status == 303
+    assert (await console.get("/installations")).status == 200
+    page = await console.get("/installations")
+    csrf = (await page.text()).split('name="csrf" value="')[1].split('"')[0]
+    for path in ("/replay/run", "/dead-letters/redrive", "/records/light.events/0/0/reveal"):
+        refused = await console.post(path, data={"csrf": csrf, "topic": "light.events"})
+        assert refused.status == 403, path
 
 
 async def test_a_login_without_its_form_nonce_and_an_action_without_csrf_are_refused(
@@ -117,11 +164,11 @@ async def test_a_login_without_its_form_nonce_and_an_action_without_csrf_are_ref
 ) -> None:
     """The login form's nonce must match its cookie; once logged in, a POST without the
     session's CSRF token is 403 and changes nothing."""
-    refused = await console.post("/login", data={"login_csrf": "forged", "token": TOKEN})
+    forged = {"login_csrf": "forged", "name": OPERATOR[0], "password": OPERATOR[1]}
+    refused = await console.post("/login", data=forged)
     assert refused.status == 403
-    nonce = await _login_nonce(console)
-    await console.post("/login", data={"login_csrf": nonce, "token": TOKEN})
+    await _login(console, OPERATOR)
     action = await console.post("/replay/run", data={"topic": "light.events"})
     assert action.status == 403
-    forged = await console.post("/logout", data={"csrf": "forged"})
-    assert forged.status == 403
+    logout = await console.post("/logout", data={"csrf": "forged"})
+    assert logout.status == 403

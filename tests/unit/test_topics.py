@@ -33,6 +33,7 @@ def test_catalogue_names_the_required_topics_and_keys() -> None:
         "powerbox.meter-reads",
         "light.usage",
         "gridhook.people",
+        "gridhook.audit",
     }
     assert "account uuid" in keys["light.events"]
     assert "clientId" in keys["powerbox.customers"]

@@ -1,4 +1,6 @@
-// Polls a running job's progress; everything else in the console works without script.
+// Follows a running job: its progress until it finishes, then the page again (so every list on
+// it shows the one state), and again every two seconds while a record's outcome is pending.
+// Everything else in the console works without script.
 (function () {
   "use strict";
   function poll(box) {
@@ -10,13 +12,17 @@
         box.querySelector(".job-done").textContent = job.done;
         box.querySelector(".job-total").textContent = job.total;
         box.querySelector(".job-sent").textContent = job.sent;
-        var state = job.finished ? (job.error ? "failed: " + job.error : "finished") : "running";
-        box.querySelector(".job-state").textContent = state;
-        if (!job.finished) { setTimeout(function () { poll(box); }, 500); }
+        if (job.finished) { window.location.reload(); return; }
+        setTimeout(function () { poll(box); }, 500);
       })
       .catch(function () { setTimeout(function () { poll(box); }, 2000); });
   }
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll(".job[data-progress-url]").forEach(poll);
+    document.querySelectorAll(".job[data-progress-url]").forEach(function (box) {
+      if (box.getAttribute("data-state") === "running") { poll(box); }
+      else if (box.getAttribute("data-pending")) {
+        setTimeout(function () { window.location.reload(); }, 2000);
+      }
+    });
   });
 })();
