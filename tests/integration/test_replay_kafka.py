@@ -11,6 +11,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from consumers.applier import StateApplier
+from gridhook.state.transitions import APPLIED_TOPICS
 from gridhook.contract.codec import FIRST_PUBLISHED_AT, REPLAYED_FROM, CloudEvent, encode, header
 from gridhook.contract.errors import UnapplicableEvent
 from gridhook.contract.settings import KafkaSettings
@@ -297,16 +298,7 @@ async def test_state_rebuild_reproduces_the_same_state(
     database = tmp_path / "state.db"
     group = f"rebuild-{uuid.uuid4().hex[:8]}"
     environment = env(kafka) | {"GRIDHOOK_DATABASE_URL": f"sqlite:///{database}"}
-    ends = await all_end_offsets(
-        kafka,
-        [
-            "light.events",
-            "powerbox.customers",
-            "powerbox.bind.results",
-            "wattshift.price-signals",
-            "bright.events",
-        ],
-    )
+    ends = await all_end_offsets(kafka, list(APPLIED_TOPICS))
     async with gridhook_process(
         ["consume", "state", "--group", group], environment, tmp_path / "state.log"
     ):

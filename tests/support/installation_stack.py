@@ -5,6 +5,7 @@ them."""
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
@@ -136,6 +137,9 @@ async def installation_stack(
         "GRIDHOOK_LIGHT_EMULATOR_PORT": str(light_port),
         "GRIDHOOK_LIGHT_EMULATOR_DB": str(workdir / "light.db"),
         "GRIDHOOK_EMULATOR_DAY_SECONDS": "0.3",
+        # one calendar for the three emulators, as `make run` gives them: started a second
+        # apart with their own epochs, at 0.3 s a day, they would be days apart
+        "GRIDHOOK_EMULATOR_EPOCH": str(time.time()),
         "GRIDHOOK_WATTSHIFT_CLIENT_KEY": "wattshift-client-key",
         "GRIDHOOK_WATTSHIFT_API_KEYS": "wattshift-webhook-key",
         "GRIDHOOK_WATTSHIFT_API_URL": f"http://127.0.0.1:{wattshift_port}",
