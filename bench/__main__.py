@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench import measurements
+from bench import measurements, tenants
 from bench.reference_servers import REFERENCE_TOPIC
 from gridhook.contract import topics
 from gridhook.contract.codec import CloudEvent, encode
@@ -422,10 +422,8 @@ def _server_row(label: str, run: dict[str, Any], ours: float) -> tuple[str, str,
     return (label, value, "")
 
 
-def table(results: dict[str, Any], *, only_measurements: bool = False) -> str:
+def table(results: dict[str, Any]) -> str:
     """The results as a plain-text table with the targets beside them."""
-    if only_measurements:
-        return _lines(measurements.rows(results["measurements"]))
     ingress = results["ingress"]
     ours = ingress["gridhook"]
     throughput = ours["sustained"]["throughput"]
@@ -486,6 +484,8 @@ def table(results: dict[str, Any], *, only_measurements: bool = False) -> str:
             rows.append((label, f"{run['events_per_second']:,.0f} events/s", target))
     if "measurements" in results:
         rows += measurements.rows(results["measurements"])
+    if "tenants" in results:
+        rows += tenants.rows(results["tenants"])
     replayed = results.get("replay")
     rows += (
         []
@@ -538,12 +538,19 @@ def main() -> int:
         reference = Topic(REFERENCE_TOPIC, "random", "bench", 6, (), {})
         asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor, [reference]))
         results: dict[str, Any] = {"machine": machine(), "started": datetime.now(UTC).isoformat()}
-        log("measurements")
-        results["measurements"] = measurements.run(bootstrap, settings, workdir)
-        if sys.argv[1:] == ["measurements"]:
-            print(table(results, only_measurements=True))
+        only = sys.argv[1:2]
+        if only in ([], ["measurements"]):
+            log("measurements")
+            results["measurements"] = measurements.run(bootstrap, settings, workdir)
+        if only == ["measurements"]:
+            print(_lines(measurements.rows(results["measurements"])))
             return 0
         binary = build_go(settings.home, "loadgen")
+        log("tenants")
+        results["tenants"] = tenants.run(bootstrap, binary, workdir)
+        if only == ["tenants"]:
+            print(_lines(tenants.rows(results["tenants"])))
+            return 0
         goref = build_go(settings.home, "goref")
         log(f"filling the state topics with {STATE_RECORDS:,} records")
         asyncio.run(fill(bootstrap, settings, STATE_RECORDS))

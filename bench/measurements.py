@@ -79,7 +79,8 @@ def gridhook(
         process.wait(timeout=30)
 
 
-async def _ready(url: str) -> None:
+async def ready(url: str) -> None:
+    """Returns once `url` answers 200 (within a minute)."""
     async with aiohttp.ClientSession() as session:
 
         async def answers() -> bool:
@@ -168,7 +169,7 @@ def ingress_readings(bootstrap: str, workdir: Path) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     token = key.token(exp=int(time.time()) + 3600)
     with gridhook(["ingress"], environment) as process:
-        asyncio.run(_ready(f"{base}/readyz"))
+        asyncio.run(ready(f"{base}/readyz"))
         asyncio.run(_post_batches(base, meters, token, 2))  # warm-up
         before = cpu_seconds(process.pid)
         run = asyncio.run(_post_batches(base, meters, token, INGRESS_SECONDS))
@@ -288,7 +289,7 @@ def month_read(bootstrap: str, url: str) -> dict[str, Any]:
     }
     base = f"http://127.0.0.1:{port}"
     with gridhook(["ingress"], environment):
-        asyncio.run(_ready(f"{base}/healthz"))
+        asyncio.run(ready(f"{base}/healthz"))
         return asyncio.run(_time_reads(base))
 
 

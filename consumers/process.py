@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from consumers.applier import StateApplier
 from consumers.bind.forwarder import BindForwarder
-from consumers.bind.gateway import GatewayClient
+from consumers.bind.gateway import TenantGateways
 from consumers.installations.driver import InstallationDriver
 from consumers.installations.orchestrator import Orchestrator
 from consumers.measurements import MeasurementMetrics, MeasurementsConsumer
@@ -32,12 +32,12 @@ from consumers.usage import UsageFetcher
 from gridhook.contract.errors import StoreUnavailable
 from gridhook.contract.gc_tuning import tune_garbage_collector
 from gridhook.contract.settings import Settings
+from gridhook.contract.tenants import Registry
 from gridhook.contract.topics import Consumer
 from gridhook.kafka.consumer import BatchHandler, ConsumerRuntime
 from gridhook.kafka.consumer_metrics import ConsumerMetrics
 from gridhook.kafka.publisher import KafkaPublisher, Publisher
-from gridhook.partners.light import LightClient
-from gridhook.partners.wattshift import WattShiftClient
+from gridhook.partners.tenancy import TenantLight, TenantWattShift
 from gridhook.state.measurements import Measurements
 from gridhook.state.meter_binds import MeterBinds
 from gridhook.state.personal_data import PersonalData
@@ -57,6 +57,7 @@ class Resources:
     publisher: Publisher
     metrics: ConsumerMetrics
     stop: asyncio.Event
+    tenants: Registry
 
 
 HandlerFactory = Callable[[Resources], AbstractAsyncContextManager[BatchHandler]]
@@ -77,30 +78,33 @@ async def _state_applier(held: Resources) -> AsyncIterator[BatchHandler]:
 @contextlib.asynccontextmanager
 async def _bind_forwarder(held: Resources) -> AsyncIterator[BatchHandler]:
     bind = held.settings.bind
-    async with GatewayClient(bind.gateway_url, bind.gateway_timeout) as gateway:
-        forwarder = BindForwarder(held.store, gateway, held.publisher, bind)
-        reporting = asyncio.create_task(_report_pending_binds(held))
-        try:  # it resumes each partition's requests as the group assigns it
-            yield forwarder
-        finally:
-            reporting.cancel()
-            await forwarder.close()
+    gateways = TenantGateways(held.tenants, bind.gateway_timeout)  # each tenant's head-end
+    forwarder = BindForwarder(held.store, gateways, held.publisher, bind)
+    reporting = asyncio.create_task(_report_pending_binds(held))
+    try:  # it resumes each partition's requests as the group assigns it
+        yield forwarder
+    finally:
+        reporting.cancel()
+        await forwarder.close()
+        await gateways.aclose()
 
 
 @contextlib.asynccontextmanager
 async def _orchestrator(held: Resources) -> AsyncIterator[BatchHandler]:
     config = held.settings.installations
-    async with (
-        LightClient(config.light_url, config.light_app_token, config.partner_timeout) as light,
-        WattShiftClient(config.wattshift_url, config.wattshift_key, config.partner_timeout) as ws,
-    ):
-        repository = WorkflowRepository(held.store)
-        driver = InstallationDriver(held.store, repository, light, ws, held.publisher, config)
-        orchestrator = Orchestrator(repository, driver)
-        try:  # it resumes each partition's workflows as the group assigns it
-            yield orchestrator
-        finally:
-            await orchestrator.close()
+    light = TenantLight(held.tenants, config.partner_timeout)  # each tenant's Light app
+    wattshift = TenantWattShift(held.tenants, config.partner_timeout)
+    repository = WorkflowRepository(held.store)
+    driver = InstallationDriver(
+        held.store, repository, light, wattshift, held.publisher, config, tenants=held.tenants
+    )
+    orchestrator = Orchestrator(repository, driver)
+    try:  # it resumes each partition's workflows as the group assigns it
+        yield orchestrator
+    finally:
+        await orchestrator.close()
+        await light.aclose()
+        await wattshift.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -113,20 +117,20 @@ async def _measurements(held: Resources) -> AsyncIterator[BatchHandler]:
 @contextlib.asynccontextmanager
 async def _usage_fetcher(held: Resources) -> AsyncIterator[BatchHandler]:
     config = held.settings.installations
-    async with LightClient(
-        config.light_url, config.light_app_token, config.partner_timeout
-    ) as light:
-        fetcher = UsageFetcher(
-            UsageLocations(held.store),
-            light,
-            held.publisher,
-            held.settings.measurements.usage_check_seconds,
-            config.backoff_max,
-        )
-        try:  # it resumes each partition's locations as the group assigns it
-            yield fetcher
-        finally:
-            await fetcher.close()
+    light = TenantLight(held.tenants, config.partner_timeout)
+    fetcher = UsageFetcher(
+        UsageLocations(held.store),
+        light,
+        held.publisher,
+        held.settings.measurements.usage_check_seconds,
+        config.backoff_max,
+        tenants=held.tenants,
+    )
+    try:  # it resumes each partition's locations as the group assigns it
+        yield fetcher
+    finally:
+        await fetcher.close()
+        await light.aclose()
 
 
 HANDLERS: dict[str, HandlerFactory] = {
@@ -157,7 +161,9 @@ async def _consume(consumer: Consumer, settings: Settings, group_id: str) -> Non
     metrics = ConsumerMetrics(group_id)
     try:
         await publisher.start()
-        held = Resources(settings, store, publisher, metrics, stop)
+        tenants = Registry(settings)
+        loop.add_signal_handler(signal.SIGHUP, lambda: _reload(tenants))
+        held = Resources(settings, store, publisher, metrics, stop, tenants)
         async with (
             HANDLERS[consumer.name](held) as handler,
             serving_metrics(
@@ -182,6 +188,17 @@ async def _consume(consumer: Consumer, settings: Settings, group_id: str) -> Non
         await publisher.stop()
         await store.close()
     log.info("consumer stopped", extra={"fields": {"group": group_id, **summary.as_fields()}})
+
+
+def _reload(tenants: Registry) -> None:
+    """SIGHUP: the tenants file again (a bad one refused, the tenants before it kept)."""
+    error = tenants.reload()
+    if error is None:
+        log.info("tenants reloaded", extra={"fields": {"tenants": len(tenants.current.by_id)}})
+    else:
+        log.error(
+            "tenants file refused; the tenants before it stay", extra={"fields": {"error": error}}
+        )
 
 
 PENDING_BINDS_EVERY_SECONDS = 5.0

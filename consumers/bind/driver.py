@@ -105,7 +105,7 @@ class BindDriver:
         delay = self._first_poll
         while True:
             try:
-                status = await self._gateway.status(request.bind_id)
+                status = await self._gateway.status(request.bind_id, request.meter_id)
             except GatewayRejected:
                 return None
             except GatewayUnavailable:
@@ -140,7 +140,7 @@ class BindDriver:
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, self._settings.poll_max)
             try:
-                status = await self._gateway.status(request.bind_id)
+                status = await self._gateway.status(request.bind_id, request.meter_id)
             except GatewayUnavailable:
                 continue
         return status

@@ -17,6 +17,7 @@ import orjson
 
 from gridhook.contract import tracing
 from gridhook.contract.errors import GatewayRejected, GatewayUnavailable
+from gridhook.contract.tenants import Registry, bare, unscoped
 from gridhook.partners.http_session import PartnerSession
 
 PENDING, JOINED, LEFT, FAILED = "pending", "joined", "left", "failed"
@@ -41,8 +42,8 @@ class Gateway(Protocol):
         """Hand a request to the head-end (again, safely); its status right after."""
         ...
 
-    async def status(self, bind_id: str) -> GatewayStatus:
-        """The current status of a submitted request."""
+    async def status(self, bind_id: str, meter_id: str) -> GatewayStatus:
+        """The current status of a submitted request (for `meter_id`)."""
         ...
 
 
@@ -60,7 +61,7 @@ class GatewayClient(PartnerSession):
         }
         return await self._call("PUT", f"/v1/requests/{bind_id}", orjson.dumps(body))
 
-    async def status(self, bind_id: str) -> GatewayStatus:
+    async def status(self, bind_id: str, meter_id: str) -> GatewayStatus:
         return await self._call("GET", f"/v1/requests/{bind_id}", None)
 
     async def _call(self, method: str, path: str, body: bytes | None) -> GatewayStatus:
@@ -89,3 +90,40 @@ class GatewayClient(PartnerSession):
             reason=answer.get("reason"),
             transient=bool(answer.get("transient")),
         )
+
+
+class TenantGateways:
+    """The head-end of each tenant: a bind goes to the head-end of its meter's tenant, with the
+    meter as that utility knows it."""
+
+    def __init__(self, registry: Registry, timeout: float) -> None:
+        self._registry = registry
+        self._timeout = timeout
+        self._open: dict[tuple[str, int], GatewayClient] = {}
+
+    async def _client(self, meter_id: str) -> tuple[GatewayClient, str, str]:
+        tenant_id, meter = unscoped(meter_id, self._registry.current.ids())
+        key = (tenant_id, self._registry.version)
+        client = self._open.get(key)
+        if client is None:
+            tenant = self._registry.current.get(tenant_id)
+            if tenant is None or tenant.powerbox is None:
+                raise GatewayRejected(f"tenant {tenant_id} has no head-end")
+            client = GatewayClient(tenant.powerbox.gateway_url, self._timeout)
+            self._open[key] = await client.__aenter__()
+        return client, tenant_id, meter
+
+    async def submit(
+        self, bind_id: str, meter_id: str, mac: str, install_code: str, action: str
+    ) -> GatewayStatus:
+        client, tenant_id, meter = await self._client(meter_id)
+        return await client.submit(bare(bind_id, tenant_id), meter, mac, install_code, action)
+
+    async def status(self, bind_id: str, meter_id: str) -> GatewayStatus:
+        client, tenant_id, meter = await self._client(meter_id)
+        return await client.status(bare(bind_id, tenant_id), meter)
+
+    async def aclose(self) -> None:
+        for client in self._open.values():
+            await client.__aexit__(None, None, None)
+        self._open.clear()

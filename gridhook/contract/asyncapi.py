@@ -24,6 +24,15 @@ _CE_HEADERS = {
         "ce_type": {"type": "string", "description": "Event type."},
         "ce_time": {"type": "string", "description": "RFC 3339 time gridhook received it."},
         "content-type": {"type": "string", "const": "application/json"},
+        "ce_tenant": {
+            "type": "string",
+            "description": (
+                "CloudEvents extension: the tenant (utility or partner app) the record is for,"
+                " `default` for the environment's own; the body's and key's identifiers of any"
+                " other tenant are scoped `<tenant>:<id>`. Absent on records written before"
+                " tenants: read as `default`."
+            ),
+        },
     },
 }
 _DLQ_NOTE = (

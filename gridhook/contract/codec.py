@@ -90,6 +90,19 @@ def encode(event: CloudEvent) -> EncodedRecord:
     return EncodedRecord(key=event.key, value=event.data, headers=headers)
 
 
+TENANT_HEADER = "ce_tenant"
+"""The CloudEvents extension (Kafka binary mode) naming the tenant a record is for; a record
+without one is the default tenant's."""
+
+
+def tenant_of(event: CloudEvent) -> str:
+    """The tenant `event` is for: its `ce_tenant`, or `default` when it has none."""
+    for name, raw in event.extensions:
+        if name == TENANT_HEADER:
+            return raw.decode(errors="replace")
+    return "default"
+
+
 def decode(
     key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]
 ) -> CloudEvent:

@@ -272,6 +272,37 @@ BRIGHT_API_KEYS = _declare(
     )
 )
 
+# -- tenants -------------------------------------------------------------------------------
+
+TENANTS_FILE = _declare(
+    v.optional_text(
+        "GRIDHOOK_TENANTS_FILE",
+        "TOML file declaring the tenants beside the default one (utilities and partner apps, "
+        "each with its credentials, endpoints and limits: docs/tenants.md); re-read on SIGHUP, "
+        "a bad file refused while the old one stays. Unset: the environment's single tenant.",
+    )
+)
+DEFAULT_RATE = _declare(
+    v.optional_number(
+        "GRIDHOOK_DEFAULT_TENANT_RATE",
+        "Requests per second the default tenant may send (a token bucket; 429 past it). "
+        "Unset: unlimited.",
+    )
+)
+DEFAULT_BURST = _declare(
+    v.optional_number(
+        "GRIDHOOK_DEFAULT_TENANT_BURST",
+        "The default tenant's burst above its rate. Unset: its rate.",
+    )
+)
+LIGHT_PUBLIC_KEYS = _declare(
+    v.public_keys(
+        "GRIDHOOK_LIGHT_PUBLIC_KEYS",
+        "Comma-separated Standard Webhooks public keys (`whpk_...`, ed25519): Light deliveries "
+        "signed `v1a` with the matching private key pass, beside `v1` under the secrets.",
+    )
+)
+
 # -- personal data -------------------------------------------------------------------------
 
 MASTER_KEYS = _declare(

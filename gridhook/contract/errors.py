@@ -32,12 +32,14 @@ dead-letter) decide on. Messages never quote a secret, a token, a signature or r
         ├── BodyTooLarge            413
         ├── UnsupportedMediaType    415
         ├── Unauthenticated         401
+        ├── TooManyRequests         429 with Retry-After: the tenant is past its rate and burst
         ├── MalformedJson           400
         ├── SchemaViolation         422 (PowerBox: 400); `violations` are JSON pointers
         ├── InvalidQuery            400: a query parameter is missing, malformed or out of range
         ├── Unbindable              400: the meter cannot host a HAN (not AMI)
         ├── Forbidden               403
         ├── UnknownIdentifier       404
+        ├── ForeignIdentifier       422: the default tenant named another tenant's identifier
         ├── Conflict                409
         └── Unavailable             503 with Retry-After; retriable
 """
@@ -192,6 +194,13 @@ class Unauthenticated(Refusal):
     title = "Unauthorized"
 
 
+class TooManyRequests(Refusal):
+    """The tenant sent more than its rate and burst allow (answered with Retry-After)."""
+
+    status = 429
+    title = "Too many requests"
+
+
 class MalformedJson(Refusal):
     """The body is not JSON, or nests deeper than gridhook reads."""
 
@@ -247,6 +256,13 @@ class UnknownIdentifier(Refusal):
 
     status = 404
     title = "Not found"
+
+
+class ForeignIdentifier(Refusal):
+    """The default tenant named an identifier in another tenant's scope (`<tenant>:<id>`)."""
+
+    status = 422
+    title = "Identifier in another tenant's scope"
 
 
 class Conflict(Refusal):

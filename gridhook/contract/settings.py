@@ -87,6 +87,7 @@ class LightSettings:
     """How Light's webhooks are authenticated."""
 
     secrets: tuple[str, ...]
+    public_keys: tuple[str, ...]
     scheme: SignatureScheme
     tolerance: int
 
@@ -198,6 +199,15 @@ class BindSettings:
 
 
 @dataclass(frozen=True)
+class TenancySettings:
+    """Where the tenants are declared, and the default tenant's limits."""
+
+    tenants_file: Path | None
+    default_rate: float | None
+    default_burst: float | None
+
+
+@dataclass(frozen=True)
 class PeopleSettings:
     """How personal data is sealed and found (`gridhook.contract.personal`), where the data
     keys live, and how long an invoice URL lasts."""
@@ -257,6 +267,7 @@ class Settings:
     console: ConsoleSettings
     measurements: MeasurementSettings
     people: PeopleSettings
+    tenancy: TenancySettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -328,6 +339,7 @@ class Settings:
             ),
             light=LightSettings(
                 secrets=light_secrets,
+                public_keys=read(var.LIGHT_PUBLIC_KEYS),
                 scheme=read(var.LIGHT_SIGNATURE_SCHEME),
                 tolerance=read(var.LIGHT_TOLERANCE),
             ),
@@ -365,6 +377,11 @@ class Settings:
             consumer=ConsumerSettings(
                 metrics_host=read(var.CONSUMER_METRICS_HOST),
                 metrics_port=read(var.CONSUMER_METRICS_PORT),
+            ),
+            tenancy=TenancySettings(
+                tenants_file=_path(read(var.TENANTS_FILE)),
+                default_rate=read(var.DEFAULT_RATE),
+                default_burst=read(var.DEFAULT_BURST),
             ),
             people=PeopleSettings(
                 master_keys=MasterKeys.parse(read(var.MASTER_KEYS), var.MASTER_KEYS.name),

@@ -20,12 +20,16 @@ import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from gridhook.contract.errors import Unauthenticated
 from gridhook.contract.settings import SignatureScheme
 
 STANDARD_ID = "webhook-id"
 STANDARD_TIMESTAMP = "webhook-timestamp"
 STANDARD_SIGNATURE = "webhook-signature"
+PUBLIC_KEY_PREFIX = "whpk_"
 STRIPE_SIGNATURE = "light-signature"
 GITHUB_SIGNATURE = "x-hub-signature-256"
 
@@ -78,10 +82,25 @@ def _any_matches(expected: Sequence[bytes], offered: Sequence[bytes]) -> bool:
     return matched
 
 
+def public_key(text: str) -> Ed25519PublicKey:
+    """A Standard Webhooks public key: `whpk_` and the base64 of its 32 raw bytes."""
+    try:
+        raw = base64.b64decode(text.removeprefix(PUBLIC_KEY_PREFIX), validate=True)
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (binascii.Error, ValueError):
+        raise ValueError("not a whpk_ ed25519 public key") from None
+
+
 def verify_standard(
-    headers: Mapping[str, str], body: bytes, keys: Sequence[bytes], now: float, tolerance: int
+    headers: Mapping[str, str],
+    body: bytes,
+    keys: Sequence[bytes],
+    now: float,
+    tolerance: int,
+    public_keys: Sequence[Ed25519PublicKey] = (),
 ) -> Verified:
-    """Verify a Standard Webhooks signature."""
+    """Verify a Standard Webhooks signature: `v1` (HMAC-SHA256 under one of `keys`) or, for a
+    source configured with `public_keys`, `v1a` (ed25519)."""
     message_id = headers.get(STANDARD_ID, "")
     signatures = headers.get(STANDARD_SIGNATURE, "")
     if not message_id or not signatures:
@@ -89,22 +108,30 @@ def verify_standard(
     if len(message_id) > 200:
         raise Unauthenticated("webhook-id is too long")
     timestamp = _check_timestamp(headers.get(STANDARD_TIMESTAMP), now, tolerance)
-    offered = []
+    offered: dict[str, list[bytes]] = {"v1": [], "v1a": []}
     for item in signatures.split():
         version, _, encoded = item.partition(",")
-        if version != "v1":
+        if version not in offered:
             continue
         try:
-            offered.append(base64.b64decode(encoded, validate=True))
+            offered[version].append(base64.b64decode(encoded, validate=True))
         except binascii.Error:
             continue
-    if not offered:
-        raise Unauthenticated("no v1 signature in webhook-signature")
+    if not offered["v1"] and not (offered["v1a"] and public_keys):
+        raise Unauthenticated("no v1 (or v1a) signature in webhook-signature")
     signed_prefix = f"{message_id}.{timestamp}.".encode()
     expected = [_hmac(key, signed_prefix, body) for key in keys]
-    if not _any_matches(expected, offered):
-        raise Unauthenticated("signature does not match")
-    return Verified(message_id=message_id, timestamp=timestamp)
+    if offered["v1"] and _any_matches(expected, offered["v1"]):
+        return Verified(message_id=message_id, timestamp=timestamp)
+    signed = signed_prefix + body
+    for signature in offered["v1a"]:
+        for key in public_keys:
+            try:
+                key.verify(signature, signed)
+            except InvalidSignature:
+                continue
+            return Verified(message_id=message_id, timestamp=timestamp)
+    raise Unauthenticated("signature does not match")
 
 
 def verify_stripe(

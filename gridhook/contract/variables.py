@@ -9,6 +9,8 @@ with one of them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -207,6 +209,33 @@ def secrets(name: str, help: str, *, shortest: int = 8) -> Setting[tuple[str, ..
         for position, secret in enumerate(found, start=1):
             if len(secret) < shortest:
                 raise ValueError(f"secret #{position} is shorter than {shortest} characters")
+        return found
+
+    return Setting(name, "", help, parse)
+
+
+def public_key_text(text: str) -> str:
+    """`text` when it is a Standard Webhooks public key: `whpk_` and the base64 of 32 bytes
+    (an ed25519 key); `ValueError` otherwise."""
+    try:
+        raw = base64.b64decode(text.removeprefix("whpk_"), validate=True)
+    except binascii.Error:
+        raw = b""
+    if not text.startswith("whpk_") or len(raw) != 32:
+        raise ValueError("expected whpk_ and the base64 of a 32-byte ed25519 public key")
+    return text
+
+
+def public_keys(name: str, help: str) -> Setting[tuple[str, ...]]:
+    """Comma-separated Standard Webhooks public keys (`whpk_...`)."""
+
+    def parse(raw: str) -> tuple[str, ...]:
+        found = tuple(part.strip() for part in raw.split(",") if part.strip())
+        for position, key in enumerate(found, start=1):
+            try:
+                public_key_text(key)
+            except ValueError as error:
+                raise ValueError(f"key #{position}: {error}") from None
         return found
 
     return Setting(name, "", help, parse)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -13,9 +14,10 @@ from aiohttp import web
 from gridhook.contract.errors import GridhookError
 from gridhook.contract.retries import retrying
 from gridhook.contract.settings import Settings
+from gridhook.contract.tenants import Registry
 from gridhook.kafka.offsets import EndOffsets
 from gridhook.kafka.publisher import Delivery, Publisher
-from gridhook.partners.light import LightClient
+from gridhook.partners.tenancy import TenantLight
 from gridhook.state.claims import SharedClaims
 from gridhook.state.personal_data import PersonalData
 from gridhook.state.store import Store
@@ -40,6 +42,7 @@ from service.ingress.dedup import Deduplicator
 from service.ingress.metrics import IngressMetrics
 from service.ingress.pipeline import make_handler
 from service.ingress.shedding import LoadShedding
+from service.ingress.tenancy import Limits, TenantAuthenticator
 
 log = logging.getLogger("gridhook.ingress")
 
@@ -51,6 +54,7 @@ def create_app(
     end_offsets: EndOffsets,
     store: Store | None = None,
     clock: Callable[[], float] = time.time,
+    tenants: Registry | None = None,
 ) -> web.Application:
     """The ingress: every source's route, the read API, health, metrics and OpenAPI.
 
@@ -62,14 +66,17 @@ def create_app(
     app = web.Application(
         client_max_size=settings.http.max_body_bytes, middlewares=[problems.render_errors]
     )
-    jwt = powerbox.authenticator(settings.partners)
+    registry = tenants or Registry(settings)
+    jwt = TenantAuthenticator("powerbox", registry, settings)
     all_sources = [
-        sources.light(settings.light),
+        sources.light(settings, registry),
         *powerbox.sources(jwt),
-        sources.wattshift(settings.partners),
-        sources.bright(settings.partners),
-        installations.source(settings.store),
+        sources.wattshift(settings, registry),
+        sources.bright(settings, registry),
+        installations.source(settings, registry),
     ]
+    app[keys.TENANTS] = registry
+    app[keys.LIMITS] = Limits(registry)
     app[keys.SETTINGS] = settings
     app[keys.PUBLISHER] = publisher
     app[keys.CLOCK] = clock
@@ -97,6 +104,8 @@ def create_app(
     app[keys.PERSONAL] = PersonalData.configured(settings.people)
     for source in all_sources:
         app.router.add_post(source.path, make_handler(source))
+    light_source = next(source for source in all_sources if source.name == "light")
+    app.router.add_post(light_source.path + "/{tenant}", make_handler(light_source))
     app.router.add_post(readings.PATH, readings.make_handler(jwt))
     app.router.add_get("/v1/powerbox/healthz", powerbox.healthz)
     app.router.add_get("/healthz", health.alive)
@@ -117,21 +126,43 @@ def create_app(
     app.cleanup_ctx.append(_store_lifecycle)
     app.cleanup_ctx.append(_forgetting_claims)
     app.cleanup_ctx.append(_key_store_lifecycle)
-    config = settings.installations
-    light = LightClient(config.light_url, config.light_app_token, config.partner_timeout)
-    app[billing.LIGHT] = light
-    app.cleanup_ctx.append(_session_of(light))
+    app.cleanup_ctx.append(_reloading_tenants)
+    light = TenantLight(registry, settings.installations.partner_timeout)
+    app[billing.LIGHT] = light  # each tenant's Light app, for the Data Layer's invoices
+    app.cleanup_ctx.append(_closing(light))
     return app
 
 
-def _session_of(client: LightClient) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Light's API, open while the app runs: the Data Layer's invoices are Light's."""
+def _closing(light: TenantLight) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Light's clients, closed with the app."""
 
-    async def session(_: web.Application) -> AsyncIterator[None]:
-        async with client:
-            yield
+    async def closing(_: web.Application) -> AsyncIterator[None]:
+        yield
+        await light.aclose()
 
-    return session
+    return closing
+
+
+async def _reloading_tenants(app: web.Application) -> AsyncIterator[None]:
+    """SIGHUP re-reads the tenants file; a bad one is refused and the tenants before it stay."""
+    registry = app[keys.TENANTS]
+
+    def reload() -> None:
+        error = registry.reload()
+        if error is None:
+            log.info("tenants reloaded", extra={"fields": {"tenants": len(registry.current.by_id)}})
+        else:
+            log.error(
+                "tenants file refused; the tenants before it stay",
+                extra={"fields": {"error": error}},
+            )
+
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGHUP, reload)
+    yield
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.remove_signal_handler(signal.SIGHUP)
 
 
 async def _key_store_lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +20,13 @@ import orjson
 
 from gridhook.contract.errors import Unauthenticated
 from gridhook.contract.settings import LightSettings
-from gridhook.contract.signatures import SIGNATURE_HEADERS, VERIFIERS, Verified, secret_key
+from gridhook.contract.signatures import (
+    SIGNATURE_HEADERS,
+    VERIFIERS,
+    Verified,
+    secret_key,
+    verify_standard,
+)
 
 
 class Authenticator(Protocol):
@@ -35,10 +41,12 @@ class Authenticator(Protocol):
 
 
 class SignatureAuthenticator:
-    """HMAC webhook signatures under one of the schemes in `service/signatures.py`."""
+    """HMAC webhook signatures under one of the schemes in `gridhook/contract/signatures.py`
+    (and, for Standard Webhooks, `v1a` ed25519 signatures under `public_keys`)."""
 
-    def __init__(self, settings: LightSettings) -> None:
+    def __init__(self, settings: LightSettings, public_keys: Sequence[Any] = ()) -> None:
         self._keys = [secret_key(secret) for secret in settings.secrets]
+        self._public_keys = list(public_keys)
         self._verify = VERIFIERS[settings.scheme]
         self._tolerance = settings.tolerance
         self.description = f"HMAC-SHA256 webhook signature, {settings.scheme} scheme"
@@ -51,8 +59,12 @@ class SignatureAuthenticator:
         }
 
     async def authenticate(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:
-        if not self._keys:
+        if not self._keys and not self._public_keys:
             raise Unauthenticated("no signing secret is configured for this source")
+        if self._public_keys:
+            return verify_standard(
+                headers, body, self._keys, now, self._tolerance, self._public_keys
+            )
         return self._verify(headers, body, self._keys, now, self._tolerance)
 
 

@@ -27,8 +27,9 @@ from gridhook.contract.answers import json_response
 from gridhook.contract.errors import GridhookError, Refusal, Unavailable, UnknownIdentifier
 from gridhook.contract.event_types import INSTALLATION_CREATED
 from gridhook.contract.identifiers import content_hash
-from gridhook.contract.settings import StoreSettings
+from gridhook.contract.settings import Settings
 from gridhook.contract.signatures import Verified
+from gridhook.contract.tenants import Registry
 from gridhook.state.installations import DOCUMENT, installation_view
 from gridhook.state.kinds import (
     INSTALLATION,
@@ -41,11 +42,11 @@ from gridhook.state.meter_binds import MeterBinds
 from gridhook.state.people import owner_id
 from gridhook.state.store import Store
 from gridhook.state.wattshift import current_interval
-from service.ingress import keys
-from service.ingress.auth import AdminTokenAuthenticator
+from service.ingress import keys, tenancy
 from service.ingress.pipeline import unavailable
-from service.ingress.read_api import authorize
+from service.ingress.read_api import authorize, owned
 from service.ingress.sources import Identity, Source
+from service.ingress.tenancy import TenantAuthenticator
 from service.ingress.validation import SingleSchema
 
 PATH = "/v1/installations"
@@ -108,14 +109,15 @@ def _reply(document: Any, identity: Identity, duplicate: bool) -> dict[str, Any]
     }
 
 
-def source(settings: StoreSettings) -> Source:
+def source(settings: Settings, registry: Registry) -> Source:
     """Installations created by an installer's system, keyed by installation id."""
     return Source(
         name="installations",
         path=PATH,
         topic=topics.INSTALLATIONS,
         summary="Create an installation: accept the Light plan when the hardware is online",
-        authenticator=AdminTokenAuthenticator(settings.admin_token),
+        authenticator=TenantAuthenticator("admin", registry, settings),
+        scope=tenancy.INSTALLATION,
         schemas=SingleSchema(SCHEMA, INSTALLATION_CREATED),
         identify=_identify,
         schema_paths=(SCHEMA,),
@@ -130,9 +132,9 @@ def source(settings: StoreSettings) -> Source:
 
 async def installation(request: web.Request) -> web.Response:
     """GET /v1/installations/{installationId}."""
-    authorize(request)
+    tenant = authorize(request)
     store = request.app[keys.STORE]
-    installation_id = request.match_info["installation_id"]
+    installation_id = owned(request, tenant, request.match_info["installation_id"])
     now = datetime.fromtimestamp(request.app[keys.CLOCK](), UTC)
     try:
         entity = await store.entity(INSTALLATION, installation_id)

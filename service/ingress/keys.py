@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from gridhook.contract.settings import Settings
+from gridhook.contract.tenants import Registry
 from gridhook.kafka.offsets import EndOffsets
 from gridhook.kafka.publisher import Delivery, Publisher
 from gridhook.state.claims import SharedClaims
@@ -17,6 +18,7 @@ from service.ingress.dedup import Deduplicator
 from service.ingress.metrics import IngressMetrics
 from service.ingress.shedding import LoadShedding
 from service.ingress.sources import Source
+from service.ingress.tenancy import Limits
 
 SETTINGS = web.AppKey("settings", Settings)
 SHEDDING = web.AppKey("shedding", LoadShedding)
@@ -32,3 +34,5 @@ ACKNOWLEDGED_SYNCS = web.AppKey("acknowledged_syncs", AcknowledgedSyncs)
 SHARED_CLAIMS: web.AppKey[SharedClaims | None] = web.AppKey("shared_claims")
 PERSONAL: web.AppKey[PersonalData | None] = web.AppKey("personal_data")
 """Seals and opens people's fields; None when no master key is configured."""
+TENANTS = web.AppKey("tenants", Registry)
+LIMITS = web.AppKey("limits", Limits)

@@ -45,7 +45,7 @@ from gridhook.state.series import (
 )
 from gridhook.state.services import Service, service_at, service_of_meter
 from service.ingress import keys
-from service.ingress.read_api import authorize
+from service.ingress.read_api import authorize, owned
 
 DIGITS = 6
 DAY = 86_400
@@ -261,11 +261,11 @@ def agreement_json(agreement: Agreement) -> dict[str, Any]:
 
 
 async def _series(request: web.Request) -> tuple[dict[str, str], Series]:
-    authorize(request)
+    tenant = authorize(request)
     if "meterId" in request.match_info:
-        meter_id = request.match_info["meterId"]
+        meter_id = owned(request, tenant, request.match_info["meterId"])
         return {"meterId": meter_id}, await meter_series(request.app, meter_id)
-    location = request.match_info["locationUuid"]
+    location = owned(request, tenant, request.match_info["locationUuid"])
     return {"serviceId": location}, await service_series(request.app, location)
 
 

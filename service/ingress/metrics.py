@@ -46,6 +46,18 @@ class IngressMetrics:
             ["source"],
             registry=self.registry,
         )
+        self.tenant_requests = Counter(
+            "gridhook_tenant_requests",
+            "Requests by tenant (the tenants file's ids: a bounded set), before any check.",
+            ["tenant"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "gridhook_rate_limited",
+            "Requests answered 429 because their tenant was past its rate and burst.",
+            ["tenant"],
+            registry=self.registry,
+        )
         self.meter_reads = Counter(
             "gridhook_meter_reads",
             "Meter reads the head-end forwarded, by outcome: accepted, or dead_lettered (their "

@@ -20,7 +20,7 @@ from aiohttp import web
 from opentelemetry.trace import use_span
 
 from gridhook.contract import tracing
-from gridhook.contract.codec import CloudEvent, encode
+from gridhook.contract.codec import TENANT_HEADER, CloudEvent, encode
 from gridhook.contract.errors import (
     BodyTooLarge,
     GridhookError,
@@ -32,6 +32,7 @@ from gridhook.contract.errors import (
     UnsupportedMediaType,
 )
 from gridhook.contract.settings import Settings
+from gridhook.contract.tenants import CURRENT_TENANT, DEFAULT
 from gridhook.kafka.publisher import Delivery
 from service.ingress import keys, problems
 from service.ingress.metrics import IngressMetrics
@@ -128,9 +129,17 @@ def make_handler(source: Source) -> Handler:
         app = request.app
         if not is_json(request):
             raise UnsupportedMediaType("send application/json")
+        tenant = source.authenticator.tenant_of(request)
+        CURRENT_TENANT.set(tenant)  # this request's task only
+        metrics.child(metrics.tenant_requests, tenant).inc()
+        try:
+            app[keys.LIMITS].admit(tenant)  # before the body is read
+        except Refusal:
+            metrics.child(metrics.rate_limited, tenant).inc()
+            raise
         body = await read_body(request, settings.http.max_body_bytes)
         now = app[keys.CLOCK]()
-        verified = await source.authenticator.authenticate(request.headers, body, now)
+        verified = await source.authenticator.authenticate(request.headers, body, now, tenant)
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -139,6 +148,8 @@ def make_handler(source: Source) -> Handler:
         checked = source.schemas.check(document)
         if source.refine is not None:
             source.refine(document)
+        if source.scope is not None:
+            source.scope(document, tenant, app[keys.TENANTS].current)
         if source.seal is not None:
             await source.seal(app, document)
         identity = source.identify(document, verified, now)
@@ -154,8 +165,8 @@ def make_handler(source: Source) -> Handler:
                 type=checked.event_type,
                 time=datetime.fromtimestamp(now, UTC),
                 key=identity.key.encode(),
-                data=orjson.dumps(document) if source.republish else body,
-                extensions=tuple(trace),
+                data=orjson.dumps(document) if source.republish or tenant != DEFAULT else body,
+                extensions=(*trace, (TENANT_HEADER, tenant.encode())),
             )
         )
         publisher = app[keys.PUBLISHER]

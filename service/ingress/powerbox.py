@@ -35,25 +35,20 @@ from gridhook.contract.errors import (
 from gridhook.contract.event_types import POWERBOX_BIND_REQUESTED, POWERBOX_CUSTOMER_SYNCED
 from gridhook.contract.identifiers import content_hash, hem_profile_id
 from gridhook.contract.install_codes import is_valid
-from gridhook.contract.settings import PartnerSettings
 from gridhook.contract.signatures import Verified
+from gridhook.contract.tenants import CURRENT_TENANT, bare, scoped
 from gridhook.kafka.publisher import Delivery
 from gridhook.state import binds
 from gridhook.state.binds import BindAction, BindRequest, BindState
 from gridhook.state.kinds import POWERBOX_CUSTOMER, POWERBOX_METER
 from gridhook.state.meter_binds import MeterBinds
 from gridhook.state.powerbox import ACTIVE, CONTENT_HASH, meter_listing
-from service.ingress import keys
-from service.ingress.auth import JwksKeys, JwtAuthenticator
+from service.ingress import keys, tenancy
 from service.ingress.pipeline import unavailable
 from service.ingress.problems import POWERBOX
 from service.ingress.sources import Identity, Source
+from service.ingress.tenancy import TenantAuthenticator
 from service.ingress.validation import SingleSchema
-
-
-def authenticator(settings: PartnerSettings) -> JwtAuthenticator:
-    jwks = JwksKeys(settings.powerbox_jwks) if settings.powerbox_jwks else None
-    return JwtAuthenticator(jwks, settings.powerbox_issuer, settings.powerbox_audience)
 
 
 def _identify_customer(document: Any, verified: Verified, now: float) -> Identity:
@@ -87,11 +82,16 @@ def _sync_published(app: web.Application, document: Any, identity: Identity, at:
 
 
 def _customer_reply(document: Any, identity: Identity, duplicate: bool) -> dict[str, Any]:
-    return {"clientId": identity.key, "hemProfileId": hem_profile_id(identity.key)}
+    """The CIS's own clientId (its tenant's scope taken off) and the customer's hemProfileId
+    (of the scoped id: the same clientId under two utilities is two customers)."""
+    client_id = bare(identity.key, CURRENT_TENANT.get())
+    return {"clientId": client_id, "hemProfileId": hem_profile_id(identity.key)}
 
 
 def _identify_bind(document: Any, verified: Verified, now: float) -> Identity:
-    return Identity(message_id=str(uuid.uuid4()), key=document["meterId"])
+    """A new bind id, in the tenant's scope as every identifier it stores."""
+    bind_id = scoped(CURRENT_TENANT.get(), str(uuid.uuid4()))
+    return Identity(message_id=bind_id, key=document["meterId"])
 
 
 def _check_install_code(document: Any) -> None:
@@ -147,10 +147,10 @@ async def _bind_refusal(app: web.Application, document: Any) -> Refusal | None:
 
 
 def _bind_reply(document: Any, identity: Identity, duplicate: bool) -> dict[str, Any]:
-    return {"status": "accepted", "bindId": identity.message_id}
+    return {"status": "accepted", "bindId": bare(identity.message_id, CURRENT_TENANT.get())}
 
 
-def sources(jwt_authenticator: JwtAuthenticator) -> list[Source]:
+def sources(jwt_authenticator: TenantAuthenticator) -> list[Source]:
     """The customer sync and bind routes, sharing the PowerBox routes' JWT authenticator (and
     its JWKS cache) with the readings route."""
     return [
@@ -161,6 +161,7 @@ def sources(jwt_authenticator: JwtAuthenticator) -> list[Source]:
             summary="PowerBox customer sync (idempotent on clientId)",
             authenticator=jwt_authenticator,
             schemas=SingleSchema("powerbox/customer.json", POWERBOX_CUSTOMER_SYNCED),
+            scope=tenancy.POWERBOX_CUSTOMER,
             identify=_identify_customer,
             schema_paths=("powerbox/customer.json",),
             style=POWERBOX,
@@ -175,6 +176,7 @@ def sources(jwt_authenticator: JwtAuthenticator) -> list[Source]:
             summary="PowerBox device bind (actionCode 1) or unbind (actionCode 0)",
             authenticator=jwt_authenticator,
             schemas=SingleSchema("powerbox/bind-request.json", POWERBOX_BIND_REQUESTED),
+            scope=tenancy.POWERBOX_BIND,
             identify=_identify_bind,
             schema_paths=("powerbox/bind-request.json",),
             style=POWERBOX,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +9,7 @@ from aiohttp import web
 
 from gridhook.contract.answers import json_response
 from gridhook.contract.errors import (
+    ForeignIdentifier,
     GridhookError,
     Refusal,
     Unauthenticated,
@@ -44,26 +44,33 @@ from gridhook.state.wattshift import current_interval
 from service.ingress import keys
 
 
-def authorize(request: web.Request) -> None:
-    """`Unauthenticated` unless the request carries the admin token."""
-    token = request.app[keys.SETTINGS].store.admin_token
+def authorize(request: web.Request) -> str:
+    """The tenant whose admin token the request carries; `Unauthenticated` without one. Every
+    id the request names is that tenant's (`scoped`)."""
     offered = request.headers.get("Authorization", "")
     scheme, _, credential = offered.partition(" ")
-    if (
-        token is None
-        or scheme.lower() != "bearer"
-        or not hmac.compare_digest(credential.strip().encode(), token.encode())
-    ):
+    tenant = request.app[keys.TENANTS].current.of_admin_token(credential.strip())
+    if tenant is None or scheme.lower() != "bearer":
         raise Unauthenticated(
             "send Authorization: Bearer <GRIDHOOK_ADMIN_TOKEN>",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return tenant.tenant_id
+
+
+def owned(request: web.Request, tenant: str, identifier: str) -> str:
+    """`identifier` as `tenant`'s (scoped); `UnknownIdentifier` when it is another tenant's,
+    exactly as when it is nobody's."""
+    try:
+        return request.app[keys.TENANTS].current.scope(tenant, identifier)
+    except ForeignIdentifier:
+        raise UnknownIdentifier("gridhook has not accepted this identifier") from None
 
 
 async def _load(request: web.Request, kind: str, entity_id: str) -> Entity:
-    authorize(request)
+    scoped_id = owned(request, authorize(request), entity_id)
     try:
-        entity = await request.app[keys.STORE].entity(kind, entity_id)
+        entity = await request.app[keys.STORE].entity(kind, scoped_id)
     except GridhookError:
         raise Unavailable("the state store is not reachable") from None
     if entity is None:

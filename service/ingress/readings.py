@@ -29,7 +29,7 @@ import orjson
 from aiohttp import web
 
 from gridhook.contract import topics, tracing
-from gridhook.contract.codec import CloudEvent, EncodedRecord, encode, parse_time
+from gridhook.contract.codec import TENANT_HEADER, CloudEvent, EncodedRecord, encode, parse_time
 from gridhook.contract.errors import (
     GridhookError,
     MalformedJson,
@@ -43,9 +43,9 @@ from gridhook.contract.identifiers import content_hash
 from gridhook.state.binds import same_device
 from gridhook.state.meter_binds import MeterBinds
 from service.ingress import keys
-from service.ingress.auth import Authenticator
 from service.ingress.pipeline import is_json, read_body, unavailable
 from service.ingress.problems import POWERBOX
+from service.ingress.tenancy import READINGS, TenantAuthenticator
 from service.ingress.validation import SingleSchema
 
 PATH = "/v1/powerbox/readings"
@@ -65,7 +65,7 @@ def reason_for(device: str | None, mac: str) -> str | None:
     return None if same_device(device, mac) else OTHER_DEVICE
 
 
-def make_handler(authenticator: Authenticator) -> Handler:
+def make_handler(authenticator: TenantAuthenticator) -> Handler:
     """The handler of the readings route."""
     schema = SingleSchema(SCHEMA, POWERBOX_METER_READS)
 
@@ -90,15 +90,17 @@ def make_handler(authenticator: Authenticator) -> Handler:
 
 
 async def _accept(
-    request: web.Request, authenticator: Authenticator, schema: SingleSchema
+    request: web.Request, authenticator: TenantAuthenticator, schema: SingleSchema
 ) -> web.Response:
     app = request.app
     settings = app[keys.SETTINGS]
     if not is_json(request):
         raise UnsupportedMediaType("send application/json")
+    tenant = authenticator.tenant_of(request)
+    app[keys.LIMITS].admit(tenant)  # before the body is read
     body = await read_body(request, settings.http.max_body_bytes)
     now = app[keys.CLOCK]()
-    await authenticator.authenticate(request.headers, body, now)
+    await authenticator.authenticate(request.headers, body, now, tenant)
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -106,6 +108,7 @@ async def _accept(
     # No depth walk (`check_depth`) here: orjson refuses more than 1,024 levels, and the
     # schema (reads of flat objects) fails a deeper batch at its third level.
     schema.check(document)
+    READINGS(document, tenant, app[keys.TENANTS].current)
     groups = _groups(document["reads"])
     try:
         bound = await MeterBinds(app[keys.STORE]).devices_of(sorted({m for m, _ in groups}))
@@ -116,7 +119,7 @@ async def _accept(
     taken = dead = 0
     for (meter_id, mac), reads in groups.items():
         reason = reason_for(bound[meter_id], mac)
-        record = _record(meter_id, mac, reads, now, trace)
+        record = _record(meter_id, mac, reads, now, [*trace, (TENANT_HEADER, tenant.encode())])
         if reason is None:
             records.append((topics.METER_READS, record))
             taken += len(reads)

@@ -21,12 +21,14 @@ from gridhook.contract.event_types import (
     WATTSHIFT_PRICE_SIGNAL,
 )
 from gridhook.contract.identifiers import content_hash
-from gridhook.contract.settings import LightSettings, PartnerSettings
+from gridhook.contract.settings import Settings
 from gridhook.contract.signatures import Verified
+from gridhook.contract.tenants import Registry
 from gridhook.kafka.publisher import Delivery
-from service.ingress.auth import ApiKeyAuthenticator, Authenticator, SignatureAuthenticator
+from service.ingress import tenancy
 from service.ingress.price_signals import check_intervals
 from service.ingress.problems import PROBLEM_BODIES, ErrorStyle
+from service.ingress.tenancy import Scope, TenantAuthenticator
 from service.ingress.validation import Checked, TypedSchemas
 
 
@@ -73,12 +75,13 @@ class Source:
     path: str
     topic: str
     summary: str
-    authenticator: Authenticator
+    authenticator: TenantAuthenticator
     schemas: Schemas
     identify: Callable[[Any, Verified, float], Identity]
     schema_paths: tuple[str, ...] = field(default=())
     style: ErrorStyle = PROBLEM_BODIES
     refine: Refine | None = None
+    scope: Scope | None = None
     seal: Seal | None = None
     admit: Admit | None = None
     published: Published | None = None
@@ -95,15 +98,17 @@ def _identify_light(document: Any, verified: Verified, now: float) -> Identity:
     )
 
 
-def light(settings: LightSettings) -> Source:
-    """Light's signed webhooks, published to `light.events` keyed by account uuid."""
+def light(settings: Settings, registry: Registry) -> Source:
+    """Light's signed webhooks, published to `light.events` keyed by account uuid (a tenant's
+    Light app posts to `/webhooks/light/<tenant>`)."""
     event_schemas = {name: f"light/events/{name}.json" for name in LIGHT_EVENT_TYPES}
     return Source(
         name="light",
         path="/webhooks/light",
         topic=topics.LIGHT_EVENTS,
         summary="Light webhooks (enrollment, account and location events)",
-        authenticator=SignatureAuthenticator(settings),
+        authenticator=TenantAuthenticator("light", registry, settings),
+        scope=tenancy.LIGHT,
         schemas=TypedSchemas("light/envelope.json", event_schemas, type_field="type"),
         identify=_identify_light,
         schema_paths=tuple(event_schemas.values()),
@@ -114,7 +119,7 @@ def _identify_wattshift(document: Any, verified: Verified, now: float) -> Identi
     return Identity(message_id=document["id"], key=document["data"]["homeId"])
 
 
-def wattshift(settings: PartnerSettings) -> Source:
+def wattshift(settings: Settings, registry: Registry) -> Source:
     """WattShift price-signal webhooks (`x-ws-api-key`), keyed by homeId."""
     path = "wattshift/price-signal.json"
     return Source(
@@ -122,7 +127,8 @@ def wattshift(settings: PartnerSettings) -> Source:
         path="/webhooks/wattshift",
         topic=topics.WATTSHIFT_PRICE_SIGNALS,
         summary="WattShift price-signal webhooks",
-        authenticator=ApiKeyAuthenticator("x-ws-api-key", settings.wattshift_api_keys),
+        authenticator=TenantAuthenticator("wattshift", registry, settings),
+        scope=tenancy.WATTSHIFT,
         schemas=TypedSchemas(path, {WATTSHIFT_PRICE_SIGNAL: path}, type_field="type"),
         identify=_identify_wattshift,
         schema_paths=(path,),
@@ -158,7 +164,7 @@ async def _drop_personal(app: web.Application, document: Any) -> None:
         document.pop(name, None)
 
 
-def bright(settings: PartnerSettings) -> Source:
+def bright(settings: Settings, registry: Registry) -> Source:
     """Bright report events (`x-api-key`), keyed by accountId, published without the personal
     data a report may carry (`_drop_personal`)."""
     path = "bright/report-event.json"
@@ -167,7 +173,8 @@ def bright(settings: PartnerSettings) -> Source:
         path="/webhooks/bright",
         topic=topics.BRIGHT_EVENTS,
         summary="Bright Energy report events (lastSeen, accountCreated, accountDeleted)",
-        authenticator=ApiKeyAuthenticator("x-api-key", settings.bright_api_keys),
+        authenticator=TenantAuthenticator("bright", registry, settings),
+        scope=tenancy.BRIGHT,
         schemas=TypedSchemas(path, dict.fromkeys(BRIGHT_EVENT_TYPES, path), type_field="type"),
         identify=_identify_bright,
         schema_paths=(path,),

@@ -11,7 +11,6 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from consumers.applier import StateApplier
-from gridhook.state.transitions import APPLIED_TOPICS
 from gridhook.contract.codec import FIRST_PUBLISHED_AT, REPLAYED_FROM, CloudEvent, encode, header
 from gridhook.contract.errors import UnapplicableEvent
 from gridhook.contract.settings import KafkaSettings
@@ -22,6 +21,7 @@ from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.kafka.records import InboundRecord
 from gridhook.state.kinds import LIGHT_ACCOUNT
 from gridhook.state.store import Store
+from gridhook.state.transitions import APPLIED_TOPICS
 from tests.support.kafka import (
     all_end_offsets,
     end_offsets,

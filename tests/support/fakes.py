@@ -130,7 +130,7 @@ class InMemoryGateway:
         self._requests[bind_id] = _Request(meter_id, mac, action, pending, self.polls)
         return pending
 
-    async def status(self, bind_id: str) -> GatewayStatus:
+    async def status(self, bind_id: str, meter_id: str) -> GatewayStatus:
         self._fail_if_unavailable()
         request = self._requests.get(bind_id)
         if request is None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from aiohttp import web
 
 from gridhook.contract.settings import Settings
+from gridhook.contract.tenants import Registry
 from gridhook.kafka.offsets import EndOffsets
 from gridhook.kafka.publisher import Publisher
 from gridhook.state.store import Store
@@ -24,14 +26,16 @@ def ingress_app(
     store: Store | None = None,
     end_offsets: EndOffsets | None = None,
     clock: Callable[[], float] | None = lambda: NOW,
+    tenants: Registry | None = None,
 ) -> web.Application:
     """The ingress with `settings` (an empty environment's by default), an in-memory publisher
-    and end offsets unless given, and the fixed clock `NOW` (the wall clock with `clock=None`)."""
-    extra = {} if clock is None else {"clock": clock}
+    and end offsets unless given, the fixed clock `NOW` (the wall clock with `clock=None`) and
+    `tenants` (the settings' single tenant unless given)."""
     return create_app(
         settings or Settings.from_env({}),
         publisher or InMemoryPublisher(),
         end_offsets=end_offsets or InMemoryEndOffsets(),
         store=store,
-        **extra,
+        clock=time.time if clock is None else clock,
+        tenants=tenants,
     )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gridhook.contract.codec import CloudEvent
 from gridhook.contract.event_types import LIGHT_TYPES_WITH_LOCATION
@@ -113,3 +116,22 @@ def signed(
         int(now) if timestamp is None else timestamp,
     )
     return raw, {**headers, "Content-Type": "application/json"}
+
+
+def public_text(key: Ed25519PrivateKey) -> str:
+    """`key`'s public half as Standard Webhooks writes it (`whpk_` and base64)."""
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return "whpk_" + base64.b64encode(raw).decode()
+
+
+def sign_v1a(
+    key: Ed25519PrivateKey, body: bytes, message_id: str, timestamp: int
+) -> dict[str, str]:
+    """Standard Webhooks headers signing `body` with `key` (`v1a`, ed25519)."""
+    signature = key.sign(f"{message_id}.{timestamp}.".encode() + body)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": "v1a," + base64.b64encode(signature).decode(),
+        "Content-Type": "application/json",
+    }

@@ -16,12 +16,14 @@ from typing import Any
 from aiohttp import web
 
 from gridhook.contract.errors import GridhookError, Unauthenticated, Unavailable, UnknownIdentifier
+from gridhook.contract.tenants import CURRENT_TENANT, DEFAULT
 from gridhook.state.kinds import LIGHT_ACCOUNT, LIGHT_LOCATION, PERSON
 from gridhook.state.light import AccountView, account_view
 from gridhook.state.people import PersonView, person_view
 from gridhook.state.personal_data import PersonalData
 from gridhook.state.store import Entity, Store
 from service.ingress import keys
+from service.ingress.read_api import owned
 
 API_KEY = "x-api-key"
 ACTING_USER = "X-Acting-User-Id"
@@ -30,16 +32,31 @@ MEASUREMENT, COST = "m-", "c-"
 """Prefixes of a service's measurement and cost ids (the service id is its location's uuid)."""
 
 
-def require_key(request: web.Request) -> None:
-    """`Unauthenticated` (401) unless `x-api-key` is one of Bright's keys."""
-    offered = request.headers.get(API_KEY, "").encode()
-    matched = False
-    for key in request.app[keys.SETTINGS].partners.bright_api_keys:
-        matched |= hmac.compare_digest(offered, key.encode())
-    if not offered or not matched:
+TENANT = "gridhook_tenant"
+"""The request's tenant, as the key named it."""
+
+
+def require_key(request: web.Request) -> str:
+    """The tenant whose Bright key `x-api-key` is; `Unauthenticated` (401) otherwise. Every id
+    the request names is then that tenant's, and the partner clients work for it."""
+    offered = request.headers.get(API_KEY, "")
+    tenant = None
+    for candidate in request.app[keys.TENANTS].current.by_id.values():
+        for key in candidate.bright_api_keys:
+            if offered and hmac.compare_digest(offered.encode(), key.encode()):
+                tenant = candidate.tenant_id
+    if tenant is None:
         raise Unauthenticated(
             f"send a valid {API_KEY} header", headers={"WWW-Authenticate": API_KEY}
         )
+    request[TENANT] = tenant
+    CURRENT_TENANT.set(tenant)
+    return tenant
+
+
+def mine(request: web.Request, identifier: str) -> str:
+    """`identifier` as the request's tenant's (scoped)."""
+    return owned(request, request.get(TENANT, DEFAULT), identifier)
 
 
 def store_of(request: web.Request) -> Store:
@@ -69,6 +86,7 @@ class Account:
 
 async def load_account(request: web.Request, account_id: str) -> Account:
     """The account, or 404 when gridhook knows neither its Light account nor its people."""
+    account_id = mine(request, account_id)
     store = store_of(request)
     try:
         light = await store.entity(LIGHT_ACCOUNT, account_id)
@@ -90,13 +108,14 @@ def claimed(request: web.Request, account_id: str | None) -> None:
     """404 when the caller claims another account (`X-Account-Id`) than the one an id belongs
     to: the same answer as an unknown id."""
     claim = request.headers.get(CLAIMED_ACCOUNT)
-    if claim is not None and claim != account_id:
+    if claim is not None and mine(request, claim) != account_id:
         raise UnknownIdentifier("no such id on that account")
 
 
 async def location_account(request: web.Request, location_uuid: str) -> str:
     """The account a location (a service) belongs to; 404 when unknown or not the claimed
     account's."""
+    location_uuid = mine(request, location_uuid)
     try:
         location = await store_of(request).entity(LIGHT_LOCATION, location_uuid)
     except GridhookError:
@@ -116,7 +135,11 @@ async def person_of(request: web.Request, person_id: str, *, claim: bool = True)
     except GridhookError:
         raise Unavailable("the state store is not reachable") from None
     person = None if entity is None else person_view(person_id, entity.facts)
-    if person is None or person.erased:
+    if (
+        person is None
+        or person.erased
+        or mine(request, person.account_id or "") != person.account_id
+    ):
         raise UnknownIdentifier("no user with that id")
     if claim:
         claimed(request, person.account_id)

@@ -32,7 +32,7 @@ from gridhook.contract.errors import (
 )
 from gridhook.partners.light import LightBillingApi, LightInvoice
 from service.ingress import keys
-from service.ingress.datalayer.access import claimed, load_account, require_key
+from service.ingress.datalayer.access import claimed, load_account, mine, require_key
 
 LIGHT = web.AppKey("light_billing", LightBillingApi)
 FILES = "/data-layer/v1/invoice-files/{token}"
@@ -55,7 +55,7 @@ async def _invoices(request: web.Request, account_id: str) -> list[LightInvoice]
     claimed(request, found.account_id)
     light = request.app[LIGHT]
     try:
-        return await _light(lambda: light.invoices(account_id))
+        return await _light(lambda: light.invoices(found.account_id))
     except PartnerRefused:
         return []  # Light knows no such account yet: nothing billed
 
@@ -85,7 +85,7 @@ async def _owned(request: web.Request) -> tuple[str, str]:
     account_id, invoice_id = request.match_info["accountId"], request.match_info["invoiceId"]
     if all(invoice.uuid != invoice_id for invoice in await _invoices(request, account_id)):
         raise UnknownIdentifier("no invoice with that id on that account")
-    return account_id, invoice_id
+    return mine(request, account_id), invoice_id
 
 
 def _b64(raw: bytes) -> str:

@@ -32,6 +32,7 @@ from service.ingress.datalayer.access import (
     claimed,
     load_account,
     location_account,
+    mine,
     personal_of,
     require_key,
     store_of,
@@ -163,7 +164,7 @@ def _status(agreement: Agreement, today: Any) -> str:
 async def _service(request: web.Request, service_id: str) -> Service:
     await location_account(request, service_id)
     try:
-        service = await service_at(store_of(request), service_id)
+        service = await service_at(store_of(request), mine(request, service_id))
     except GridhookError:
         raise Unavailable("the state store is not reachable") from None
     if service is None:
@@ -241,7 +242,7 @@ async def measurements(request: web.Request) -> web.Response:
     """GET /measurements/{measurementId}?from=&to=&resolution=: the service's intervals."""
     require_key(request)
     query = parse_query(request.query)
-    location = _location_of(request.match_info["measurementId"], MEASUREMENT)
+    location = mine(request, _location_of(request.match_info["measurementId"], MEASUREMENT))
     await location_account(request, location)
     series = await service_series(request.app, location)
     return json_response(
@@ -253,7 +254,7 @@ async def costs(request: web.Request) -> web.Response:
     """GET /costs/{costId}?from=&to=&resolution=: the service's intervals priced, with totals."""
     require_key(request)
     query = parse_query(request.query)
-    location = _location_of(request.match_info["costId"], COST)
+    location = mine(request, _location_of(request.match_info["costId"], COST))
     await location_account(request, location)
     series = await service_series(request.app, location)
     return json_response({"costId": COST + location} | await cost_body(request.app, series, query))
