@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gridhook import commands
 from gridhook.contract import logs, tracing
+from gridhook.contract.compatibility import SNAPSHOT
 from gridhook.contract.errors import GridhookError
 from gridhook.contract.settings import Settings
 from gridhook.contract.topics import CONSUMERS, STATE_GROUP
@@ -346,7 +347,36 @@ def build_parser() -> argparse.ArgumentParser:
         "Schemas under schemas/.",
     )
     asyncapi.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    asyncapi.add_argument("--check", action="store_true", help="only check --output is current")
     asyncapi.set_defaults(command=commands.docs_asyncapi)
+    bodies = doc_commands.add_parser(
+        "bodies",
+        help="the subscriber kit's TypedDicts, one per event schema",
+        description="Generate gridhook/subscriber/bodies.py from the JSON Schemas.",
+    )
+    bodies.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    bodies.add_argument("--check", action="store_true", help="only check --output is current")
+    bodies.set_defaults(command=commands.docs_bodies)
+
+    contract = subcommands.add_parser(
+        "contract",
+        help="check the schemas against the released contract",
+        description="Compare schemas/ and the topic catalogue with the snapshot of the last "
+        "release: a change that would break a subscriber fails, naming the file and the rule.",
+    )
+    contract_actions = contract.add_subparsers(title="actions", required=True, metavar="ACTION")
+    for name, helptext, command in (
+        ("check", "fail on a change that would break a subscriber", commands.contract_check),
+        ("snapshot", "record the current contract as released", commands.contract_snapshot),
+    ):
+        action = contract_actions.add_parser(name, help=helptext, description=helptext)
+        action.add_argument(
+            "--snapshot",
+            type=Path,
+            default=SNAPSHOT,
+            help="the released contract (default: docs/contract/released.json)",
+        )
+        action.set_defaults(command=command)
     return parser
 
 

@@ -251,8 +251,53 @@ def docs_asyncapi(args: argparse.Namespace, settings: Settings) -> int:
     from gridhook.contract.asyncapi import build_document
 
     text = orjson.dumps(build_document(), option=orjson.OPT_INDENT_2) + b"\n"
-    if args.output:
-        args.output.write_bytes(text)
+    return _write_or_check(text, args.output, args.check, "make asyncapi")
+
+
+def docs_bodies(args: argparse.Namespace, settings: Settings) -> int:
+    from gridhook.dev.typed_bodies import generate
+
+    return _write_or_check(generate().encode(), args.output, args.check, "make bodies")
+
+
+def _write_or_check(text: bytes, output: Path | None, check: bool, remedy: str) -> int:
+    """Write `text` to `output` (stdout without one); with `check`, only compare."""
+    if check:
+        if output is None or not output.exists() or output.read_bytes() != text:
+            print(
+                f"gridhook: {output} is not what the schemas generate; run `{remedy}`",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    if output:
+        output.write_bytes(text)
     else:
         sys.stdout.buffer.write(text)
+    return 0
+
+
+def contract_check(args: argparse.Namespace, settings: Settings) -> int:
+    from gridhook.contract.compatibility import breaking_changes, current_contract, load_snapshot
+
+    broken = breaking_changes(load_snapshot(args.snapshot), current_contract())
+    for change in broken:
+        print(f"{change.file}: {change.rule}: {change.where}", file=sys.stderr)
+    if broken:
+        print(
+            f"gridhook: {len(broken)} change(s) would break subscribers; ship the change as a new"
+            " event type version (`...v2`) beside the old one, or refresh the snapshot on a major"
+            " release (`gridhook contract snapshot`)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"contract: compatible with {args.snapshot}")
+    return 0
+
+
+def contract_snapshot(args: argparse.Namespace, settings: Settings) -> int:
+    from gridhook.contract.compatibility import current_contract, write_snapshot
+
+    write_snapshot(args.snapshot, current_contract())
+    print(f"contract snapshot written to {args.snapshot}")
     return 0

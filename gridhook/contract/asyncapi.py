@@ -71,6 +71,10 @@ def build_document() -> Document:
                         "contentType": "application/json",
                         "headers": _CE_HEADERS,
                         "payload": schemas.dereferenced(path),
+                        "examples": [
+                            {"name": f"{message_id}_{number}", "payload": example}
+                            for number, example in enumerate(schema.get("examples", []), 1)
+                        ],
                         "bindings": {
                             "kafka": {
                                 "key": {"type": "string", "description": topic.key},

@@ -49,3 +49,28 @@ def dereferenced(relative_path: str) -> Schema:
     """The schema with every `$ref` inlined (for documents that must stand alone)."""
     inlined: Schema = jsonschema_rs.dereference(load(relative_path), registry=registry())
     return inlined
+
+
+def merged(schema: Schema) -> Schema:
+    """`schema` with its `allOf` parts folded in: their properties merged (recursively) and
+    their `required` joined, as the body a subscriber reads looks."""
+    if "allOf" not in schema:
+        return schema
+    result: Schema = {key: value for key, value in schema.items() if key != "allOf"}
+    for part in schema["allOf"]:
+        result = _merge(merged(part), result)
+    return result
+
+
+def _merge(base: Schema, over: Schema) -> Schema:
+    result = {**base, **{k: v for k, v in over.items() if k not in ("properties", "required")}}
+    properties = dict(base.get("properties", {}))
+    for name, sub in over.get("properties", {}).items():
+        known = properties.get(name)
+        properties[name] = sub if known is None else _merge(merged(known), merged(sub))
+    if properties:
+        result["properties"] = properties
+    required = list(dict.fromkeys([*base.get("required", []), *over.get("required", [])]))
+    if required:
+        result["required"] = required
+    return result

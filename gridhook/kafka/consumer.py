@@ -7,7 +7,8 @@ batch's offsets, only after the handler returned (its effects are durable by the
   exponential backoff and jitter; no record is skipped;
 - any other exception re-runs the batch one record at a time; a record that still fails is
   sent to `<topic>.dlq` with headers naming its origin and the error, and processing goes on;
-- records a handler rejects itself (`Counts.rejected`) are dead-lettered the same way.
+- records a handler rejects itself (`Counts.rejected`) are dead-lettered the same way
+  (to `dead_letter_topic` instead, when one is given).
 
 Records of one partition are handed over in offset order, and one key always maps to one
 partition, so per-key order is kept. On a rebalance, the revoked partitions' batch in hand is
@@ -132,6 +133,7 @@ class ConsumerRuntime:
         dead_letters: Publisher,
         max_records: int = 500,
         metrics: ConsumerMetrics | None = None,
+        dead_letter_topic: str | None = None,
     ) -> None:
         self._bootstrap = bootstrap
         self._kafka = kafka
@@ -140,6 +142,7 @@ class ConsumerRuntime:
         self._handler = handler
         self._dead_letters = dead_letters
         self._max_records = max_records
+        self._dead_letter_topic = dead_letter_topic
         self._in_hand = asyncio.Lock()
         self.summary = Summary()
         self.metrics = metrics or ConsumerMetrics(group_id)
@@ -307,7 +310,8 @@ class ConsumerRuntime:
         await asyncio.gather(*(self._dead_letter(record, error) for record, error in rejected))
 
     async def _dead_letter(self, record: InboundRecord, error: PermanentError) -> None:
-        await self._dead_letters.publish(record.topic + DLQ_SUFFIX, dead_letter(record, error))
+        topic = self._dead_letter_topic or record.topic + DLQ_SUFFIX
+        await self._dead_letters.publish(topic, dead_letter(record, error))
         log.error(
             "record dead-lettered",
             extra={
