@@ -1,6 +1,9 @@
 """`make bench`: measure the ingress, the state applier and replay against a real broker.
 
-Writes `bench/results/<utc time>.json` and `bench/results/latest.json`, and prints a table.
+Writes `bench/results/<utc time>.json` and `bench/results/latest.json`, rewrites the latest
+results in bench/README.md from it, and prints a table. `python -m bench <part>` runs one part
+(measurements, tenants, applier, replay, ingress) and only prints it; `python -m bench table`
+only re-renders bench/README.md from latest.json.
 Uses the broker at KAFKA_BOOTSTRAP_SERVERS (it writes to the catalogue topics: use a dedicated
 cluster) or starts a fresh embedded one. See bench/README.md for what each figure means.
 """
@@ -27,13 +30,22 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench import measurements, tenants
+from bench import measurements, report, tenants
+from bench.parameters import (
+    CONNECTIONS,
+    LATENCY_SECONDS,
+    OVERLOAD_CONNECTIONS,
+    STATE_RECORDS,
+    SUSTAIN_SECONDS,
+)
 from bench.reference_servers import REFERENCE_TOPIC
+from bench.report import table
 from gridhook.contract import topics
 from gridhook.contract.codec import CloudEvent, encode
 from gridhook.contract.settings import PROJECT_ROOT, Settings
 from gridhook.contract.topics import Topic
 from gridhook.dev.embedded_kafka import EmbeddedKafka
+from gridhook.kafka.bulk_publisher import ConfluentPublisher
 from gridhook.kafka.provision import ensure_topics
 from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.kafka.replay import Selection, replay
@@ -44,11 +56,8 @@ from tests.support.postgres import postgres_server
 from tests.support.waiting import eventually
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
-SUSTAIN_SECONDS = 20
-LATENCY_SECONDS = 15
-STATE_RECORDS = 200_000
-CONNECTIONS = 128
-OVERLOAD_CONNECTIONS = 512
+README = PROJECT_ROOT / "bench" / "README.md"
+PARTS = ("measurements", "tenants", "applier", "replay", "ingress")
 
 
 def log(message: str) -> None:
@@ -362,33 +371,30 @@ async def apply_all(bootstrap: str, settings: Settings, url: str) -> dict[str, A
 
 
 async def replay_benchmark(bootstrap: str, settings: Settings) -> dict[str, Any]:
+    """A dry run of 200,000 records, then a replay of them with each producer client."""
     source = f"bench.replay-source-{uuid.uuid4().hex[:6]}"
-    target = f"bench.replay-{uuid.uuid4().hex[:6]}"
-    bench_topics = [Topic(name, "key", "bench", 6, (), {}) for name in (source, target)]
-    await ensure_topics(bootstrap, 1, bench_topics)
+    await ensure_topics(bootstrap, 1, [Topic(source, "key", "bench", 6, (), {})])
     await fill(bootstrap, settings, STATE_RECORDS, only_topic=source)
     dry = await replay(
         bootstrap, source, Selection(), None, progress=lambda *_: None, dry_run_line=lambda _: None
     )
-    publisher = KafkaPublisher(settings.kafka, bootstrap)
-    await publisher.start()
-    try:
-        summary = await replay(
-            bootstrap,
-            source,
-            Selection(),
-            publisher,
-            to_topic=target,
-            progress=lambda *_: None,
-        )
-    finally:
-        await publisher.stop()
-    return {
-        "records": summary.sent,
-        "seconds": summary.seconds,
-        "records_per_second": summary.sent / summary.seconds,
-        "dry_run_per_second": dry.selected / dry.seconds,
-    }
+    result: dict[str, Any] = {"dry_run_per_second": dry.selected / dry.seconds}
+    for name, client in (("confluent", ConfluentPublisher), ("aiokafka", KafkaPublisher)):
+        target = f"bench.replay-{name}-{uuid.uuid4().hex[:6]}"
+        await ensure_topics(bootstrap, 1, [Topic(target, "key", "bench", 6, (), {})])
+        publisher = client(settings.kafka, bootstrap)
+        await publisher.start()
+        try:
+            summary = await replay(
+                bootstrap, source, Selection(), publisher, to_topic=target, progress=lambda *_: None
+            )
+        finally:
+            await publisher.stop()
+        result[name] = {"records": summary.sent, "seconds": summary.seconds}
+        result[name]["records_per_second"] = summary.sent / summary.seconds
+    # the figure of `gridhook replay`, which uses librdkafka
+    result |= {k: result["confluent"][k] for k in ("records", "seconds", "records_per_second")}
+    return result
 
 
 def machine() -> dict[str, Any]:
@@ -410,117 +416,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _latency(run: dict[str, Any]) -> str:
-    return f"p50 {run['p50_ms']:.1f} / p99 {run['p99_ms']:.1f} / p99.9 {run['p999_ms']:.1f} ms"
-
-
-def _server_row(label: str, run: dict[str, Any], ours: float) -> tuple[str, str, str]:
-    sustained = run["sustained"]
-    cpu = run["server_cpu_us_per_request"]
-    ratio = ours / sustained["throughput"]
-    value = f"{sustained['throughput']:,.0f}/s, {cpu:.0f} us/req CPU; gridhook {ratio:.2f}x"
-    return (label, value, "")
-
-
-def table(results: dict[str, Any]) -> str:
-    """The results as a plain-text table with the targets beside them."""
-    ingress = results["ingress"]
-    ours = ingress["gridhook"]
-    throughput = ours["sustained"]["throughput"]
-    reference = ingress["bare_send-idempotent"]["sustained"]["throughput"]
-    cpu = f"{ours['server_cpu_cores']:.2f} cores, {ours['server_cpu_us_per_request']:.0f} us/req"
-    rows = [
-        (
-            f"Ingress sustained (closed loop, {SUSTAIN_SECONDS} s, {CONNECTIONS} connections)",
-            f"{throughput:,.0f}/s, {ours['sustained']['errors']} errors; {cpu}",
-            "0 errors",
-        ),
-        ("  gridhook / bare aiokafka send_and_wait", f"{throughput / reference:.2f}", ">= 0.8"),
-        _server_row("  bare aiohttp 204, no Kafka", ingress["bare_noop"], throughput),
-        _server_row(
-            "  bare aiokafka send_and_wait (idempotent)",
-            ingress["bare_send-idempotent"],
-            throughput,
-        ),
-        _server_row(
-            "  bare confluent-kafka (idempotent)", ingress["bare_send-confluent"], throughput
-        ),
-        _server_row("  Go net/http + franz-go, checks HMAC", ingress["go_reference"], throughput),
-        _server_row("  gridhook, compression none", ingress["gridhook_uncompressed"], throughput),
-    ]
-    for label, key in (
-        ("Ingress", "gridhook"),
-        ("  bare aiokafka", "bare_send-idempotent"),
-        ("  bare confluent-kafka", "bare_send-confluent"),
-        ("  Go + franz-go", "go_reference"),
-    ):
-        for run in ingress[key]["latency"]:
-            target = "p50 <= 2, p99 <= 10 ms" if key == "gridhook" else ""
-            rows.append(
-                (f"{label} at {run['offered_rate']:,.0f}/s (open loop)", _latency(run), target)
-            )
-    for key, how in (("gridhook_shedding", "default"), ("gridhook_no_shedding", "off")):
-        run = ingress[key]["latency"][0]
-        shed = run["statuses"].get("503", 0) / max(run["requests"], 1)
-        rows.append(
-            (
-                f"Ingress at {run['offered_rate']:,.0f}/s (2x), {OVERLOAD_CONNECTIONS} conns, "
-                f"shedding {how}",
-                f"accepted {run['throughput']:,.0f}/s, p99 {run['p99_ok_ms']:.0f} ms "
-                f"(server {run['p99_ok_service_ms']:.0f} ms); 503 {100 * shed:.0f}%",
-                "short p99 for what is accepted" if key == "gridhook_shedding" else "",
-            )
-        )
-    rows += [
-        ("Ingress peak RSS", f"{ours['peak_rss_mb']:.0f} MB", "<= 100 MB"),
-        ("Load generator CPU (sustained run)", f"{ours['loadgen_cpu_cores']:.2f} cores", ""),
-    ]
-    for name, run in results["state_applier"].items():
-        target = ">= 20,000/s" if name == "sqlite" else ">= 15,000/s"
-        if "error" in run:
-            rows.append((f"State applier ({name})", run["error"], target))
-        else:
-            label = f"State applier ({name}, {run['records']:,} records)"
-            rows.append((label, f"{run['events_per_second']:,.0f} events/s", target))
-    if "measurements" in results:
-        rows += measurements.rows(results["measurements"])
-    if "tenants" in results:
-        rows += tenants.rows(results["tenants"])
-    replayed = results.get("replay")
-    rows += (
-        []
-        if replayed is None
-        else [
-            (
-                f"Replay ({replayed['records']:,} records)",
-                f"{replayed['records_per_second']:,.0f} records/s",
-                "",
-            ),
-            (
-                "  dry run (read and select only)",
-                f"{replayed['dry_run_per_second']:,.0f} records/s",
-                "",
-            ),
-            (
-                "  replay / dry run",
-                f"{replayed['records_per_second'] / replayed['dry_run_per_second']:.2f}",
-                ">= 0.9",
-            ),
-        ]
-    )
-    return _lines(rows)
-
-
-def _lines(rows: list[tuple[str, str, str]]) -> str:
-    width = max(len(row[0]) for row in rows)
-    value_width = max(len(row[1]) for row in rows)
-    header = f"{'benchmark':{width}}  {'result':{value_width}}  target"
-    lines = [header, "-" * len(header)]
-    lines += [f"{name:{width}}  {value:{value_width}}  {target}" for name, value, target in rows]
-    return "\n".join(lines)
-
-
 def main() -> int:
+    if sys.argv[1:] == ["table"]:  # only re-render bench/README.md from latest.json
+        report.update_readme(README, orjson.loads((RESULTS / "latest.json").read_bytes()))
+        return 0
+    only = sys.argv[1] if len(sys.argv) > 1 else None
+    if only not in (None, *PARTS):
+        raise SystemExit(f"bench: give one of {', '.join(PARTS)}, table, or nothing for all")
     # SIGTERM unwinds like Ctrl-C, so the broker and the servers are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     settings = Settings.from_env()
@@ -538,48 +440,55 @@ def main() -> int:
         reference = Topic(REFERENCE_TOPIC, "random", "bench", 6, (), {})
         asyncio.run(ensure_topics(bootstrap, settings.kafka.replication_factor, [reference]))
         results: dict[str, Any] = {"machine": machine(), "started": datetime.now(UTC).isoformat()}
-        only = sys.argv[1:2]
-        if only in ([], ["measurements"]):
+
+        def wanted(part: str) -> bool:
+            return only in (None, part)
+
+        if wanted("measurements"):
             log("measurements")
             results["measurements"] = measurements.run(bootstrap, settings, workdir)
-        if only == ["measurements"]:
-            print(_lines(measurements.rows(results["measurements"])))
-            return 0
-        binary = build_go(settings.home, "loadgen")
-        log("tenants")
-        results["tenants"] = tenants.run(bootstrap, binary, workdir)
-        if only == ["tenants"]:
-            print(_lines(tenants.rows(results["tenants"])))
-            return 0
-        goref = build_go(settings.home, "goref")
-        log(f"filling the state topics with {STATE_RECORDS:,} records")
-        asyncio.run(fill(bootstrap, settings, STATE_RECORDS))
-        results["state_applier"] = {}
-        log("state applier on SQLite")
-        results["state_applier"]["sqlite"] = asyncio.run(
-            apply_all(bootstrap, settings, f"sqlite:///{workdir / 'state.db'}")
+        binary = (
+            build_go(settings.home, "loadgen") if wanted("tenants") or wanted("ingress") else None
         )
-        if postgres_available():
-            log("state applier on PostgreSQL")
-            with postgres_server() as url:
-                results["state_applier"]["postgresql"] = asyncio.run(
-                    apply_all(bootstrap, settings, url)
-                )
-        else:
-            results["state_applier"]["postgresql"] = {"error": "PostgreSQL not installed"}
-        log("replay")
-        results["replay"] = asyncio.run(replay_benchmark(bootstrap, settings))
-        results["ingress"] = ingress_benchmarks(bootstrap, binary, goref, workdir)
+        if binary is not None and wanted("tenants"):
+            log("tenants")
+            results["tenants"] = tenants.run(bootstrap, binary, workdir)
+        if wanted("applier"):
+            log(f"filling the state topics with {STATE_RECORDS:,} records")
+            asyncio.run(fill(bootstrap, settings, STATE_RECORDS))
+            results["state_applier"] = {}
+            log("state applier on SQLite")
+            results["state_applier"]["sqlite"] = asyncio.run(
+                apply_all(bootstrap, settings, f"sqlite:///{workdir / 'state.db'}")
+            )
+            if postgres_available():
+                log("state applier on PostgreSQL")
+                with postgres_server() as url:
+                    results["state_applier"]["postgresql"] = asyncio.run(
+                        apply_all(bootstrap, settings, url)
+                    )
+            else:
+                results["state_applier"]["postgresql"] = {"error": "PostgreSQL not installed"}
+        if wanted("replay"):
+            log("replay")
+            results["replay"] = asyncio.run(replay_benchmark(bootstrap, settings))
+        if binary is not None and wanted("ingress"):
+            goref = build_go(settings.home, "goref")
+            results["ingress"] = ingress_benchmarks(bootstrap, binary, goref, workdir)
         results["seconds"] = time.monotonic() - started
     finally:
         if broker is not None:
             broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    if only is not None:  # one part: printed, not recorded as the latest results
+        print(table(results))
+        return 0
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = orjson.dumps(results, option=orjson.OPT_INDENT_2)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"{stamp}.json").write_bytes(text)
     (RESULTS / "latest.json").write_bytes(text)
+    report.update_readme(README, results)
     print(table(results))
     print(f"\n({results['seconds']:.0f} s; results in bench/results/{stamp}.json)")
     return 0

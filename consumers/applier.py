@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from gridhook.contract import tracing
@@ -11,8 +11,8 @@ from gridhook.contract.codec import CloudEvent, Position, decode, first_position
 from gridhook.contract.errors import PermanentError
 from gridhook.kafka.consumer import Counts
 from gridhook.kafka.records import InboundRecord
-from gridhook.state.facts import PARENT, EntityUpdate, Fact
-from gridhook.state.kinds import PERSON
+from gridhook.state.facts import PARENT, EntityUpdate, Fact, merge
+from gridhook.state.kinds import ACCOUNT_ERASURE, PERSON
 from gridhook.state.people import erased_updates
 from gridhook.state.personal_data import PersonalData
 from gridhook.state.store import Application, Store
@@ -82,6 +82,7 @@ class StateApplier:
             )
         for account, event, record in erasures:
             applications.append(await self._erase(account, event, record, applications))
+        await self._erase_late_people(applications)
         read = [(record.topic, record.partition, record.offset) for record, _ in rejected]
         try:
             outcome = await self._store.apply(applications, read, RECONCILERS)
@@ -94,27 +95,69 @@ class StateApplier:
     async def _erase(
         self, account: str, event: CloudEvent, record: InboundRecord, batch: list[Application]
     ) -> Application:
-        """Erase the account's people: their keys deleted first (so a crash before the batch
-        commits erases again on redelivery), then, in the batch, their sealed fields and
-        indexes dropped. The account's other data stays."""
-        stored = [person.entity_id for person in await self._store.children(PERSON, account)]
+        """Erase the account's people as of the erasure's time: their keys deleted first (so a
+        crash before the batch commits erases again on redelivery), then, in the batch, their
+        sealed fields and indexes dropped, and the erasure recorded for people who arrive
+        later from another topic (`_erase_late_people`). The account's other data stays."""
+        at = event_time(format_time(event.time))
+        stored = [
+            person.entity_id
+            for person in await self._store.children(PERSON, account)
+            if _latest(person.facts.values()) <= at
+        ]
         in_batch = [
             update.entity_id
             for item in batch
             for update in item.updates
-            if update.kind == PERSON and _parent(update) == account
+            if update.kind == PERSON
+            and _parent(update) == account
+            and _latest(update.facts.values()) <= at
         ]
         people = sorted(set(stored + in_batch))
         if self._personal is not None:
             await self._personal.erase(people)
-        at = event_time(format_time(event.time))
+        erasure = Fact(None, at, event.id)
+        marker = EntityUpdate(ACCOUNT_ERASURE, account, {"erased": Fact(True, at, event.id)})
         return Application(
             event_key=f"erase:{event.source}:{event.id}",
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            updates=erased_updates(people, Fact(None, at, event.id)),
+            updates=[*erased_updates(people, erasure), marker],
         )
+
+    async def _erase_late_people(self, batch: list[Application]) -> None:
+        """People of an erased account whose records are older than its erasure are erased as
+        they are applied, whichever topic was read first: the state is the one the records'
+        own times give, in any order."""
+        people = [
+            update
+            for item in batch
+            for update in item.updates
+            if update.kind == PERSON and _parent(update) is not None
+        ]
+        if not people:
+            return
+        accounts = sorted({str(_parent(update)) for update in people})
+        erasures = {
+            account: entity.facts["erased"]
+            for account, entity in (await self._store.entities(ACCOUNT_ERASURE, accounts)).items()
+            if "erased" in entity.facts
+        }
+        for item in batch:
+            for update in item.updates:
+                if update.kind == ACCOUNT_ERASURE and "erased" in update.facts:
+                    erasures[update.entity_id] = update.facts["erased"]
+        late: list[str] = []
+        for update in people:
+            erased = erasures.get(str(_parent(update)))
+            if erased is None or _latest(update.facts.values()) > erased.at:
+                continue
+            late.append(update.entity_id)
+            (wiped,) = erased_updates([update.entity_id], Fact(None, erased.at, erased.event_id))
+            update.facts.update(merge(update.facts, wiped.facts))
+        if late and self._personal is not None:
+            await self._personal.erase(sorted(set(late)))
 
     async def _forget_old_ids(self) -> None:
         """Every few minutes, drop the ids of events applied longer ago than the horizon.
@@ -138,6 +181,11 @@ class StateApplier:
 
     async def revoked(self, partitions: list[tuple[str, int]]) -> None:
         return None
+
+
+def _latest(facts: Iterable[Fact]) -> str:
+    """The time of the newest of `facts` ("" for none)."""
+    return max((fact.at for fact in facts), default="")
 
 
 def _parent(update: EntityUpdate) -> object:

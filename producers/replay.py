@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from gridhook.contract.settings import Settings
-from gridhook.kafka.publisher import KafkaPublisher
+from gridhook.kafka.bulk_publisher import ConfluentPublisher
 from gridhook.kafka.replay import Selection, replay
 
 
@@ -22,7 +22,8 @@ async def run(
 ) -> str:
     """Replay the selection (a dry run prints what it would send); the summary line."""
     bootstrap = settings.kafka.bootstrap
-    publisher = None if dry_run else KafkaPublisher(settings.kafka, bootstrap)
+    # librdkafka builds and compresses the batches in C: replay's bulk is its whole job
+    publisher = None if dry_run else ConfluentPublisher(settings.kafka, bootstrap)
     if publisher is not None:
         await publisher.start()
     try:

@@ -142,15 +142,17 @@ def redirected(
     """Where a record goes and what is sent: same key, value and headers, plus where it was
     read (`REPLAYED_FROM`) and, once, where it was first published (`FIRST_PUBLISHED_AT`)."""
     here = f"{record.topic}/{record.partition}/{record.offset}".encode()
-    headers = []
-    first_known = False
-    for name, value in record.headers:
-        if name == REPLAYED_FROM or (from_dlq and name.startswith(DLQ_HEADER_PREFIX)):
-            continue
-        first_known = first_known or name == FIRST_PUBLISHED_AT
-        headers.append((name, value))
+    names = [name for name, _ in record.headers]
+    if from_dlq or REPLAYED_FROM in names:
+        headers = [
+            (name, value)
+            for name, value in record.headers
+            if name != REPLAYED_FROM and not (from_dlq and name.startswith(DLQ_HEADER_PREFIX))
+        ]
+    else:  # the common case, without a Python step per header
+        headers = list(record.headers)
     headers.append((REPLAYED_FROM, here))
-    if not first_known:
+    if FIRST_PUBLISHED_AT not in names:
         first = _dead_letter_origin(record) if from_dlq else None
         headers.append((FIRST_PUBLISHED_AT, str(first).encode() if first else here))
     if from_dlq:

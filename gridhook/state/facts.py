@@ -43,8 +43,10 @@ class Fact(NamedTuple):
         return _canonical(self.value) > _canonical(other.value)
 
     def to_json(self) -> dict[str, JsonValue]:
-        raw = {"value": self.value, "at": self.at, "event_id": self.event_id}
-        return raw if self.seq is None else raw | {"seq": self.seq}
+        value, at, event_id, seq = self
+        if seq is None:
+            return {"value": value, "at": at, "event_id": event_id}
+        return {"value": value, "at": at, "event_id": event_id, "seq": seq}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, JsonValue]) -> Fact:
@@ -70,11 +72,22 @@ def merge(current: Mapping[str, Fact], incoming: Mapping[str, Fact]) -> Facts:
 
 def merge_into_json(stored: dict[str, JsonValue], incoming: Mapping[str, Fact]) -> None:
     """Merge `incoming` into `stored`, an entity's facts in their JSON form, in place: the rule
-    of `merge`, decoding only the stored facts that `incoming` would replace."""
+    of `merge`, compared on the stored JSON itself (the applier's inner loop: no `Fact` is
+    built for a stored fact unless the two tie on sequence, time and event id)."""
     for name, fact in incoming.items():
         existing = stored.get(name)
-        if existing is None or fact.newer_than(Fact.from_json(existing)):
-            stored[name] = fact.to_json()
+        if existing is not None:
+            _value, at, event_id, seq = fact
+            mine = (-1 if seq is None else seq, at, event_id)
+            stored_seq = existing.get("seq")
+            theirs = (
+                -1 if stored_seq is None else stored_seq,
+                existing["at"],
+                existing["event_id"],
+            )
+            if mine < theirs or (mine == theirs and not fact.newer_than(Fact.from_json(existing))):
+                continue
+        stored[name] = fact.to_json()
 
 
 def facts_to_json(facts: Mapping[str, Fact]) -> dict[str, JsonValue]:

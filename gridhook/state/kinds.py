@@ -12,3 +12,7 @@ POWERBOX_BIND = "powerbox.bind"
 INSTALLATION = "gridhook.installation"
 PERSON = "person"
 PERSON_INDEX = "person.index"
+ACCOUNT_ERASURE = "account.erasure"
+"""When an account's people were erased (its fact `erased`): people applied after it, from
+another topic's records, are erased as they arrive, so the order topics are read in does not
+change the state."""

@@ -8,10 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from consumers.applier import StateApplier
+from gridhook.contract.codec import CloudEvent, encode
 from gridhook.contract.errors import ConfigError
 from gridhook.contract.identifiers import hem_profile_id
+from gridhook.kafka.records import InboundRecord
 from gridhook.state.facts import facts_to_json
 from gridhook.state.kinds import LIGHT_ACCOUNT, POWERBOX_CUSTOMER, POWERBOX_METER
 from gridhook.state.store import Store, database_url
@@ -117,3 +121,51 @@ async def test_processes_starting_together_all_migrate_one_new_sqlite_file(
             for store in stores:
                 await store.close()
         assert len(set(versions)) == 1
+
+
+def _erasure_records(account: str) -> tuple[InboundRecord, InboundRecord]:
+    """A person of `account` recorded at 10:00 (gridhook.people) and the account reported
+    deleted at 11:00 (bright.events): two topics, so either may be read first."""
+    person = {
+        "personId": "person-1",
+        "accountId": account,
+        "role": "owner",
+        "sealed": {"name": "v1:c2VhbGVk"},
+        "indexes": {"email": "a" * 64},
+        "occurredAt": "2026-12-06T10:00:00.000000Z",
+    }
+    deleted = {"type": "accountDeleted", "accountId": account, "eventId": "bright-1"}
+    made = []
+    for topic, source, kind, hour, body in (
+        ("gridhook.people", "gridhook-people", "gridhook.person.updated", 10, person),
+        ("bright.events", "bright", "accountDeleted", 11, deleted),
+    ):
+        event = CloudEvent(
+            f"{source}-{hour}",
+            source,
+            kind,
+            datetime(2026, 12, 6, hour, tzinfo=UTC),
+            account.encode(),
+            orjson.dumps(body),
+        )
+        encoded = encode(event)
+        made.append(
+            InboundRecord(topic, 0, hour, encoded.key, encoded.value, tuple(encoded.headers), 0)
+        )
+    return made[0], made[1]
+
+
+async def test_an_erasure_read_before_its_person_gives_the_same_state(store: Store) -> None:
+    """Whether the applier reads the person's record or the account's erasure first (two
+    topics), the person ends erased the same way, as `state rebuild` must reproduce."""
+    person, erasure = _erasure_records("acct-erased")
+    applier = StateApplier(store)
+    await applier.handle([person])
+    await applier.handle([erasure])
+    in_time_order = await store.snapshot()
+    await store.clear()
+    await applier.handle([erasure])
+    await applier.handle([person])
+    assert await store.snapshot() == in_time_order
+    erased = in_time_order[("person", "person-1")]["facts"]
+    assert (erased["erased"]["value"], erased["sealed"]["value"]) == (True, {})
