@@ -121,8 +121,8 @@ def create_app(
     app.router.add_get(datalayer.PREFIX + "/openapi.json", datalayer_document.serve)
     app[openapi.DOCUMENT] = openapi.build(all_sources)
     app.router.add_get("/openapi.json", openapi.serve)
-    app.cleanup_ctx.append(_publisher_connection)
-    app.cleanup_ctx.append(_offsets_connection)
+    app.cleanup_ctx.append(_connected_in_background(keys.PUBLISHER, "kafka producer"))
+    app.cleanup_ctx.append(_connected_in_background(keys.END_OFFSETS, "kafka offsets client"))
     app.cleanup_ctx.append(_store_lifecycle)
     app.cleanup_ctx.append(_forgetting_claims)
     app.cleanup_ctx.append(_key_store_lifecycle)
@@ -211,30 +211,23 @@ async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
-async def _publisher_connection(app: web.Application) -> AsyncIterator[None]:
-    """Connect the publisher in the background, retrying while Kafka is unreachable.
+def _connected_in_background(
+    key: web.AppKey[Publisher] | web.AppKey[EndOffsets], name: str
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context connecting `app[key]` in the background, retrying while Kafka is
+    unreachable, and stopping it on shutdown. The ingress listens at once: `/readyz` and
+    publishing answer 503 until the publisher is connected, binds until the offsets client is."""
 
-    The ingress listens at once; `/readyz` answers 503 and publishing answers 503 until the
-    publisher is connected.
-    """
-    publisher = app[keys.PUBLISHER]
-    connecting = asyncio.create_task(_connect(publisher, "kafka producer"))
-    yield
-    connecting.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await connecting
-    await publisher.stop()
+    async def connection(app: web.Application) -> AsyncIterator[None]:
+        client = app[key]
+        connecting = asyncio.create_task(_connect(client, name))
+        yield
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+        await client.stop()
 
-
-async def _offsets_connection(app: web.Application) -> AsyncIterator[None]:
-    """Connect the end-offsets client in the background; binds answer 503 until it is."""
-    offsets = app[keys.END_OFFSETS]
-    connecting = asyncio.create_task(_connect(offsets, "kafka offsets client"))
-    yield
-    connecting.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await connecting
-    await offsets.stop()
+    return connection
 
 
 async def _connect(client: Publisher | EndOffsets, name: str) -> None:
