@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Select, and_, delete, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -67,6 +68,24 @@ Reconcilers = Mapping[str, Callable[[Facts], Facts]]
 """Per entity kind, what its merged facts imply, made explicit (pure); kinds not named are
 stored as merged."""
 _NONE: Reconcilers = {}
+
+
+_UPSERT = {  # by whether the database is SQLite (its driver's placeholders, or asyncpg's)
+    True: """INSERT INTO entities (kind, entity_id, parent_id, alias, facts, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (kind, entity_id) DO UPDATE SET parent_id = excluded.parent_id,
+        alias = excluded.alias, facts = excluded.facts, updated_at = excluded.updated_at""",
+    False: """INSERT INTO entities (kind, entity_id, parent_id, alias, facts, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (kind, entity_id) DO UPDATE SET parent_id = excluded.parent_id,
+        alias = excluded.alias, facts = excluded.facts, updated_at = excluded.updated_at""",
+}
+_APPLIED = {
+    True: """INSERT INTO applied_events (event_key, topic, partition, "offset", applied_at)
+        VALUES (?, ?, ?, ?, ?)""",
+    False: """INSERT INTO applied_events (event_key, topic, partition, "offset", applied_at)
+        VALUES ($1, $2, $3, $4, $5)""",
+}
 
 
 class Store(Database):
@@ -135,38 +154,21 @@ class Store(Database):
                 if reconcile is not None:
                     stored = facts_to_json(reconcile(facts_from_json(stored)))
                 values.append(
-                    {
-                        **rows[key],
-                        "parent_id": _lookup(stored, PARENT),
-                        "alias": _lookup(stored, ALIAS),
-                        "facts": stored,
-                        "updated_at": now,
-                    }
+                    (
+                        key[0],
+                        key[1],
+                        _lookup(stored, PARENT),
+                        _lookup(stored, ALIAS),
+                        orjson.dumps(stored, option=orjson.OPT_SORT_KEYS).decode(),
+                        now,
+                    )
                 )
-            dialect = sqlite if self._sqlite else postgresql
-            insert = dialect.insert(entities)
-            upsert = insert.on_conflict_do_update(
-                index_elements=[entities.c.kind, entities.c.entity_id],
-                set_={
-                    "parent_id": insert.excluded.parent_id,
-                    "alias": insert.excluded.alias,
-                    "facts": insert.excluded.facts,
-                    "updated_at": insert.excluded.updated_at,
-                },
-            )
-            await connection.execute(upsert, values)
-        await connection.execute(
-            applied_events.insert(),
-            [
-                {
-                    "event_key": item.event_key,
-                    "topic": item.topic,
-                    "partition": item.partition,
-                    "offset": item.offset,
-                    "applied_at": now,
-                }
-                for item in fresh
-            ],
+            # Straight to the driver: SQLAlchemy's parameter processing for an executemany
+            # of thousands of rows costs more than the statement (bench/README.md).
+            await connection.exec_driver_sql(_UPSERT[self._sqlite], values)
+        await connection.exec_driver_sql(
+            _APPLIED[self._sqlite],
+            [(item.event_key, item.topic, item.partition, item.offset, now) for item in fresh],
         )
 
     async def _locked_rows(
