@@ -115,15 +115,20 @@ class Database:
         deadlock until one gives up with "database is locked"."""
         if not self._sqlite:
             async with self.translated():
-                return await migrate(self._engine)
+                return await self._schema(self._engine)
         path = make_url(self.url).database
         engine = self._engine.execution_options(**{_IMMEDIATE: True})
         if not path or path == ":memory:":
             async with self.translated():
-                return await migrate(engine)
+                return await self._schema(engine)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         async with _exclusively(Path(path + ".lock")), self.translated():
-            return await migrate(engine)
+            return await self._schema(engine)
+
+    async def _schema(self, engine: AsyncEngine) -> int:
+        """Create or upgrade this database's tables (the state store's migrations; a database
+        of another schema, such as the key store, says its own)."""
+        return await migrate(engine)
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Column, MetaData, String, Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridhook.contract.codec import format_time
 from gridhook.contract.personal import MasterKeys, new_data_key
@@ -34,8 +35,9 @@ class KeyStore(Database):
         super().__init__(url, writer=writer)
         self._master = master_keys
 
-    async def migrate(self) -> int:
-        async with self.begin() as connection:
+    async def _schema(self, engine: AsyncEngine) -> int:
+        """One table, created when missing (by `migrate`, one process at a time on SQLite)."""
+        async with engine.begin() as connection:
             await connection.run_sync(lambda sync: metadata.create_all(sync, checkfirst=True))
         return 1
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import fcntl
 import os
 from pathlib import Path
 
@@ -108,3 +110,22 @@ async def test_rotation_rewraps_every_key_and_the_old_master_can_go(tmp_path: Pa
     assert await after.erase(["p1"]) == 1
     assert await after.data_key("p1") is None
     await after.close()
+
+
+async def test_a_key_store_migrates_under_the_file_s_migration_lock(tmp_path: Path) -> None:
+    """On SQLite the key store migrates only while it holds `<file>.lock`, as the state store
+    does, so processes starting together (the ingress and the state applier under `make
+    run`) never switch one new file to WAL at once and fail with "database is locked"."""
+    path = tmp_path / "keys.db"
+    store = KeyStore(f"sqlite:///{path}", master("k1"), writer=True)
+    held = os.open(f"{path}.lock", os.O_CREAT | os.O_WRONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        migrating = asyncio.ensure_future(store.migrate())
+        done, _ = await asyncio.wait({migrating}, timeout=0.5)
+        assert not done, "the key store migrated while another process held the lock"
+        fcntl.flock(held, fcntl.LOCK_UN)
+        assert await asyncio.wait_for(migrating, 10) == 1
+    finally:
+        os.close(held)
+    await store.close()
