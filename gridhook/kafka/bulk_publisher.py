@@ -1,4 +1,4 @@
-"""`ConfluentPublisher`: the `Publisher` on librdkafka (confluent-kafka), for bulk work.
+"""`ConfluentPublisher`: a `BulkPublisher` on librdkafka (confluent-kafka), for replay.
 
 Replay republishes hundreds of thousands of records; aiokafka builds and compresses each batch
 in Python, librdkafka in C. Same guarantees as `KafkaPublisher`: idempotent, `acks=all`, the
@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from gridhook.contract.codec import EncodedRecord
 from gridhook.contract.errors import BrokerUnavailable, GridhookError, PublishTimeout
 from gridhook.contract.settings import KafkaSettings
-from gridhook.kafka.publisher import STOP_SECONDS, Delivery
+from gridhook.kafka.publisher import STOP_SECONDS
 
 _POLL_SECONDS = 0.05
 _LIBRDKAFKA_LOG = logging.getLogger("gridhook.kafka.librdkafka")
@@ -33,7 +33,7 @@ def _error(error: KafkaError) -> GridhookError:
 
 
 class ConfluentPublisher:
-    """The librdkafka `Publisher`: idempotent, `acks=all`, compressed in C."""
+    """The librdkafka `BulkPublisher`: idempotent, `acks=all`, compressed in C."""
 
     def __init__(self, settings: KafkaSettings, bootstrap_servers: str) -> None:
         self._settings = settings
@@ -41,11 +41,7 @@ class ConfluentPublisher:
         self._producer: Producer | None = None
         self._polling = threading.Event()
         self._poller: threading.Thread | None = None
-        self._settings_timeout = 90.0  # beyond message.timeout.ms: librdkafka fails them first
-
-    @property
-    def ready(self) -> bool:
-        return self._producer is not None
+        self._flush_timeout = 90.0  # beyond message.timeout.ms: librdkafka fails them first
 
     async def start(self) -> None:
         producer = Producer(
@@ -91,18 +87,6 @@ class ConfluentPublisher:
             await asyncio.get_running_loop().run_in_executor(None, self._poller.join)
         self._producer = None
 
-    async def publish(self, topic: str, record: EncodedRecord) -> Delivery:
-        return await (await self.send(topic, record))
-
-    async def send(self, topic: str, record: EncodedRecord) -> asyncio.Future[Delivery]:
-        """One record; its future resolves once everything handed over so far is acknowledged
-        (this publisher is for bulk work: `send_many`)."""
-        loop = asyncio.get_running_loop()
-        await self.send_many(topic, [record])
-        delivery: asyncio.Future[Delivery] = loop.create_future()
-        delivery.set_result(Delivery(topic, -1, -1))
-        return delivery
-
     async def send_many(self, topic: str, records: Sequence[EncodedRecord]) -> int:
         """Hand every record to librdkafka, then wait until it has no record left unacknowledged;
         how many Kafka acknowledged (a failure raises the first error). librdkafka reports only
@@ -120,7 +104,7 @@ class ConfluentPublisher:
         if producer is None:
             raise BrokerUnavailable("the Kafka producer is not connected")
         left = await asyncio.get_running_loop().run_in_executor(
-            None, producer.flush, self._settings_timeout
+            None, producer.flush, self._flush_timeout
         )
         if failures:
             raise _error(failures[0])

@@ -33,6 +33,23 @@ class Delivery:
     offset: int
 
 
+class BulkPublisher(Protocol):
+    """Publishes many records at a time (replay's needs): `send_many` returns once Kafka has
+    acknowledged them all."""
+
+    async def start(self) -> None:
+        """Connect; raise a `GridhookError` (retriable when Kafka is unreachable) on failure."""
+        ...
+
+    async def stop(self) -> None:
+        """Flush what is in flight and disconnect."""
+        ...
+
+    async def send_many(self, topic: str, records: Sequence[EncodedRecord]) -> int:
+        """Publish many records at once; return how many Kafka acknowledged."""
+        ...
+
+
 class Publisher(Protocol):
     """Publishes records; `publish` returns only once Kafka has acknowledged the record."""
 

@@ -33,7 +33,7 @@ from gridhook.contract.codec import (
 from gridhook.contract.errors import ConfigError
 from gridhook.contract.topics import DLQ_SUFFIX
 from gridhook.kafka import clients, snapshot
-from gridhook.kafka.publisher import Publisher
+from gridhook.kafka.publisher import BulkPublisher
 
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -193,7 +193,7 @@ async def replay(
     bootstrap: str,
     topic: str,
     selection: Selection,
-    publisher: Publisher | None,
+    publisher: BulkPublisher | None,
     *,
     dlq: bool = False,
     to_topic: str | None = None,
