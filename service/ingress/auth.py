@@ -102,10 +102,12 @@ class ApiKeyAuthenticator:
 
 
 class AdminTokenAuthenticator:
-    """`Authorization: Bearer <GRIDHOOK_ADMIN_TOKEN>`; nothing passes when no token is set."""
+    """`Authorization: Bearer <token>`, one of `tokens` (a tenant may list several, to rotate
+    them); nothing passes when there is none."""
 
-    def __init__(self, token: str | None) -> None:
-        self._token = None if token is None else token.encode()
+    def __init__(self, tokens: str | Sequence[str] | None) -> None:
+        given = (tokens,) if isinstance(tokens, str) else tuple(tokens or ())
+        self._tokens = [token.encode() for token in given]
         self.description = "Bearer token: GRIDHOOK_ADMIN_TOKEN"
         self.security_scheme: dict[str, Any] = {
             "type": "http",
@@ -115,11 +117,12 @@ class AdminTokenAuthenticator:
 
     async def authenticate(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:
         scheme, _, offered = headers.get("Authorization", "").partition(" ")
-        if self._token is None:
+        if not self._tokens:
             raise Unauthenticated("no GRIDHOOK_ADMIN_TOKEN is configured")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            offered.strip().encode(), self._token
-        ):
+        candidate = offered.strip().encode()
+        # every token compared, in constant time, whichever matches
+        matches = [hmac.compare_digest(candidate, token) for token in self._tokens]
+        if scheme.lower() != "bearer" or not any(matches):
             raise Unauthenticated("send Authorization: Bearer <GRIDHOOK_ADMIN_TOKEN>")
         return Verified(message_id=None, timestamp=None)
 

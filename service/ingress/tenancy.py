@@ -102,7 +102,7 @@ class TenantAuthenticator:
             return ApiKeyAuthenticator("x-ws-api-key", keys)
         if self.kind == "bright":
             return ApiKeyAuthenticator("x-api-key", tenant.bright_api_keys)
-        return AdminTokenAuthenticator(next(iter(tenant.admin_tokens), None))
+        return AdminTokenAuthenticator(tenant.admin_tokens)
 
 
 def _issuer(headers: Mapping[str, str]) -> str:

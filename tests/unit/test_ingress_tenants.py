@@ -36,6 +36,7 @@ from tests.support.tokens import AUDIENCE, ISSUER, ec_key, rsa_key, write_jwks
 GRIDCO_ISSUER = "https://idp.gridco.example"
 DEFAULT_ADMIN = "default-admin-token"
 GRIDCO_ADMIN = "gridco-admin-token"
+GRIDCO_NEXT_ADMIN = "gridco-next-admin-token"  # its second token, as while rotating
 UTILITY_KEY = rsa_key("utility-1")
 GRIDCO_KEY = ec_key("gridco-1")
 GRIDCO_LIGHT_KEY = Ed25519PrivateKey.generate()
@@ -68,7 +69,7 @@ async def client(
     tenants.write_text(
         f"""
 [tenants.gridco]
-admin_tokens = ["{GRIDCO_ADMIN}"]
+admin_tokens = ["{GRIDCO_ADMIN}", "{GRIDCO_NEXT_ADMIN}"]
 rate = 1
 burst = {GRIDCO_BURST}
 [tenants.gridco.powerbox]
@@ -169,6 +170,7 @@ async def test_the_same_client_and_meter_under_two_utilities_are_two_customers(
     assert status == 404
     status, _ = await read(client, "/v1/powerbox/meters/123456789", GRIDCO_ADMIN)
     assert status == 200
+    assert await read(client, "/v1/powerbox/customers/client-9", GRIDCO_NEXT_ADMIN) == (200, mine)
 
 
 async def test_a_utility_s_token_under_another_utility_s_issuer_is_refused(

@@ -27,7 +27,7 @@ from gridhook.contract.tenants import (
     scoped,
     unscoped,
 )
-from service.ingress.tenancy import POWERBOX_CUSTOMER, READINGS, Limits
+from service.ingress.tenancy import POWERBOX_CUSTOMER, READINGS, Limits, TenantAuthenticator
 from tests.support.light_payloads import public_text, sign_v1a
 
 GRIDCO = """
@@ -253,3 +253,17 @@ def test_v1a_under_a_generated_key_passes_and_under_another_key_is_refused() -> 
         verify_standard(headers, body, [], 1_790_000_000, 300, [])
     with pytest.raises(Unauthenticated):
         verify_standard(headers, body + b" ", [], 1_790_000_000, 300, keys)
+
+
+async def test_every_admin_token_of_a_tenant_opens_its_installations(tmp_path: Path) -> None:
+    """A tenant listing two admin tokens (rotating them) is authenticated with either, and
+    with nothing else, on the installations route's authenticator."""
+    registry = registry_of(
+        tmp_path / "tenants.toml",
+        GRIDCO.replace('["gridco-admin-token"]', '["gridco-admin-token", "gridco-next-token"]'),
+    )
+    admin = TenantAuthenticator("admin", registry, default())
+    for token in ("gridco-admin-token", "gridco-next-token"):
+        await admin.authenticate({"Authorization": f"Bearer {token}"}, b"", 0.0, "gridco")
+    with pytest.raises(Unauthenticated):
+        await admin.authenticate({"Authorization": "Bearer nobody"}, b"", 0.0, "gridco")
