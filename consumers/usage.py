@@ -30,7 +30,7 @@ from gridhook.contract.codec import CloudEvent, EncodedRecord, encode, format_ti
 from gridhook.contract.errors import InvalidRecord, PartnerRefused, RetriableError
 from gridhook.contract.event_types import LIGHT_USAGE_FETCHED
 from gridhook.contract.retries import backoff
-from gridhook.contract.tenants import CURRENT_TENANT, DEFAULT, Registry, unscoped
+from gridhook.contract.tenants import Registry, act_for
 from gridhook.kafka.consumer import Counts
 from gridhook.kafka.publisher import Publisher
 from gridhook.kafka.records import InboundRecord
@@ -173,8 +173,7 @@ class UsageFetcher(PartitionOwnedWork[UsageLocation]):
         )
 
     async def _run(self, location_uuid: str) -> None:
-        ids = [DEFAULT] if self._tenants is None else self._tenants.current.ids()
-        CURRENT_TENANT.set(unscoped(location_uuid, ids)[0])  # its Light calls are its tenant's
+        act_for(location_uuid, self._tenants)  # its Light calls are its tenant's
         failures = 0
         while True:
             location = await self._locations.get(location_uuid)

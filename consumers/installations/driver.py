@@ -40,7 +40,7 @@ from gridhook.contract.errors import PartnerRefused, RetriableError
 from gridhook.contract.event_types import installation_step
 from gridhook.contract.retries import backoff, retried
 from gridhook.contract.settings import InstallationSettings
-from gridhook.contract.tenants import CURRENT_TENANT, DEFAULT, Registry, unscoped
+from gridhook.contract.tenants import Registry, act_for
 from gridhook.contract.topics import INSTALLATION_EVENTS
 from gridhook.kafka.publisher import Publisher
 from gridhook.partners.light import LightAccount, LightApi, PricedPlan
@@ -117,13 +117,10 @@ class InstallationDriver:
             steps.SERVICE_ACTIVE: self._onboard_wattshift,
         }
 
-    def _tenant_ids(self) -> list[str]:
-        return [DEFAULT] if self._tenants is None else self._tenants.current.ids()
-
     async def run(self, workflow: Workflow) -> None:
         """Take `workflow` from where its row says it is to `wattshift_onboarded` or
         `needs_attention`, publishing every step. Its calls are its tenant's."""
-        CURRENT_TENANT.set(unscoped(workflow.installation_id, self._tenant_ids())[0])
+        act_for(workflow.installation_id, self._tenants)
         await self._publish_pending(workflow)
         while workflow.status not in steps.FINISHED:
             try:

@@ -154,6 +154,15 @@ def unscoped(identifier: str, tenant_ids: Iterable[str]) -> tuple[str, str]:
     return DEFAULT, identifier
 
 
+def act_for(identifier: str, registry: Registry | None) -> str:
+    """Make the running task act for the tenant `identifier` is scoped by (its partner calls
+    then go to that tenant's endpoints, `CURRENT_TENANT`); that tenant."""
+    ids = [DEFAULT] if registry is None else registry.current.ids()
+    tenant = unscoped(identifier, ids)[0]
+    CURRENT_TENANT.set(tenant)
+    return tenant
+
+
 def _texts(raw: Any, where: str) -> tuple[str, ...]:
     if raw is None:
         return ()

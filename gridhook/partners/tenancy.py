@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Generic, TypeVar
 
 from gridhook.contract.errors import PartnerRefused
-from gridhook.contract.tenants import CURRENT_TENANT, Registry, Tenant, bare, scoped, unscoped
+from gridhook.contract.tenants import CURRENT_TENANT, Registry, Tenant, bare, scoped
 from gridhook.partners.http_session import PartnerSession
 from gridhook.partners.light import (
     LightAccount,
@@ -148,8 +148,3 @@ class TenantWattShift(_PerTenant[WattShiftClient]):
     async def add_solar(self, home_id: str, size_kw: float, non_net_metered: bool) -> None:
         tenant = CURRENT_TENANT.get()
         await (await self.client(tenant)).add_solar(bare(home_id, tenant), size_kw, non_net_metered)
-
-
-def tenant_of(registry: Registry, identifier: str) -> str:
-    """The tenant a scoped identifier belongs to."""
-    return unscoped(identifier, registry.current.ids())[0]
