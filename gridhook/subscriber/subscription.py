@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
 from gridhook.contract.errors import InvalidRecord
-from gridhook.contract.settings import KafkaSettings
+from gridhook.contract.settings import KafkaSettings, Settings
 from gridhook.contract.topics import Topic
 from gridhook.kafka.consumer import ConsumerRuntime, Counts, Summary
 from gridhook.kafka.provision import ensure_topics
@@ -103,12 +103,11 @@ async def run(
     A new group starts at the topics' beginning. On `stop` the batch in hand is finished and
     committed, then the group is left.
     """
-    settings = kafka or KafkaSettings(
+    # gridhook's own producer settings (its defaults, or KAFKA_* / GRIDHOOK_* when set)
+    settings = kafka or replace(
+        Settings.from_env().kafka,
         bootstrap_servers=bootstrap,
         client_id=f"subscriber-{subscription.group}",
-        compression="lz4",
-        linger_ms=5,
-        replication_factor=None,
     )
     if subscription.dead_letter_topic is not None:
         dead = Topic(
