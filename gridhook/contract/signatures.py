@@ -19,12 +19,13 @@ import binascii
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from gridhook.contract.errors import Unauthenticated
 from gridhook.contract.settings import SignatureScheme
+
+if TYPE_CHECKING:  # cryptography is imported only where a v1a key is configured (9 MB)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 STANDARD_ID = "webhook-id"
 STANDARD_TIMESTAMP = "webhook-timestamp"
@@ -84,6 +85,8 @@ def _any_matches(expected: Sequence[bytes], offered: Sequence[bytes]) -> bool:
 
 def public_key(text: str) -> Ed25519PublicKey:
     """A Standard Webhooks public key: `whpk_` and the base64 of its 32 raw bytes."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         raw = base64.b64decode(text.removeprefix(PUBLIC_KEY_PREFIX), validate=True)
         return Ed25519PublicKey.from_public_bytes(raw)
@@ -123,14 +126,17 @@ def verify_standard(
     expected = [_hmac(key, signed_prefix, body) for key in keys]
     if offered["v1"] and _any_matches(expected, offered["v1"]):
         return Verified(message_id=message_id, timestamp=timestamp)
-    signed = signed_prefix + body
-    for signature in offered["v1a"]:
-        for key in public_keys:
-            try:
-                key.verify(signature, signed)
-            except InvalidSignature:
-                continue
-            return Verified(message_id=message_id, timestamp=timestamp)
+    if offered["v1a"] and public_keys:
+        from cryptography.exceptions import InvalidSignature
+
+        signed = signed_prefix + body
+        for signature in offered["v1a"]:
+            for key in public_keys:
+                try:
+                    key.verify(signature, signed)
+                except InvalidSignature:
+                    continue
+                return Verified(message_id=message_id, timestamp=timestamp)
     raise Unauthenticated("signature does not match")
 
 

@@ -20,13 +20,15 @@ import os
 import re
 import secrets
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from opentelemetry import context, trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+if TYPE_CHECKING:  # the SDK is imported only by a process that records spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 TRACEPARENT = "ce_traceparent"
 TRACESTATE = "ce_tracestate"
@@ -40,18 +42,24 @@ def configure(service: str) -> None:
     """Record and export spans as `service` when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         _recording(service).add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
 
 
 def add_exporter(exporter: SpanExporter) -> None:
     """Record spans and send each to `exporter` as it ends (for tests)."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
     _recording("gridhook").add_span_processor(SimpleSpanProcessor(exporter))
 
 
 def _recording(service: str) -> TracerProvider:
     global _provider
     if _provider is None:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+
         _provider = TracerProvider(resource=Resource.create({"service.name": service}))
         trace.set_tracer_provider(_provider)
     return _provider

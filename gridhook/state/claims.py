@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects import postgresql
 
 from gridhook.state.store import Store
 from gridhook.state.tables import webhook_claims
@@ -37,6 +36,8 @@ class SharedClaims:
 
     async def claim(self, key: str, now: float) -> Claim:
         """Claim `key` for this replica, unless another accepted or is publishing it."""
+        from sqlalchemy.dialects import postgresql  # imported only where PostgreSQL is used
+
         store = self._store
         async with store.begin() as connection:
             inserted = await connection.scalar(

@@ -13,12 +13,11 @@ import contextlib
 import fcntl
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Table, event
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,6 +26,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from gridhook.contract.errors import ConfigError, StoreUnavailable
 from gridhook.state.tables import migrate
+
+if TYPE_CHECKING:  # PostgreSQL's dialect is imported only by a process that uses it (2 MB)
+    from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 
 _IMMEDIATE = "gridhook_sqlite_immediate"
 """Execution option: on SQLite, this engine's transactions begin with `BEGIN IMMEDIATE`."""
@@ -105,6 +107,8 @@ class Database:
         """An INSERT in this database's dialect, which offers `on_conflict_do_update`."""
         if self._sqlite:
             return sqlite.insert(table)
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
 
     async def migrate(self) -> int:

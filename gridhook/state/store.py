@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Select, and_, delete, func, or_, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridhook.contract.codec import format_time
@@ -185,6 +184,8 @@ class Store(Database):
         if not wanted:
             return {}
         if not self._sqlite:
+            from sqlalchemy.dialects import postgresql
+
             placeholders = [
                 {"kind": kind, "entity_id": entity_id, "facts": {}, "updated_at": now}
                 for kind, entity_id in wanted
@@ -235,8 +236,7 @@ class Store(Database):
         self, connection: AsyncConnection, through: dict[tuple[str, int], int]
     ) -> None:
         """Move each partition's `applied_through` forward to `through` (never back)."""
-        dialect = sqlite if self._sqlite else postgresql
-        insert = dialect.insert(applied_offsets)
+        insert = self.insert(applied_offsets)
         greatest = func.max if self._sqlite else func.greatest
         await connection.execute(
             insert.on_conflict_do_update(

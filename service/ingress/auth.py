@@ -12,10 +12,9 @@ import hmac
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
-import jwt
 import orjson
 
 from gridhook.contract.errors import Unauthenticated
@@ -27,6 +26,9 @@ from gridhook.contract.signatures import (
     secret_key,
     verify_standard,
 )
+
+if TYPE_CHECKING:  # PyJWT (and cryptography, 9 MB) are imported by the first bearer token
+    import jwt
 
 
 class Authenticator(Protocol):
@@ -156,6 +158,8 @@ class JwksKeys:
         return self._keys.get(kid)
 
     async def _load(self) -> None:
+        import jwt
+
         try:
             if self._location.startswith(("https://", "http://")):
                 timeout = aiohttp.ClientTimeout(total=5)
@@ -206,6 +210,8 @@ class JwtAuthenticator:
             raise Unauthenticated("missing bearer token")
         if self._jwks is None:
             raise Unauthenticated("no JWKS is configured for this source")
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token.strip())
         except jwt.PyJWTError:

@@ -69,3 +69,18 @@ async def test_at_most_max_ids_are_remembered_the_oldest_forgotten_first() -> No
     assert dedup.seen("id-249")
     assert dedup.seen("id-160")
     assert not dedup.seen("id-0")
+
+
+async def test_an_id_is_remembered_for_the_window_and_at_most_a_tenth_more() -> None:
+    """With an id accepted every second, the first is still seen just before the window ends
+    and forgotten once a tenth of the window more has passed."""
+    clock, calls = Clock(), list[str]()
+    dedup = Deduplicator[str](window=100, max_ids=10_000, clock=clock)
+    for n in range(121):
+        await dedup.publish_once(f"id-{n}", acknowledged(calls, str(n)))  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        if n == 99:
+            assert dedup.seen("id-0")
+        clock.now += 1
+    assert not dedup.seen("id-0")
+    assert dedup.seen("id-30")
