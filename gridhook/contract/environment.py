@@ -82,8 +82,8 @@ MAX_PUBLISHES_IN_FLIGHT = _declare(
         "GRIDHOOK_MAX_PUBLISHES_IN_FLIGHT",
         128,
         "Load shedding: webhooks handed to Kafka and not yet acknowledged, per ingress process, "
-        "past which a new request is answered 503 with Retry-After: 1 at once, before its body "
-        "is read (0: no limit).",
+        "past which a new request is answered 503 with Retry-After: 1 at once, ahead of aiohttp "
+        "or before its body is read (0: no limit).",
         minimum=0,
     )
 )

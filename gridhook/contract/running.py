@@ -28,6 +28,9 @@ from gridhook.contract.gc_tuning import tune_garbage_collector
 log = logging.getLogger("gridhook.process")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+BACKLOG = 1024
+"""Connections the kernel holds for a server before it accepts them: a burst of new clients
+past it has its SYNs dropped and waits out TCP's retransmissions (1, 3, 7... s)."""
 
 
 def stop_requested() -> asyncio.Event:
@@ -74,6 +77,8 @@ def _die_with_parent() -> None:
 
 
 Summary = Callable[[], dict[str, Any]]
+Front = Callable[[web.Application, web.Server], Callable[[], asyncio.Protocol]]
+"""Given the app and aiohttp's protocol factory, the protocol factory to listen with."""
 
 
 def serve(
@@ -85,11 +90,13 @@ def serve(
     shutdown_timeout: float,
     summary: Summary | None = None,
     reuse_port: bool = False,
+    front: Front | None = None,
 ) -> int:
     """Serve the app `build()` makes (inside the event loop) on `host:port` until SIGTERM or
     SIGINT, then stop cleanly: stop accepting, let requests in flight finish (at most
     `shutdown_timeout` seconds), run the app's cleanup, and log `<name> stopped` with
-    `summary()` (by default, the answers given by status class). Returns the exit status."""
+    `summary()` (by default, the answers given by status class). With `front`, each connection
+    is served by the protocol it makes around aiohttp's. Returns the exit status."""
     counts: dict[str, int] = {}
 
     async def count(request: web.Request, response: web.StreamResponse) -> None:
@@ -103,12 +110,23 @@ def serve(
             app.on_response_prepare.append(count)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
         await runner.setup()
+        listening: asyncio.Server | None = None
         try:
-            await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+            if front is None:
+                await web.TCPSite(
+                    runner, host, port, reuse_port=reuse_port, backlog=BACKLOG
+                ).start()
+            else:
+                assert runner.server is not None
+                listening = await asyncio.get_running_loop().create_server(
+                    front(app, runner.server), host, port, reuse_port=reuse_port, backlog=BACKLOG
+                )
             log.info(f"{name} listening", extra={"fields": {"address": f"http://{host}:{port}"}})
             tune_garbage_collector()
             await stop.wait()
         finally:
+            if listening is not None:
+                listening.close()  # stop accepting; the runner then lets requests finish
             await runner.cleanup()
         fields = summary() if summary is not None else {"requests": sum(counts.values()), **counts}
         log.info(f"{name} stopped", extra={"fields": fields})

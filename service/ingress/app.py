@@ -40,7 +40,7 @@ from service.ingress.datalayer import billing
 from service.ingress.datalayer import document as datalayer_document
 from service.ingress.dedup import Deduplicator
 from service.ingress.metrics import IngressMetrics
-from service.ingress.pipeline import make_handler
+from service.ingress.pipeline import make_handler, shed_routes
 from service.ingress.shedding import LoadShedding
 from service.ingress.tenancy import Limits, TenantAuthenticator
 
@@ -117,6 +117,12 @@ def create_app(
     datalayer.add_routes(app)
     bright_source = next(source for source in all_sources if source.name == "bright")
     app.router.add_post(datalayer.PREFIX + "/events", make_handler(bright_source))
+    app[keys.SHED_ROUTES] = shed_routes(
+        app[keys.METRICS],
+        exact={source.path: source for source in all_sources}
+        | {datalayer.PREFIX + "/events": bright_source},
+        one_segment_under={light_source.path: light_source},
+    )
     app[datalayer_document.DOCUMENT] = datalayer_document.build()
     app.router.add_get(datalayer.PREFIX + "/openapi.json", datalayer_document.serve)
     app[openapi.DOCUMENT] = openapi.build(all_sources)

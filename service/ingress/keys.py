@@ -15,6 +15,7 @@ from gridhook.state.personal_data import PersonalData
 from gridhook.state.store import Store
 from service.ingress.consistency import AcknowledgedSyncs, ApplierProgress
 from service.ingress.dedup import Deduplicator
+from service.ingress.front import ShedRoutes
 from service.ingress.metrics import IngressMetrics
 from service.ingress.shedding import LoadShedding
 from service.ingress.sources import Source
@@ -22,6 +23,8 @@ from service.ingress.tenancy import Limits
 
 SETTINGS = web.AppKey("settings", Settings)
 SHEDDING = web.AppKey("shedding", LoadShedding)
+SHED_ROUTES = web.AppKey("shed_routes", ShedRoutes)
+"""The routes a `SheddingFront` refuses while shedding, with their prepared answers."""
 PUBLISHER = web.AppKey("publisher", Publisher)
 DEDUPLICATOR = web.AppKey("deduplicator", Deduplicator[Delivery])
 METRICS = web.AppKey("metrics", IngressMetrics)

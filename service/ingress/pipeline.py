@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import email.errors
+import http
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 import orjson
@@ -35,6 +36,7 @@ from gridhook.contract.settings import Settings
 from gridhook.contract.tenants import CURRENT_TENANT, DEFAULT
 from gridhook.kafka.publisher import Delivery
 from service.ingress import keys, problems
+from service.ingress.front import ShedAnswer, ShedRoutes, prepared_response
 from service.ingress.metrics import IngressMetrics
 from service.ingress.sources import Identity, Source
 from service.ingress.validation import check_depth
@@ -77,6 +79,32 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise BodyTooLarge(f"the limit is {limit} bytes") from None
 
 
+def shed_routes(
+    metrics: IngressMetrics, exact: Mapping[str, Source], one_segment_under: Mapping[str, Source]
+) -> ShedRoutes:
+    """The pipeline routes a `SheddingFront` may refuse, each with the 503 its handler gives
+    when shedding, prepared, and counted in the same metrics."""
+
+    def answer(source: Source) -> ShedAnswer:
+        status, headers, body = problems.answer_parts(_SHED, source.style)
+        status_line = f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}".encode()
+        shed = metrics.child(metrics.shed, source.name)
+        answered = metrics.child(metrics.requests, source.name, "", str(status))
+
+        def counted() -> None:
+            shed.inc()
+            answered.inc()
+
+        return ShedAnswer(prepared_response(status_line, headers, body), counted)
+
+    return ShedRoutes(
+        exact={path.encode(): answer(source) for path, source in exact.items()},
+        one_segment_under={
+            path.encode(): answer(source) for path, source in one_segment_under.items()
+        },
+    )
+
+
 def make_handler(source: Source) -> Handler:
     """The aiohttp handler of `source`."""
     tracer = tracing.tracer()
@@ -89,6 +117,7 @@ def make_handler(source: Source) -> Handler:
         event_type = ""
         status = 500
         shedding = app[keys.SHEDDING]
+        shedding.arrived()
         if shedding.full():
             # Answered here rather than raised: a refusal must cost as little as it can.
             metrics.child(metrics.shed, source.name).inc()

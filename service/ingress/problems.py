@@ -51,20 +51,31 @@ STYLES = web.AppKey("error_styles", dict[str, ErrorStyle])
 
 def render(refusal: Refusal, style: ErrorStyle) -> web.Response:
     """The answer to `refusal` in `style`."""
+    status, headers, body = answer_parts(refusal, style)
+    return web.Response(status=status, headers=headers, body=body or None)
+
+
+def answer_parts(refusal: Refusal, style: ErrorStyle) -> tuple[int, dict[str, str], bytes]:
+    """The status, headers and body `render` answers `refusal` with in `style`."""
     status = style.status_of(type(refusal))
-    body = {"detail": refusal.detail} if refusal.detail else {}
-    return _answer(status, refusal.title, style, refusal.headers, body | refusal.extensions())
+    members = {"detail": refusal.detail} if refusal.detail else {}
+    return _parts(status, refusal.title, style, refusal.headers, members | refusal.extensions())
 
 
 def _answer(
     status: int, title: str, style: ErrorStyle, headers: dict[str, str], members: dict[str, Any]
 ) -> web.Response:
+    status, headers, body = _parts(status, title, style, headers, members)
+    return web.Response(status=status, headers=headers, body=body or None)
+
+
+def _parts(
+    status: int, title: str, style: ErrorStyle, headers: dict[str, str], members: dict[str, Any]
+) -> tuple[int, dict[str, str], bytes]:
     if not style.bodies:
-        return web.Response(status=status, headers=headers)
+        return status, headers, b""
     body = {"type": "about:blank", "title": title, "status": status, **members}
-    return web.Response(
-        status=status, body=orjson.dumps(body), content_type=PROBLEM_JSON, headers=headers
-    )
+    return status, {"Content-Type": PROBLEM_JSON, **headers}, orjson.dumps(body)
 
 
 def style_of(request: web.Request) -> ErrorStyle:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -15,6 +16,7 @@ from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.state.store import Store
 from service.ingress import keys
 from service.ingress.app import create_app
+from service.ingress.front import SheddingFront
 from service.ingress.metrics import IngressMetrics
 
 log = logging.getLogger("gridhook.ingress")
@@ -53,7 +55,14 @@ def serve(settings: Settings, *, worker: bool = False) -> int:
         shutdown_timeout=settings.http.publish_timeout + 1,
         summary=lambda: _summary(metrics[0]),
         reuse_port=worker,
+        front=_shedding_front,
     )
+
+
+def _shedding_front(app: web.Application, server: web.Server) -> Callable[[], SheddingFront]:
+    """Each connection behind a `SheddingFront`: refusals cost no aiohttp request."""
+    routes, shedding = app[keys.SHED_ROUTES], app[keys.SHEDDING]
+    return lambda: SheddingFront(server(), routes, shedding)
 
 
 def _supervise(workers: int) -> int:

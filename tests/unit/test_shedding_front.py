@@ -1,0 +1,242 @@
+"""The shedding front: while shedding it answers a shed route's requests itself, in order, and
+hands everything else to aiohttp byte for byte."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+
+from service.ingress.front import ShedAnswer, SheddingFront, ShedRoutes, prepared_response
+from service.ingress.shedding import ARRIVING_SECONDS, LoadShedding
+
+REFUSED = prepared_response(
+    b"HTTP/1.1 503 Service Unavailable", {"Retry-After": "1"}, b'{"title":"shed"}'
+)
+
+
+@dataclass
+class Server:
+    port: int
+    gate: LoadShedding = field(default_factory=lambda: LoadShedding(limit=1))
+    handled: list[str] = field(default_factory=list)
+    refused: int = 0
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def shedding(self) -> bool:
+        return self.gate.full()
+
+    @shedding.setter
+    def shedding(self, on: bool) -> None:
+        self.gate.taken = 1 if on else 0
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    state = Server(port=0)
+    state.release.set()
+
+    async def webhook(request: web.Request) -> web.Response:
+        state.gate.arrived()  # as the pipeline's handler does
+        body = await request.read()
+        if body == b"slow":
+            await state.release.wait()
+        state.handled.append(body.decode())
+        return web.Response(text="ok")
+
+    async def ready(request: web.Request) -> web.Response:
+        state.handled.append("ready")
+        return web.Response(text="ready")
+
+    def counted() -> None:
+        state.refused += 1
+
+    app = web.Application()
+    app.router.add_post("/hooks/a", webhook)
+    app.router.add_post("/hooks/t/{tenant}", webhook)
+    app.router.add_get("/readyz", ready)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    assert runner.server is not None
+    refusal = ShedAnswer(REFUSED, counted)
+    routes = ShedRoutes(exact={b"/hooks/a": refusal}, one_segment_under={b"/hooks/t": refusal})
+    handlers = runner.server
+    listening = await asyncio.get_running_loop().create_server(
+        lambda: SheddingFront(handlers(), routes, state.gate), "127.0.0.1", 0
+    )
+    state.port = listening.sockets[0].getsockname()[1]
+    yield state
+    listening.close()
+    await runner.cleanup()
+
+
+def post(path: str, body: bytes, *extra: str) -> bytes:
+    headers = [f"POST {path} HTTP/1.1", "Host: x", f"Content-Length: {len(body)}", *extra]
+    return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
+
+
+async def response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    lines = head.decode().split("\r\n")
+    length = next(
+        int(line.split(":")[1]) for line in lines if line.lower().startswith("content-length")
+    )
+    return int(lines[0].split()[1]), await asyncio.wait_for(reader.readexactly(length), 5)
+
+
+async def test_without_shedding_every_request_reaches_aiohttp(server: Server) -> None:
+    """Not shedding: requests to shed routes are handled by aiohttp as usual."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(post("/hooks/a", b"one") + post("/hooks/t/gridco", b"two"))
+    assert [await response(reader), await response(reader)] == [(200, b"ok"), (200, b"ok")]
+    assert server.handled == ["one", "two"]
+    assert server.refused == 0
+    writer.close()
+
+
+async def test_while_shedding_the_front_answers_and_keeps_the_connection(server: Server) -> None:
+    """Shedding: the prepared 503 for each request, aiohttp never sees them, and the same
+    connection carries on to aiohttp once shedding stops."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    server.shedding = True
+    for body in (b"one", b"two"):
+        writer.write(post("/hooks/a", body))
+        assert await response(reader) == (503, b'{"title":"shed"}')
+    writer.write(post("/hooks/t/gridco", b"three"))
+    assert await response(reader) == (503, b'{"title":"shed"}')
+    assert server.handled == []
+    assert server.refused == 3
+    server.shedding = False
+    writer.write(post("/hooks/a", b"four"))
+    assert await response(reader) == (200, b"ok")
+    assert server.handled == ["four"]
+    writer.close()
+
+
+async def test_other_routes_are_answered_by_aiohttp_while_shedding(server: Server) -> None:
+    """Shedding does not touch routes outside the shed set (health, unknown tenants' depth)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    server.shedding = True
+    writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert await response(reader) == (200, b"ready")
+    writer.write(post("/hooks/t/a/b", b"deep"))
+    assert (await response(reader))[0] == 404
+    writer.close()
+
+
+async def test_a_body_arriving_in_pieces_is_refused_once_whole(server: Server) -> None:
+    """A shed request whose body comes in several reads is answered after its last byte, and
+    the next request on the connection is read from the right place."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    server.shedding = True
+    whole = post("/hooks/a", b"0123456789" * 50)
+    headers_end = whole.index(b"\r\n\r\n") + 4
+    for piece in (whole[: headers_end + 10], whole[headers_end + 10 : 300], whole[300:]):
+        writer.write(piece)
+        await writer.drain()
+        await asyncio.sleep(0.01)  # let each piece arrive as a read of its own
+    assert await response(reader) == (503, b'{"title":"shed"}')
+    server.shedding = False
+    writer.write(post("/hooks/a", b"next"))
+    assert await response(reader) == (200, b"ok")
+    assert server.handled == ["next"]
+    writer.close()
+
+
+async def test_a_request_aiohttp_began_stays_with_aiohttp(server: Server) -> None:
+    """Shedding that starts while aiohttp is reading a request's body leaves that request to
+    aiohttp."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    whole = post("/hooks/a", b"x" * 400)
+    writer.write(whole[:100])
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    server.shedding = True
+    writer.write(whole[100:])
+    assert await response(reader) == (200, b"ok")
+    assert server.refused == 0
+    writer.close()
+
+
+async def test_answers_keep_their_order_when_a_client_pipelines(server: Server) -> None:
+    """A request pipelined behind one aiohttp is still answering is not answered before it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    server.release.clear()
+    writer.write(post("/hooks/a", b"slow"))
+    await writer.drain()
+    await asyncio.sleep(0.05)  # aiohttp is now waiting in the handler
+    server.shedding = True
+    writer.write(post("/hooks/a", b"behind"))
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    assert server.refused == 0  # taken by the front, held until aiohttp's answer is out
+    server.release.set()
+    assert await response(reader) == (200, b"ok")
+    assert await response(reader) == (503, b'{"title":"shed"}')
+    assert server.handled == ["slow"]
+    writer.close()
+
+
+async def test_requests_pipelined_in_one_read_are_all_refused(server: Server) -> None:
+    """Every request a read taken by the front begins is the front's, in order."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    server.shedding = True
+    writer.write(post("/hooks/a", b"one") + post("/hooks/t/x", b"two") + post("/hooks/a", b"3"))
+    for _ in range(3):
+        assert await response(reader) == (503, b'{"title":"shed"}')
+    assert server.refused == 3
+    writer.close()
+
+
+async def test_headers_spread_over_reads_leave_the_request_to_aiohttp(server: Server) -> None:
+    """The front decides on a read that holds the request line and headers whole; otherwise
+    aiohttp gets the request (and the pipeline's own check sheds it)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    server.shedding = True
+    whole = post("/hooks/a", b"late")
+    writer.write(whole[:12])
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.write(whole[12:])
+    assert await response(reader) == (200, b"ok")
+    assert server.refused == 0
+    writer.close()
+
+
+async def test_input_llhttp_rejects_goes_to_aiohttp(server: Server) -> None:
+    """Bytes that are not HTTP reach aiohttp, which answers 400, while shedding too."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    server.shedding = True
+    writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+    assert (await response(reader))[0] == 400
+    writer.close()
+
+
+async def test_a_client_that_closes_after_its_request_is_closed_after_the_refusal(
+    server: Server,
+) -> None:
+    """`Connection: close` is honoured: the 503, then the end of the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    server.shedding = True
+    writer.write(post("/hooks/a", b"bye", "Connection: close"))
+    assert await response(reader) == (503, b'{"title":"shed"}')
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+
+
+def test_a_request_let_through_counts_against_the_bound_until_its_handler_takes_it() -> None:
+    """`let_through` fills the bound at once; `arrived` frees it; a request whose handler never
+    takes it stops counting after `ARRIVING_SECONDS`."""
+    now = [0.0]
+    gate = LoadShedding(limit=1, clock=lambda: now[0])
+    gate.let_through()
+    assert gate.full()
+    gate.arrived()
+    assert not gate.full()
+    gate.let_through()
+    now[0] += ARRIVING_SECONDS + 0.01
+    assert not gate.full()
