@@ -40,7 +40,7 @@ from service.ingress.datalayer import billing
 from service.ingress.datalayer import document as datalayer_document
 from service.ingress.dedup import Deduplicator
 from service.ingress.metrics import IngressMetrics
-from service.ingress.pipeline import make_handler, shed_routes
+from service.ingress.pipeline import light_tenant_limits, make_handler, shed_routes
 from service.ingress.shedding import LoadShedding
 from service.ingress.tenancy import Limits, TenantAuthenticator
 
@@ -122,6 +122,9 @@ def create_app(
         exact={source.path: source for source in all_sources}
         | {datalayer.PREFIX + "/events": bright_source},
         one_segment_under={light_source.path: light_source},
+    )
+    app[keys.LIGHT_TENANT_LIMITS] = light_tenant_limits(
+        app[keys.METRICS], app[keys.LIMITS], light_source
     )
     app[datalayer_document.DOCUMENT] = datalayer_document.build()
     app.router.add_get(datalayer.PREFIX + "/openapi.json", datalayer_document.serve)

@@ -9,13 +9,17 @@ llhttp (httptools), and while the ingress is shedding (`LoadShedding.full()`) it
 request to a shed route itself, with the same 503 the route would give, prepared once; aiohttp
 never sees it. Everything else reaches aiohttp byte for byte.
 
-Each request belongs to the front or to aiohttp from its first byte to its last, decided by
-the read that begins it: the front takes a read that begins with a whole request line and
-headers for a shed route while shedding, and every request that read begins; otherwise aiohttp
-gets the read (and its handler sheds the request too). Answers keep their order: the front
-writes its refusals only once aiohttp has answered everything before them (it waits for its
-next request), and while a refusal waits the front takes every read. The front stops following
-a connection whose input llhttp cannot parse, or that upgrades, and leaves it to aiohttp.
+A Light tenant past its rate (its tenant is in the path) is refused 429 the same way; the
+other partners name their tenant in a credential, which aiohttp's handler reads.
+
+Each request belongs to the front or to aiohttp from its first byte to its last, decided by the
+read that begins it: the front takes a read that begins with a whole request line and headers
+for a shed route while shedding (or for a tenant past its rate), and every request that read
+begins; otherwise aiohttp gets the read (and its handler refuses the request too). Answers keep
+their order: the front writes its refusals only once aiohttp has answered everything before
+them (it waits for its next request), and while a refusal waits the front takes every read. The
+front stops following a connection whose input llhttp cannot parse, or that upgrades, and
+leaves it to aiohttp.
 """
 
 from __future__ import annotations
@@ -68,14 +72,25 @@ def prepared_response(status_line: bytes, headers: Mapping[str, str], body: byte
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-class SheddingFront(asyncio.Protocol):
-    """One connection: refuses requests to shed routes while `shedding` is full, else hands
-    the bytes to aiohttp's `inner` protocol."""
+Limited = Callable[[bytes], "ShedAnswer | None"]
+"""The 429 for a request whose URL names a tenant past its rate (taking nothing), else None."""
 
-    def __init__(self, inner: RequestHandler, routes: ShedRoutes, shedding: LoadShedding) -> None:
+
+class SheddingFront(asyncio.Protocol):
+    """One connection: refuses requests to shed routes while `shedding` is full, or when
+    `limited` answers for them, else hands the bytes to aiohttp's `inner` protocol."""
+
+    def __init__(
+        self,
+        inner: RequestHandler,
+        routes: ShedRoutes,
+        shedding: LoadShedding,
+        limited: Limited = lambda url: None,
+    ) -> None:
         self._inner = inner
         self._routes = routes
         self._shedding = shedding
+        self._limited = limited
         self._parser: Any = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._in_request = False  # a request has begun and not ended
@@ -84,6 +99,8 @@ class SheddingFront(asyncio.Protocol):
         self._first_refusal: ShedAnswer | None = None  # the read's first request, if shed
         self._first_known = False  # the read's first request line and headers were read
         self._taken_with: ShedAnswer | None = None  # the refusal of the read the front took
+        self._by_route = True  # the front took it to shed: each request gets its route's 503
+        self._first_url = b""
         self._ended: list[tuple[ShedAnswer | None, bool]] = []  # requests ended in this read
         self._unsent: list[tuple[ShedAnswer, bool]] = []  # refusals waiting for aiohttp's answers
         self._retry: asyncio.Handle | None = None
@@ -125,15 +142,13 @@ class SheddingFront(asyncio.Protocol):
             if self._unsent or (self._fronts_current and not at_boundary):
                 self._close()  # garbage where the front was answering: nobody can go on
                 return
-        if at_boundary and self._takes_read():
-            self._taken_with = self._first_refusal or self._taken_with
-        elif at_boundary or not self._fronts_current:
+        if not (self._takes_read() if at_boundary else self._fronts_current):
             self._fronts_current = False
             self._inner.data_received(data)
             return
         self._fronts_current = self._in_request
         for refusal, keep_alive in self._ended:
-            answer = refusal or self._taken_with
+            answer = (refusal if self._by_route else None) or self._taken_with
             assert answer is not None
             self._unsent.append((answer, keep_alive))
         self._send()
@@ -152,6 +167,7 @@ class SheddingFront(asyncio.Protocol):
             self._first_known = True
             if self._parser.get_method() == b"POST":
                 self._first_refusal = self._routes.refusal_for(self._url)
+                self._first_url = self._url
 
     def on_message_complete(self) -> None:
         self._in_request = False
@@ -162,14 +178,20 @@ class SheddingFront(asyncio.Protocol):
 
     def _takes_read(self) -> bool:
         """Whether the front takes the requests this read begins: a refusal of its own is
-        still to be sent, or the first is to a shed route while the ingress sheds."""
+        still to be sent, or the first is to a shed route while the ingress sheds, or names a
+        tenant past its rate."""
         if self._parser is None:
             return False
         if self._unsent:
-            return True
+            return True  # its refusals go out first, so what follows is the front's too
         if self._first_refusal is None:
             return False
         if self._shedding.full():
+            self._taken_with, self._by_route = self._first_refusal, True
+            return True
+        limited = self._limited(self._first_url)
+        if limited is not None:
+            self._taken_with, self._by_route = limited, False
             return True
         self._shedding.let_through()
         return False

@@ -15,7 +15,7 @@ from gridhook.state.personal_data import PersonalData
 from gridhook.state.store import Store
 from service.ingress.consistency import AcknowledgedSyncs, ApplierProgress
 from service.ingress.dedup import Deduplicator
-from service.ingress.front import ShedRoutes
+from service.ingress.front import Limited, ShedRoutes
 from service.ingress.metrics import IngressMetrics
 from service.ingress.shedding import LoadShedding
 from service.ingress.sources import Source
@@ -25,6 +25,8 @@ SETTINGS = web.AppKey("settings", Settings)
 SHEDDING = web.AppKey("shedding", LoadShedding)
 SHED_ROUTES = web.AppKey("shed_routes", ShedRoutes)
 """The routes a `SheddingFront` refuses while shedding, with their prepared answers."""
+LIGHT_TENANT_LIMITS: web.AppKey[Limited] = web.AppKey("light_tenant_limits")
+"""The 429 a `SheddingFront` answers for a Light tenant past its rate."""
 PUBLISHER = web.AppKey("publisher", Publisher)
 DEDUPLICATOR = web.AppKey("deduplicator", Deduplicator[Delivery])
 METRICS = web.AppKey("metrics", IngressMetrics)

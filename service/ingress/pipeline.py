@@ -36,9 +36,10 @@ from gridhook.contract.settings import Settings
 from gridhook.contract.tenants import CURRENT_TENANT, DEFAULT
 from gridhook.kafka.publisher import Delivery
 from service.ingress import keys, problems
-from service.ingress.front import ShedAnswer, ShedRoutes, prepared_response
+from service.ingress.front import Limited, ShedAnswer, ShedRoutes, prepared_response
 from service.ingress.metrics import IngressMetrics
 from service.ingress.sources import Identity, Source
+from service.ingress.tenancy import Limits, too_many_requests
 from service.ingress.validation import check_depth
 
 log = logging.getLogger("gridhook.ingress")
@@ -86,8 +87,7 @@ def shed_routes(
     when shedding, prepared, and counted in the same metrics."""
 
     def answer(source: Source) -> ShedAnswer:
-        status, headers, body = problems.answer_parts(_SHED, source.style)
-        status_line = f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}".encode()
+        status, response = _prepared(_SHED, source)
         shed = metrics.child(metrics.shed, source.name)
         answered = metrics.child(metrics.requests, source.name, "", str(status))
 
@@ -95,7 +95,7 @@ def shed_routes(
             shed.inc()
             answered.inc()
 
-        return ShedAnswer(prepared_response(status_line, headers, body), counted)
+        return ShedAnswer(response, counted)
 
     return ShedRoutes(
         exact={path.encode(): answer(source) for path, source in exact.items()},
@@ -103,6 +103,52 @@ def shed_routes(
             path.encode(): answer(source) for path, source in one_segment_under.items()
         },
     )
+
+
+def light_tenant_limits(metrics: IngressMetrics, limits: Limits, light: Source) -> Limited:
+    """The 429 a Light tenant past its rate gets on its path (`/webhooks/light[/<tenant>]`),
+    for a `SheddingFront` to answer; counted as the handler counts it."""
+    path = light.path.encode()
+    prefix = path + b"/"
+    prepared: dict[tuple[str, float], ShedAnswer] = {}
+
+    def limited(url: bytes) -> ShedAnswer | None:
+        target = url.partition(b"?")[0]
+        if target == path:
+            tenant = DEFAULT
+        elif target.startswith(prefix) and b"/" not in target[len(prefix) :]:
+            tenant = target[len(prefix) :].decode(errors="replace")
+        else:
+            return None
+        wait = limits.waiting(tenant)
+        if wait == 0:
+            return None
+        refusal = too_many_requests(wait)
+        key = (tenant, float(refusal.headers["Retry-After"]))
+        found = prepared.get(key)
+        if found is None:
+            status, response = _prepared(refusal, light)
+            counters = (
+                metrics.child(metrics.tenant_requests, tenant),
+                metrics.child(metrics.rate_limited, tenant),
+                metrics.child(metrics.requests, light.name, "", str(status)),
+            )
+
+            def counted() -> None:
+                for counter in counters:
+                    counter.inc()
+
+            found = prepared[key] = ShedAnswer(response, counted)
+        return found
+
+    return limited
+
+
+def _prepared(refusal: Refusal, source: Source) -> tuple[int, bytes]:
+    """The status and the whole HTTP response `source`'s handler would answer `refusal` with."""
+    status, headers, body = problems.answer_parts(refusal, source.style)
+    status_line = f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}".encode()
+    return status, prepared_response(status_line, headers, body)
 
 
 def make_handler(source: Source) -> Handler:

@@ -55,14 +55,19 @@ def serve(settings: Settings, *, worker: bool = False) -> int:
         shutdown_timeout=settings.http.publish_timeout + 1,
         summary=lambda: _summary(metrics[0]),
         reuse_port=worker,
-        front=_shedding_front,
+        front=shedding_front,
     )
 
 
-def _shedding_front(app: web.Application, server: web.Server) -> Callable[[], SheddingFront]:
-    """Each connection behind a `SheddingFront`: refusals cost no aiohttp request."""
-    routes, shedding = app[keys.SHED_ROUTES], app[keys.SHEDDING]
-    return lambda: SheddingFront(server(), routes, shedding)
+def shedding_front(app: web.Application, server: web.Server) -> Callable[[], SheddingFront]:
+    """Each connection behind a `SheddingFront`: a 503 or a Light tenant's 429 costs no aiohttp
+    request."""
+    routes, shedding, limited = (
+        app[keys.SHED_ROUTES],
+        app[keys.SHEDDING],
+        app[keys.LIGHT_TENANT_LIMITS],
+    )
+    return lambda: SheddingFront(server(), routes, shedding, limited)
 
 
 def _supervise(workers: int) -> int:

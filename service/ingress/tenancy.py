@@ -128,12 +128,19 @@ class Bucket:
 
     def take(self, now: float) -> float:
         """0 when a request may pass now (and takes its token); else seconds to wait."""
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1:
+        wait = self.waiting(now)
+        self.tokens, self.at = self._refilled(now), now
+        if wait == 0:
             self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
+        return wait
+
+    def waiting(self, now: float) -> float:
+        """What `take` would answer, taking nothing."""
+        tokens = self._refilled(now)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+    def _refilled(self, now: float) -> float:
+        return min(self.burst, self.tokens + (now - self.at) * self.rate)
 
 
 @dataclass
@@ -146,21 +153,34 @@ class Limits:
 
     def admit(self, tenant_id: str) -> None:
         """`TooManyRequests` (with Retry-After) when the tenant is past its rate and burst."""
+        bucket = self._bucket(tenant_id)
+        wait = bucket.take(self.clock()) if bucket is not None else 0.0
+        if wait > 0:
+            raise too_many_requests(wait)
+
+    def waiting(self, tenant_id: str) -> float:
+        """Seconds until `tenant_id` may send again (0: now), taking nothing."""
+        bucket = self._bucket(tenant_id)
+        return bucket.waiting(self.clock()) if bucket is not None else 0.0
+
+    def _bucket(self, tenant_id: str) -> Bucket | None:
         tenant = self.registry.current.get(tenant_id)
         if tenant is None or tenant.rate is None:
-            return
+            return None
         key = (tenant_id, self.registry.version)
-        now = self.clock()
         bucket = self._buckets.get(key)
         if bucket is None:
             burst = tenant.burst or tenant.rate
-            bucket = self._buckets[key] = Bucket(tenant.rate, burst, burst, now)
-        wait = bucket.take(now)
-        if wait > 0:
-            retry = str(max(1, math.ceil(wait)))
-            raise TooManyRequests(
-                "this tenant sent more than its rate allows", headers={"Retry-After": retry}
-            )
+            bucket = self._buckets[key] = Bucket(tenant.rate, burst, burst, self.clock())
+        return bucket
+
+
+def too_many_requests(wait: float) -> TooManyRequests:
+    """The refusal of a tenant that may send again in `wait` seconds."""
+    retry = str(max(1, math.ceil(wait)))
+    return TooManyRequests(
+        "this tenant sent more than its rate allows", headers={"Retry-After": retry}
+    )
 
 
 # -- each source's identifiers, scoped by the tenant -----------------------------------------

@@ -4,14 +4,25 @@ hands everything else to aiohttp byte for byte."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 
+from gridhook.contract.settings import Settings
+from gridhook.state.store import Store
+from service.ingress import keys, problems
 from service.ingress.front import ShedAnswer, SheddingFront, ShedRoutes, prepared_response
+from service.ingress.server import shedding_front
 from service.ingress.shedding import ARRIVING_SECONDS, LoadShedding
+from service.ingress.tenancy import too_many_requests
+from tests.support.fakes import InMemoryPublisher
+from tests.support.ingress import ingress_app
+from tests.support.light_payloads import OTHER_SECRET, SECRET, light_event, signed
 
 REFUSED = prepared_response(
     b"HTTP/1.1 503 Service Unavailable", {"Retry-After": "1"}, b'{"title":"shed"}'
@@ -240,3 +251,63 @@ def test_a_request_let_through_counts_against_the_bound_until_its_handler_takes_
     gate.let_through()
     now[0] += ARRIVING_SECONDS + 0.01
     assert not gate.full()
+
+
+@pytest.fixture
+async def ingress(tmp_path: Path) -> AsyncIterator[tuple[str, web.Application]]:
+    """The ingress app (in-memory Kafka) served behind its front, a tenant `flood` limited to
+    1/s with a burst of 2 on `/webhooks/light/flood`."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = Store(url, writer=True)
+    await store.migrate()
+    await store.close()
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text(
+        "[tenants.flood]\nrate = 1\nburst = 2\n"
+        f'[tenants.flood.light]\nsecrets = ["{OTHER_SECRET}"]\n'
+    )
+    settings = Settings.from_env(
+        {
+            "GRIDHOOK_TENANTS_FILE": str(tenants),
+            "GRIDHOOK_LIGHT_SECRETS": SECRET,
+            "GRIDHOOK_DATABASE_URL": url,
+        }
+    )
+    app = ingress_app(settings, InMemoryPublisher(), store=Store(url), clock=None)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    assert runner.server is not None
+    listening = await asyncio.get_running_loop().create_server(
+        shedding_front(app, runner.server), "127.0.0.1", 0
+    )
+    yield f"http://127.0.0.1:{listening.sockets[0].getsockname()[1]}", app
+    listening.close()
+    await runner.cleanup()
+
+
+async def test_the_ingress_front_refuses_a_light_tenant_past_its_rate_as_its_handler_would(
+    ingress: tuple[str, web.Application],
+) -> None:
+    """Past its burst, the tenant's webhook gets the handler's 429 (problem body, Retry-After)
+    from the front, counted in the same metrics; the default tenant is still served."""
+    base, app = ingress
+    async with aiohttp.ClientSession() as session:
+
+        async def send(path: str, secret: str) -> tuple[int, dict[str, str], bytes]:
+            body, headers = signed(light_event("account.created"), secret=secret, now=time.time())
+            async with session.post(base + path, data=body, headers=headers) as response:
+                return response.status, dict(response.headers), await response.read()
+
+        statuses = [(await send("/webhooks/light/flood", OTHER_SECRET))[0] for _ in range(2)]
+        assert statuses == [200, 200]
+        requests_before = app[keys.METRICS].requests.labels("light", "", "429")._value.get()
+        status, headers, body = await send("/webhooks/light/flood", OTHER_SECRET)
+        assert status == 429
+        assert "Server" not in headers  # the front's answer: aiohttp's would name itself
+        assert headers["Retry-After"] == "1"
+        assert headers["Content-Type"] == "application/problem+json"
+        assert body == problems.answer_parts(too_many_requests(1), problems.PROBLEM_BODIES)[2]
+        assert (await send("/webhooks/light", SECRET))[0] == 200
+    metrics = app[keys.METRICS]
+    assert metrics.rate_limited.labels("flood")._value.get() == 1
+    assert metrics.requests.labels("light", "", "429")._value.get() == requests_before + 1
