@@ -73,7 +73,8 @@ def prepared_response(status_line: bytes, headers: Mapping[str, str], body: byte
 
 
 Limited = Callable[[bytes], "ShedAnswer | None"]
-"""The 429 for a request whose URL names a tenant past its rate (taking nothing), else None."""
+"""The 429 for a request whose URL names a tenant past its rate, else None (the request goes
+on, its token taken)."""
 
 
 class SheddingFront(asyncio.Protocol):

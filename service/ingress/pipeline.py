@@ -106,8 +106,9 @@ def shed_routes(
 
 
 def light_tenant_limits(metrics: IngressMetrics, limits: Limits, light: Source) -> Limited:
-    """The 429 a Light tenant past its rate gets on its path (`/webhooks/light[/<tenant>]`),
-    for a `SheddingFront` to answer; counted as the handler counts it."""
+    """For a `SheddingFront`: the 429 a Light tenant past its rate gets on its path
+    (`/webhooks/light[/<tenant>]`), counted as the handler counts it; else None, and the
+    request's token is taken (`Limits.let_through`)."""
     path = light.path.encode()
     prefix = path + b"/"
     prepared: dict[tuple[str, float], ShedAnswer] = {}
@@ -120,7 +121,7 @@ def light_tenant_limits(metrics: IngressMetrics, limits: Limits, light: Source) 
             tenant = target[len(prefix) :].decode(errors="replace")
         else:
             return None
-        wait = limits.waiting(tenant)
+        wait = limits.let_through(tenant)
         if wait == 0:
             return None
         refusal = too_many_requests(wait)

@@ -128,40 +128,49 @@ class Bucket:
 
     def take(self, now: float) -> float:
         """0 when a request may pass now (and takes its token); else seconds to wait."""
-        wait = self.waiting(now)
-        self.tokens, self.at = self._refilled(now), now
-        if wait == 0:
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
             self.tokens -= 1
-        return wait
-
-    def waiting(self, now: float) -> float:
-        """What `take` would answer, taking nothing."""
-        tokens = self._refilled(now)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-
-    def _refilled(self, now: float) -> float:
-        return min(self.burst, self.tokens + (now - self.at) * self.rate)
+            return 0.0
+        return (1 - self.tokens) / self.rate
 
 
 @dataclass
 class Limits:
-    """A token bucket per tenant, from the registry's rates."""
+    """A token bucket per tenant, from the registry's rates.
+
+    The shedding front takes a Light tenant's token when it lets a request through
+    (`let_through`), so that requests read in one turn of the loop cannot all pass on one
+    token; the route's `admit` then spends that prepaid token instead of taking another.
+    """
 
     registry: Registry
     clock: Callable[[], float] = time.monotonic
     _buckets: dict[tuple[str, int], Bucket] = field(default_factory=dict)
+    _prepaid: dict[str, int] = field(default_factory=dict)
 
     def admit(self, tenant_id: str) -> None:
         """`TooManyRequests` (with Retry-After) when the tenant is past its rate and burst."""
+        prepaid = self._prepaid.get(tenant_id, 0)
+        if prepaid:
+            self._prepaid[tenant_id] = prepaid - 1
+            return
         bucket = self._bucket(tenant_id)
         wait = bucket.take(self.clock()) if bucket is not None else 0.0
         if wait > 0:
             raise too_many_requests(wait)
 
-    def waiting(self, tenant_id: str) -> float:
-        """Seconds until `tenant_id` may send again (0: now), taking nothing."""
+    def let_through(self, tenant_id: str) -> float:
+        """0 when a request of `tenant_id` may pass (its token taken, for its route's `admit`
+        to spend); else seconds until it may."""
         bucket = self._bucket(tenant_id)
-        return bucket.waiting(self.clock()) if bucket is not None else 0.0
+        if bucket is None:
+            return 0.0
+        wait = bucket.take(self.clock())
+        if wait == 0:
+            self._prepaid[tenant_id] = self._prepaid.get(tenant_id, 0) + 1
+        return wait
 
     def _bucket(self, tenant_id: str) -> Bucket | None:
         tenant = self.registry.current.get(tenant_id)

@@ -13,13 +13,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from gridhook.contract.errors import TooManyRequests
 from gridhook.contract.settings import Settings
+from gridhook.contract.tenants import Registry, Tenant, Tenants
 from gridhook.state.store import Store
 from service.ingress import keys, problems
 from service.ingress.front import ShedAnswer, SheddingFront, ShedRoutes, prepared_response
 from service.ingress.server import shedding_front
 from service.ingress.shedding import ARRIVING_SECONDS, LoadShedding
-from service.ingress.tenancy import too_many_requests
+from service.ingress.tenancy import Limits, too_many_requests
 from tests.support.fakes import InMemoryPublisher
 from tests.support.ingress import ingress_app
 from tests.support.light_payloads import OTHER_SECRET, SECRET, light_event, signed
@@ -311,3 +313,18 @@ async def test_the_ingress_front_refuses_a_light_tenant_past_its_rate_as_its_han
     metrics = app[keys.METRICS]
     assert metrics.rate_limited.labels("flood")._value.get() == 1
     assert metrics.requests.labels("light", "", "429")._value.get() == requests_before + 1
+
+
+def test_a_token_the_front_took_is_spent_by_the_route_not_taken_twice() -> None:
+    """`let_through` takes the tenant's token once; the route's `admit` spends it; past the
+    burst `let_through` answers how long to wait, and `admit` refuses."""
+    registry = Registry(Settings.from_env({}))
+    registry.current = Tenants({"gridco": Tenant("gridco", rate=1.0, burst=2.0)})
+    limits = Limits(registry, clock=lambda: 0.0)
+    assert limits.let_through("gridco") == 0
+    limits.admit("gridco")  # spends the prepaid token
+    assert limits.let_through("gridco") == 0
+    limits.admit("gridco")
+    assert limits.let_through("gridco") == pytest.approx(1.0)
+    with pytest.raises(TooManyRequests):
+        limits.admit("gridco")
