@@ -25,10 +25,12 @@ from service.ingress.tenancy import Limits, too_many_requests
 from tests.support.fakes import InMemoryPublisher
 from tests.support.ingress import ingress_app
 from tests.support.light_payloads import OTHER_SECRET, SECRET, light_event, signed
+from tests.support.waiting import eventually
 
 REFUSED = prepared_response(
     b"HTTP/1.1 503 Service Unavailable", {"Retry-After": "1"}, b'{"title":"shed"}'
 )
+SHED = (503, b'{"title":"shed"}')
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Server:
     handled: list[str] = field(default_factory=list)
     refused: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    entered: asyncio.Event = field(default_factory=asyncio.Event)  # a slow handler began
+    bytes_read: int = 0  # by the front, from every connection
 
     @property
     def shedding(self) -> bool:
@@ -57,6 +61,7 @@ async def server() -> AsyncIterator[Server]:
         state.gate.arrived()  # as the pipeline's handler does
         body = await request.read()
         if body == b"slow":
+            state.entered.set()
             await state.release.wait()
         state.handled.append(body.decode())
         return web.Response(text="ok")
@@ -78,8 +83,14 @@ async def server() -> AsyncIterator[Server]:
     refusal = ShedAnswer(REFUSED, counted)
     routes = ShedRoutes(exact={b"/hooks/a": refusal}, one_segment_under={b"/hooks/t": refusal})
     handlers = runner.server
+
+    class CountingFront(SheddingFront):
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            state.bytes_read += len(data)
+
     listening = await asyncio.get_running_loop().create_server(
-        lambda: SheddingFront(handlers(), routes, state.gate), "127.0.0.1", 0
+        lambda: CountingFront(handlers(), routes, state.gate), "127.0.0.1", 0
     )
     state.port = listening.sockets[0].getsockname()[1]
     yield state
@@ -90,6 +101,15 @@ async def server() -> AsyncIterator[Server]:
 def post(path: str, body: bytes, *extra: str) -> bytes:
     headers = [f"POST {path} HTTP/1.1", "Host: x", f"Content-Length: {len(body)}", *extra]
     return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
+
+
+async def send_as_one_read(server: Server, writer: asyncio.StreamWriter, piece: bytes) -> None:
+    """Write `piece` and wait until the server has read it, so the next write is a read of its
+    own."""
+    expected = server.bytes_read + len(piece)
+    writer.write(piece)
+    await writer.drain()
+    await eventually(lambda: server.bytes_read >= expected, 5, "the server to read the piece")
 
 
 async def response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -118,9 +138,9 @@ async def test_while_shedding_the_front_answers_and_keeps_the_connection(server:
     server.shedding = True
     for body in (b"one", b"two"):
         writer.write(post("/hooks/a", body))
-        assert await response(reader) == (503, b'{"title":"shed"}')
+        assert await response(reader) == SHED
     writer.write(post("/hooks/t/gridco", b"three"))
-    assert await response(reader) == (503, b'{"title":"shed"}')
+    assert await response(reader) == SHED
     assert server.handled == []
     assert server.refused == 3
     server.shedding = False
@@ -149,10 +169,8 @@ async def test_a_body_arriving_in_pieces_is_refused_once_whole(server: Server) -
     whole = post("/hooks/a", b"0123456789" * 50)
     headers_end = whole.index(b"\r\n\r\n") + 4
     for piece in (whole[: headers_end + 10], whole[headers_end + 10 : 300], whole[300:]):
-        writer.write(piece)
-        await writer.drain()
-        await asyncio.sleep(0.01)  # let each piece arrive as a read of its own
-    assert await response(reader) == (503, b'{"title":"shed"}')
+        await send_as_one_read(server, writer, piece)
+    assert await response(reader) == SHED
     server.shedding = False
     writer.write(post("/hooks/a", b"next"))
     assert await response(reader) == (200, b"ok")
@@ -165,9 +183,7 @@ async def test_a_request_aiohttp_began_stays_with_aiohttp(server: Server) -> Non
     aiohttp."""
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     whole = post("/hooks/a", b"x" * 400)
-    writer.write(whole[:100])
-    await writer.drain()
-    await asyncio.sleep(0.05)
+    await send_as_one_read(server, writer, whole[:100])
     server.shedding = True
     writer.write(whole[100:])
     assert await response(reader) == (200, b"ok")
@@ -180,16 +196,13 @@ async def test_answers_keep_their_order_when_a_client_pipelines(server: Server) 
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     server.release.clear()
     writer.write(post("/hooks/a", b"slow"))
-    await writer.drain()
-    await asyncio.sleep(0.05)  # aiohttp is now waiting in the handler
+    await asyncio.wait_for(server.entered.wait(), 5)  # aiohttp is answering it
     server.shedding = True
-    writer.write(post("/hooks/a", b"behind"))
-    await writer.drain()
-    await asyncio.sleep(0.05)
+    await send_as_one_read(server, writer, post("/hooks/a", b"behind"))
     assert server.refused == 0  # taken by the front, held until aiohttp's answer is out
     server.release.set()
     assert await response(reader) == (200, b"ok")
-    assert await response(reader) == (503, b'{"title":"shed"}')
+    assert await response(reader) == SHED
     assert server.handled == ["slow"]
     writer.close()
 
@@ -200,7 +213,7 @@ async def test_requests_pipelined_in_one_read_are_all_refused(server: Server) ->
     server.shedding = True
     writer.write(post("/hooks/a", b"one") + post("/hooks/t/x", b"two") + post("/hooks/a", b"3"))
     for _ in range(3):
-        assert await response(reader) == (503, b'{"title":"shed"}')
+        assert await response(reader) == SHED
     assert server.refused == 3
     writer.close()
 
@@ -211,9 +224,7 @@ async def test_headers_spread_over_reads_leave_the_request_to_aiohttp(server: Se
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     server.shedding = True
     whole = post("/hooks/a", b"late")
-    writer.write(whole[:12])
-    await writer.drain()
-    await asyncio.sleep(0.05)
+    await send_as_one_read(server, writer, whole[:12])
     writer.write(whole[12:])
     assert await response(reader) == (200, b"ok")
     assert server.refused == 0
@@ -236,7 +247,7 @@ async def test_a_client_that_closes_after_its_request_is_closed_after_the_refusa
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     server.shedding = True
     writer.write(post("/hooks/a", b"bye", "Connection: close"))
-    assert await response(reader) == (503, b'{"title":"shed"}')
+    assert await response(reader) == SHED
     assert await asyncio.wait_for(reader.read(), 5) == b""
     writer.close()
 
