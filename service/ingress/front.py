@@ -25,8 +25,10 @@ leaves it to aiohttp.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Any, cast
 
 import httptools
@@ -42,10 +44,34 @@ RETRY_SECONDS = 0.0005
 
 @dataclass(frozen=True)
 class ShedAnswer:
-    """A shed route's prepared 503: the whole response, and what to count when it is sent."""
+    """A prepared refusal: the whole response but its `Date`, and what to count when it is
+    sent."""
 
     response: bytes
     counted: Callable[[], None]
+
+    def dated(self, date: bytes) -> bytes:
+        """The response with `Date: <date>` after its status line."""
+        end = self.response.index(b"\r\n") + 2
+        return self.response[:end] + b"Date: " + date + b"\r\n" + self.response[end:]
+
+
+class HttpDate:
+    """The `Date` header's value (RFC 9110 wants one on a 4xx), formatted once a second."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._second = -1
+        self._value = b""
+
+    def __call__(self) -> bytes:
+        second = int(self._clock())
+        if second != self._second:
+            self._second, self._value = second, formatdate(second, usegmt=True).encode()
+        return self._value
+
+
+HTTP_DATE = HttpDate()
 
 
 @dataclass(frozen=True)
@@ -66,7 +92,8 @@ class ShedRoutes:
 
 
 def prepared_response(status_line: bytes, headers: Mapping[str, str], body: bytes) -> bytes:
-    """An HTTP/1.1 response with `Content-Length`, as bytes."""
+    """An HTTP/1.1 response with `Content-Length`, as bytes (its `Date` is added as it is
+    sent)."""
     lines = [status_line, *(f"{name}: {value}".encode() for name, value in headers.items())]
     lines.append(b"Content-Length: %d" % len(body))
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
@@ -219,7 +246,7 @@ class SheddingFront(asyncio.Protocol):
             self._retry = loop.call_later(RETRY_SECONDS, self._send)
             return
         for answer, keep_alive in self._unsent:
-            transport.write(answer.response)
+            transport.write(answer.dated(HTTP_DATE()))
             answer.counted()
             if not keep_alive:
                 self._close()

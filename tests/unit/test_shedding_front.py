@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import aiohttp
@@ -317,6 +318,9 @@ async def test_the_ingress_front_refuses_a_light_tenant_past_its_rate_as_its_han
         status, headers, body = await send("/webhooks/light/flood", OTHER_SECRET)
         assert status == 429
         assert "Server" not in headers  # the front's answer: aiohttp's would name itself
+        assert parsedate_to_datetime(headers["Date"]).timestamp() == pytest.approx(
+            time.time(), abs=5
+        )
         assert headers["Retry-After"] == "1"
         assert headers["Content-Type"] == "application/problem+json"
         assert body == problems.answer_parts(too_many_requests(1), problems.PROBLEM_BODIES)[2]
