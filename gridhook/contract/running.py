@@ -110,17 +110,13 @@ def serve(
             app.on_response_prepare.append(count)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
         await runner.setup()
+        assert runner.server is not None
+        protocols = runner.server if front is None else front(app, runner.server)
         listening: asyncio.Server | None = None
         try:
-            if front is None:
-                await web.TCPSite(
-                    runner, host, port, reuse_port=reuse_port, backlog=BACKLOG
-                ).start()
-            else:
-                assert runner.server is not None
-                listening = await asyncio.get_running_loop().create_server(
-                    front(app, runner.server), host, port, reuse_port=reuse_port, backlog=BACKLOG
-                )
+            listening = await asyncio.get_running_loop().create_server(
+                protocols, host, port, reuse_port=reuse_port, backlog=BACKLOG
+            )
             log.info(f"{name} listening", extra={"fields": {"address": f"http://{host}:{port}"}})
             tune_garbage_collector()
             await stop.wait()

@@ -124,6 +124,7 @@ class SheddingFront(asyncio.Protocol):
         self._in_request = False  # a request has begun and not ended
         self._fronts_current = False  # the request in progress is the front's
         self._url = b""
+        self._refusal: ShedAnswer | None = None  # the current request's route's, if shed
         self._first_refusal: ShedAnswer | None = None  # the read's first request, if shed
         self._first_known = False  # the read's first request line and headers were read
         self._taken_with: ShedAnswer | None = None  # the refusal of the read the front took
@@ -191,16 +192,16 @@ class SheddingFront(asyncio.Protocol):
         self._url += url
 
     def on_headers_complete(self) -> None:
+        self._refusal = self._routes.refusal_for(self._url)  # once per request
         if not self._first_known:
             self._first_known = True
             if self._parser.get_method() == b"POST":
-                self._first_refusal = self._routes.refusal_for(self._url)
+                self._first_refusal = self._refusal
                 self._first_url = self._url
 
     def on_message_complete(self) -> None:
         self._in_request = False
-        refusal = self._routes.refusal_for(self._url)
-        self._ended.append((refusal, self._parser.should_keep_alive()))
+        self._ended.append((self._refusal, self._parser.should_keep_alive()))
 
     # -- the front's part ---------------------------------------------------------------
 
