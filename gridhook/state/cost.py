@@ -90,19 +90,26 @@ def signal_at(
     return None
 
 
-def priced(
-    intervals: Iterable[Interval], agreements: Sequence[Agreement], spans: Sequence[PriceSpan]
-) -> list[PricedInterval]:
-    """Each interval with its cost (`spans` in order of start)."""
-    result = []
-    starts = [stretch.start for stretch in spans]
-    day_of: dict[int, tuple[float | None, str | None, bool]] = {}
-    for interval in intervals:
-        day = interval.start // 86_400
-        terms = day_of.get(day)
+class Pricing:
+    """What prices the intervals of one read: the agreement in force on each UTC day, and
+    the WattShift span covering each interval (`spans` in order of start)."""
+
+    def __init__(self, agreements: Sequence[Agreement], spans: Sequence[PriceSpan]) -> None:
+        self._agreements = agreements
+        self._spans = spans
+        self._starts = [stretch.start for stretch in spans]
+        self._days: dict[int, tuple[float | None, str | None, bool]] = {}
+
+    def of(
+        self, start: int, imported: float, exported: float
+    ) -> tuple[float | None, float | None, str | None, float | None, float | None]:
+        """The interval's Light price, cost and price source, and WattShift's price and cost
+        (None where nothing prices it): `PricedInterval`'s figures, in its order."""
+        day = start // 86_400
+        terms = self._days.get(day)
         if terms is None:
-            agreement = in_force(agreements, interval.start)
-            terms = day_of[day] = (
+            agreement = in_force(self._agreements, start)
+            terms = self._days[day] = (
                 (None, None, False)
                 if agreement is None
                 else (agreement.rate, f"light:{agreement.name}", agreement.net_metered)
@@ -110,14 +117,25 @@ def priced(
         price, source, net_metered = terms
         cost = None
         if price is not None:
-            cost = (interval.imported - (interval.exported if net_metered else 0.0)) * price
-        stretch = signal_at(spans, interval.start + INTERVAL_SECONDS / 2, starts) if spans else None
+            cost = (imported - (exported if net_metered else 0.0)) * price
         ws_price = ws_cost = None
-        if stretch is not None:
-            ws_price = stretch.imported
-            ws_cost = interval.imported * stretch.imported - interval.exported * stretch.exported
-        result.append(PricedInterval(interval, price, cost, source, ws_price, ws_cost))
-    return result
+        if self._spans:
+            stretch = signal_at(self._spans, start + INTERVAL_SECONDS / 2, self._starts)
+            if stretch is not None:
+                ws_price = stretch.imported
+                ws_cost = imported * stretch.imported - exported * stretch.exported
+        return price, cost, source, ws_price, ws_cost
+
+
+def priced(
+    intervals: Iterable[Interval], agreements: Sequence[Agreement], spans: Sequence[PriceSpan]
+) -> list[PricedInterval]:
+    """Each interval with its cost (`spans` in order of start)."""
+    pricing = Pricing(agreements, spans)
+    return [
+        PricedInterval(interval, *pricing.of(interval.start, interval.imported, interval.exported))
+        for interval in intervals
+    ]
 
 
 def total(rows: Iterable[PricedInterval]) -> float:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
-from gridhook.state.cost import Agreement, PriceSpan, priced
+from gridhook.state.cost import Agreement, PriceSpan, Pricing
 from gridhook.state.intervals import INTERVAL_SECONDS, Interval, Quality
 
 Resolution = Literal["15m", "1h", "1d"]
@@ -131,25 +131,23 @@ def costed(
     resolution: Resolution,
 ) -> list[CostSlot]:
     """The cost of each bucket of `resolution` (the slots are 15-minute)."""
-    energy = [
-        Interval(slot.start, slot.imported or 0.0, slot.exported or 0.0, slot.quality)
-        for slot in slots
-    ]
+    pricing = Pricing(agreements, spans)
     rows = [
         CostSlot(
-            row.interval.start,
-            row.interval.start + INTERVAL_SECONDS,
+            slot.start,
+            slot.end,
             slot.imported,
-            row.price,
-            row.cost,
-            row.price_source,
-            row.wattshift_price,
-            row.wattshift_cost,
+            *pricing.of(slot.start, slot.imported or 0.0, slot.exported or 0.0),
         )
-        for slot, row in zip(slots, priced(energy, agreements, spans), strict=True)
+        for slot in slots
     ]
+    return summed(rows, resolution)
+
+
+def summed(rows: Sequence[CostSlot], resolution: Resolution) -> list[CostSlot]:
+    """15-minute `rows` summed into buckets of `resolution`."""
     if resolution == "15m":
-        return rows
+        return list(rows)
     groups: dict[int, list[CostSlot]] = {}
     for row in rows:
         groups.setdefault(bucket_of(row.start, resolution), []).append(row)

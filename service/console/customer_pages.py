@@ -30,7 +30,7 @@ from gridhook.state.light import account_view
 from gridhook.state.measurements import Measurements
 from gridhook.state.meter_binds import MeterBinds
 from gridhook.state.people import person_view
-from gridhook.state.series import Resolution, chosen, costed, resampled, totals
+from gridhook.state.series import Resolution, chosen, costed, resampled, summed, totals
 from gridhook.state.services import service_at
 from service.console import audit
 from service.console.charts import Bar, bars
@@ -139,7 +139,7 @@ async def service(request: web.Request) -> dict[str, Any]:
     ]
     spans = await measurements.prices(found.home_id, start, end) if found.home_id else []
     fine = costed(slots, found.agreements, spans, "15m")
-    daily = costed(slots, found.agreements, spans, "1d")
+    daily = summed(fine, "1d")
     money = [
         Bar(_label(row.start, "1d"), max(row.cost or 0.0, 0.0), max(-(row.cost or 0.0), 0.0))
         for row in daily

@@ -41,6 +41,7 @@ from gridhook.state.series import (
     chosen,
     costed,
     resampled,
+    summed,
     totals,
 )
 from gridhook.state.services import Service, service_at, service_of_meter
@@ -235,7 +236,7 @@ async def cost_body(app: web.Application, series: Series, query: Query) -> dict[
             raise Unavailable("the state store is not reachable") from None
     agreements = service.agreements if service is not None else ()
     fine = costed(slots, agreements, spans, "15m")
-    rows = fine if query.resolution == "15m" else costed(slots, agreements, spans, query.resolution)
+    rows = summed(fine, query.resolution)
     return {
         "currency": CURRENCY,
         "from": _time(start),

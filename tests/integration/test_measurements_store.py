@@ -12,7 +12,7 @@ import pytest
 from gridhook.contract.errors import StoreUnavailable
 from gridhook.state.cost import PriceSpan
 from gridhook.state.intervals import INTERVAL_SECONDS, Interval, Read, derive, settle
-from gridhook.state.measurements import HAN, LIGHT, Batch, Measurements
+from gridhook.state.measurements import HAN, INTERVALS_QUERY, LIGHT, Batch, Measurements
 from gridhook.state.store import Store
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -172,3 +172,28 @@ async def test_installations_applied_before_v8_are_linked_by_the_migration(store
     assert by_location is not None
     assert by_meter.installation_id == by_location.installation_id == "inst-old"
     assert by_location.location_uuid == "loc-old"
+
+
+async def test_a_read_of_several_series_returns_each_ones_range_by_its_key(store: Store) -> None:
+    """Each series gets its own intervals in the range, none of another series or outside it;
+    on SQLite the read searches the primary key, not the start index across every series."""
+    measurements = Measurements(store)
+    usage = {f"loc{n}": {T0 + k * INTERVAL_SECONDS: n + k / 10 for k in range(8)} for n in range(3)}
+    await measurements.apply(Batch(usage=usage))
+    await measurements.apply(Batch(reads={"loc0": meter_reads(4, every=900.0)}))
+    found = await measurements.intervals_of(
+        {LIGHT: "loc1", HAN: "loc0"}, T0 + INTERVAL_SECONDS, T0 + 4 * INTERVAL_SECONDS
+    )
+    assert list(found) == [LIGHT, HAN]
+    assert {start: interval.imported for start, interval in found[LIGHT].items()} == {
+        T0 + k * INTERVAL_SECONDS: 1 + k / 10 for k in range(1, 4)
+    }
+    assert sorted(found[HAN]) == [T0 + INTERVAL_SECONDS, T0 + 2 * INTERVAL_SECONDS]
+    if store.is_sqlite:
+        async with store.connect() as connection:
+            plan = await connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {INTERVALS_QUERY[True]}", (LIGHT, "loc1", T0, T0 + DAY)
+            )
+            (step,) = [row[-1] for row in plan]
+        assert "measurement_intervals_by_start" not in step
+        assert "(source=? AND series=? AND start>? AND start<?)" in step
