@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, delete, func, or_, select, tuple_
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridhook.contract.codec import format_time
@@ -85,6 +85,18 @@ _APPLIED = {
     False: """INSERT INTO applied_events (event_key, topic, partition, "offset", applied_at)
         VALUES ($1, $2, $3, $4, $5)""",
 }
+
+
+_PLACEHOLDERS = """INSERT INTO entities (kind, entity_id, facts, updated_at)
+    SELECT kind, entity_id, '{}', $3 FROM unnest($1::text[], $2::text[]) AS keys(kind, entity_id)
+    ORDER BY kind, entity_id
+    ON CONFLICT (kind, entity_id) DO NOTHING"""
+"""PostgreSQL: the missing rows of a batch inserted empty, in key order (`_locked_rows`)."""
+_LOCKED = """SELECT kind, entity_id, parent_id, alias, facts FROM entities
+    WHERE (kind, entity_id) IN
+        (SELECT * FROM unnest($1::text[], $2::text[]) AS keys(kind, entity_id))
+    ORDER BY kind, entity_id FOR UPDATE"""
+"""PostgreSQL: a batch's rows, locked in key order (`_locked_rows`)."""
 
 
 class Store(Database):
@@ -184,37 +196,19 @@ class Store(Database):
         if not wanted:
             return {}
         if not self._sqlite:
-            from sqlalchemy.dialects import postgresql
-
-            placeholders = [
-                {"kind": kind, "entity_id": entity_id, "facts": {}, "updated_at": now}
-                for kind, entity_id in wanted
-            ]
-            await connection.execute(
-                postgresql.insert(entities).on_conflict_do_nothing(), placeholders
-            )
-        query: Select[Any]
-        if self._sqlite:
-            by_kind: dict[str, list[str]] = {}
-            for kind, entity_id in wanted:
-                by_kind.setdefault(kind, []).append(entity_id)
-            # One primary-key lookup list per kind: SQLite plans a row-value IN as a scan
-            # (and PostgreSQL plans this OR as one, so it keeps the row-value IN).
-            query = select(entities).where(
-                or_(
-                    *(
-                        and_(entities.c.kind == kind, entities.c.entity_id.in_(ids))
-                        for kind, ids in by_kind.items()
-                    )
+            return await self._locked_postgres_rows(connection, wanted, now)
+        by_kind: dict[str, list[str]] = {}
+        for kind, entity_id in wanted:
+            by_kind.setdefault(kind, []).append(entity_id)
+        # One primary-key lookup list per kind: SQLite plans a row-value IN as a scan.
+        query = select(entities).where(
+            or_(
+                *(
+                    and_(entities.c.kind == kind, entities.c.entity_id.in_(ids))
+                    for kind, ids in by_kind.items()
                 )
             )
-        else:
-            query = (
-                select(entities)
-                .where(tuple_(entities.c.kind, entities.c.entity_id).in_(wanted))
-                .order_by(entities.c.kind, entities.c.entity_id)
-                .with_for_update()
-            )
+        )
         rows = {}
         for stored in await connection.execute(query):
             rows[(stored.kind, stored.entity_id)] = {
@@ -223,6 +217,27 @@ class Store(Database):
                 "parent_id": stored.parent_id,
                 "alias": stored.alias,
                 "facts": stored.facts,
+            }
+        return rows
+
+    async def _locked_postgres_rows(
+        self, connection: AsyncConnection, wanted: list[tuple[str, str]], now: str
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """`_locked_rows` on PostgreSQL: the keys sent as two arrays to one statement each,
+        straight to the driver (SQLAlchemy compiled a bind parameter per key)."""
+        kinds = [kind for kind, _ in wanted]
+        ids = [entity_id for _, entity_id in wanted]
+        await connection.exec_driver_sql(_PLACEHOLDERS, (kinds, ids, now))
+        rows = {}
+        for kind, entity_id, parent_id, alias, facts in await connection.exec_driver_sql(
+            _LOCKED, (kinds, ids)
+        ):
+            rows[(kind, entity_id)] = {
+                "kind": kind,
+                "entity_id": entity_id,
+                "parent_id": parent_id,
+                "alias": alias,
+                "facts": facts,  # decoded by the codec SQLAlchemy gives asyncpg
             }
         return rows
 
