@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridhook.contract.codec import format_time
@@ -87,6 +87,16 @@ _APPLIED = {
 }
 
 
+# Statements sent straight to the driver, a batch's keys as one parameter: SQLAlchemy compiled
+# a bind parameter per key (bench/README.md).
+_SEEN = {  # by whether the database is SQLite
+    True: """SELECT event_key FROM applied_events
+        WHERE event_key IN (SELECT value FROM json_each(?))""",
+    False: "SELECT event_key FROM applied_events WHERE event_key = ANY($1::text[])",
+}
+_SQLITE_ROWS = """SELECT kind, entity_id, parent_id, alias, facts FROM entities
+    WHERE kind = ? AND entity_id IN (SELECT value FROM json_each(?))"""
+"""SQLite: a batch's rows of one kind (its writer holds the whole database: no row locks)."""
 _PLACEHOLDERS = """INSERT INTO entities (kind, entity_id, facts, updated_at)
     SELECT kind, entity_id, '{}', $3 FROM unnest($1::text[], $2::text[]) AS keys(kind, entity_id)
     ORDER BY kind, entity_id
@@ -119,15 +129,8 @@ class Store(Database):
             return Outcome(0, 0)
         async with self.translated(), self._engine.begin() as connection:
             keys = list(dict.fromkeys(item.event_key for item in batch))
-            seen = set(
-                (
-                    await connection.execute(
-                        select(applied_events.c.event_key).where(
-                            applied_events.c.event_key.in_(keys)
-                        )
-                    )
-                ).scalars()
-            )
+            found = await connection.exec_driver_sql(_SEEN[self._sqlite], (self._array(keys),))
+            seen = {key for (key,) in found}
             fresh: list[Application] = []
             for item in batch:
                 if item.event_key not in seen:
@@ -200,24 +203,17 @@ class Store(Database):
         by_kind: dict[str, list[str]] = {}
         for kind, entity_id in wanted:
             by_kind.setdefault(kind, []).append(entity_id)
-        # One primary-key lookup list per kind: SQLite plans a row-value IN as a scan.
-        query = select(entities).where(
-            or_(
-                *(
-                    and_(entities.c.kind == kind, entities.c.entity_id.in_(ids))
-                    for kind, ids in by_kind.items()
-                )
-            )
-        )
         rows = {}
-        for stored in await connection.execute(query):
-            rows[(stored.kind, stored.entity_id)] = {
-                "kind": stored.kind,
-                "entity_id": stored.entity_id,
-                "parent_id": stored.parent_id,
-                "alias": stored.alias,
-                "facts": stored.facts,
-            }
+        for kind, ids in by_kind.items():
+            found = await connection.exec_driver_sql(_SQLITE_ROWS, (kind, self._array(ids)))
+            for _, entity_id, parent_id, alias, facts in found:
+                rows[(kind, entity_id)] = {
+                    "kind": kind,
+                    "entity_id": entity_id,
+                    "parent_id": parent_id,
+                    "alias": alias,
+                    "facts": orjson.loads(facts),
+                }
         return rows
 
     async def _locked_postgres_rows(
@@ -240,6 +236,11 @@ class Store(Database):
                 "facts": facts,  # decoded by the codec SQLAlchemy gives asyncpg
             }
         return rows
+
+    def _array(self, values: list[str]) -> str | list[str]:
+        """`values` as one statement parameter: a JSON array for SQLite's `json_each`, an
+        array for PostgreSQL."""
+        return orjson.dumps(values).decode() if self._sqlite else values
 
     async def reached(self, through: dict[tuple[str, int], int]) -> None:
         """Record that every record before `through[(topic, partition)]` has been applied."""
