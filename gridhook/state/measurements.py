@@ -45,14 +45,20 @@ from gridhook.state.intervals import (
 )
 from gridhook.state.tables import measurement_intervals, meter_reads, price_spans
 
-INTERVALS_QUERY = {  # by whether the database is SQLite (its driver's placeholders, or asyncpg's)
-    True: """SELECT start, imported, exported, actual, estimated, missing
-        FROM measurement_intervals
-        WHERE source = ? AND series = ? AND start >= ? AND start < ?""",
-    False: """SELECT start, imported, exported, actual, estimated, missing
-        FROM measurement_intervals
-        WHERE source = $1 AND series = $2 AND start >= $3 AND start < $4""",
-}
+INTERVALS_QUERY = """SELECT start, imported, exported, actual, estimated, missing
+    FROM measurement_intervals WHERE source = ? AND series = ? AND start >= ? AND start < ?"""
+"""A series' intervals in a range: a range of the primary key."""
+_INSERT_READS = """INSERT INTO meter_reads
+    (meter_id, read_at, delivered, received, multiplier, divisor) VALUES (?, ?, ?, ?, ?, ?)"""
+_ADD_INTERVALS = """INSERT INTO measurement_intervals
+    (source, series, start, imported, exported, actual, estimated, missing)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (source, series, start) DO UPDATE SET
+    imported = measurement_intervals.imported + excluded.imported,
+    exported = measurement_intervals.exported + excluded.exported,
+    actual = measurement_intervals.actual + excluded.actual,
+    estimated = measurement_intervals.estimated + excluded.estimated,
+    missing = measurement_intervals.missing + excluded.missing"""
 
 HAN, LIGHT = "han", "light"
 """The intervals' sources: the HAN device's reads of the meter, and Light's usage."""
@@ -157,7 +163,7 @@ class Measurements:
     async def _apply(self, connection: AsyncConnection, batch: Batch) -> Applied:
         await self._load_tails(connection, batch.reads)
         by_meter: dict[tuple[str, int], Contribution] = {}
-        inserts: list[dict[str, Any]] = []
+        inserts: list[tuple[object, ...]] = []
         replaced: list[dict[str, Any]] = []
         known = 0
         lateness: list[float] = []
@@ -172,13 +178,25 @@ class Measurements:
                 if changes is None:
                     known += 1
                     continue
-                (replaced if was_there else inserts).append(_read_row(meter_id, read))
+                if was_there:
+                    replaced.append(_read_row(meter_id, read))
+                else:
+                    inserts.append(
+                        (
+                            meter_id,
+                            read.at,
+                            read.delivered,
+                            read.received,
+                            read.multiplier,
+                            read.divisor,
+                        )
+                    )
                 lateness.append(max(0.0, latest - read.at))
                 for start, part in changes.items():
                     by_meter.setdefault((meter_id, start), Contribution()).add(part)
             tail.trim()
         if inserts:
-            await connection.execute(meter_reads.insert(), inserts)
+            await connection.exec_driver_sql(self._db.driver_sql(_INSERT_READS), inserts)
         if replaced:
             await connection.execute(
                 update(meter_reads)
@@ -238,29 +256,20 @@ class Measurements:
     ) -> int:
         if not changes:
             return 0
-        insert = self._db.insert(measurement_intervals)
-        table = measurement_intervals.c
-        statement = insert.on_conflict_do_update(
-            index_elements=[table.source, table.series, table.start],
-            set_={
-                name: table[name] + insert.excluded[name]
-                for name in ("imported", "exported", "actual", "estimated", "missing")
-            },
-        )
         rows = [
-            {
-                "source": HAN,
-                "series": meter_id,
-                "start": start,
-                "imported": part.imported,
-                "exported": part.exported,
-                "actual": part.actual,
-                "estimated": part.estimated,
-                "missing": part.missing,
-            }
+            (
+                HAN,
+                meter_id,
+                start,
+                part.imported,
+                part.exported,
+                part.actual,
+                part.estimated,
+                part.missing,
+            )
             for (meter_id, start), part in changes.items()
         ]
-        await connection.execute(statement, rows)
+        await connection.exec_driver_sql(self._db.driver_sql(_ADD_INTERVALS), rows)
         return len(rows)
 
     async def _put_usage(
@@ -343,7 +352,7 @@ class Measurements:
         """The stored intervals of several series (series id by source), each a range of the
         primary key."""
         found: dict[str, dict[int, Interval]] = {}
-        statement = INTERVALS_QUERY[self._db.is_sqlite]
+        statement = self._db.driver_sql(INTERVALS_QUERY)
         async with self._db.connect() as connection:
             for source, series_id in series.items():
                 # Straight to the driver, one range each: a month is thousands of rows, and

@@ -69,24 +69,12 @@ stored as merged."""
 _NONE: Reconcilers = {}
 
 
-_UPSERT = {  # by whether the database is SQLite (its driver's placeholders, or asyncpg's)
-    True: """INSERT INTO entities (kind, entity_id, parent_id, alias, facts, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (kind, entity_id) DO UPDATE SET parent_id = excluded.parent_id,
-        alias = excluded.alias, facts = excluded.facts, updated_at = excluded.updated_at""",
-    False: """INSERT INTO entities (kind, entity_id, parent_id, alias, facts, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (kind, entity_id) DO UPDATE SET parent_id = excluded.parent_id,
-        alias = excluded.alias, facts = excluded.facts, updated_at = excluded.updated_at""",
-}
-_APPLIED = {
-    True: """INSERT INTO applied_events (event_key, topic, partition, "offset", applied_at)
-        VALUES (?, ?, ?, ?, ?)""",
-    False: """INSERT INTO applied_events (event_key, topic, partition, "offset", applied_at)
-        VALUES ($1, $2, $3, $4, $5)""",
-}
-
-
+_UPSERT = """INSERT INTO entities (kind, entity_id, parent_id, alias, facts, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (kind, entity_id) DO UPDATE SET parent_id = excluded.parent_id,
+    alias = excluded.alias, facts = excluded.facts, updated_at = excluded.updated_at"""
+_APPLIED = """INSERT INTO applied_events (event_key, topic, partition, "offset", applied_at)
+    VALUES (?, ?, ?, ?, ?)"""
 # Statements sent straight to the driver, a batch's keys as one parameter: SQLAlchemy compiled
 # a bind parameter per key (bench/README.md).
 _SEEN = {  # by whether the database is SQLite
@@ -179,9 +167,9 @@ class Store(Database):
                 )
             # Straight to the driver: SQLAlchemy's parameter processing for an executemany
             # of thousands of rows costs more than the statement (bench/README.md).
-            await connection.exec_driver_sql(_UPSERT[self._sqlite], values)
+            await connection.exec_driver_sql(self.driver_sql(_UPSERT), values)
         await connection.exec_driver_sql(
-            _APPLIED[self._sqlite],
+            self.driver_sql(_APPLIED),
             [(item.event_key, item.topic, item.partition, item.offset, now) for item in fresh],
         )
 

@@ -192,7 +192,7 @@ async def test_a_read_of_several_series_returns_each_ones_range_by_its_key(store
     if store.is_sqlite:
         async with store.connect() as connection:
             plan = await connection.exec_driver_sql(
-                f"EXPLAIN QUERY PLAN {INTERVALS_QUERY[True]}", (LIGHT, "loc1", T0, T0 + DAY)
+                f"EXPLAIN QUERY PLAN {INTERVALS_QUERY}", (LIGHT, "loc1", T0, T0 + DAY)
             )
             (step,) = [row[-1] for row in plan]
         assert "measurement_intervals_by_start" not in step

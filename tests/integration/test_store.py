@@ -93,6 +93,21 @@ def test_database_urls_get_async_drivers() -> None:
         database_url("mysql://h/db")
 
 
+async def test_driver_statements_take_each_drivers_placeholders() -> None:
+    """A statement written with `?` goes to aiosqlite as written and to asyncpg numbered."""
+    sqlite_store = Store("sqlite:///:memory:")
+    postgres_store = Store("postgresql://u:p@h/db")
+    try:
+        statement = "INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT (a) DO UPDATE SET b = ?"
+        assert sqlite_store.driver_sql(statement) == statement
+        assert postgres_store.driver_sql(statement) == (
+            "INSERT INTO t (a, b) VALUES ($1, $2) ON CONFLICT (a) DO UPDATE SET b = $3"
+        )
+    finally:
+        await sqlite_store.close()
+        await postgres_store.close()
+
+
 async def test_forgotten_ids_let_a_redelivery_apply_again_and_change_nothing(
     store: Store,
 ) -> None:
