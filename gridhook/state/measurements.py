@@ -40,9 +40,11 @@ from gridhook.state.intervals import (
     Interval,
     Ledger,
     Meter,
+    Quality,
     Read,
     settled,
 )
+from gridhook.state.series import unsettled
 from gridhook.state.tables import measurement_intervals, meter_reads, price_spans
 
 INTERVALS_QUERY = """SELECT start, imported, exported, actual, estimated, missing
@@ -351,16 +353,42 @@ class Measurements:
     ) -> dict[str, dict[int, Interval]]:
         """The stored intervals of several series (series id by source), each a range of the
         primary key."""
+        async with self._db.connect() as connection:
+            return {
+                source: await self._intervals(connection, source, series_id, start, end)
+                for source, series_id in series.items()
+            }
+
+    async def best_of(
+        self, series: Mapping[str, str], start: int, end: int
+    ) -> dict[str, dict[int, Interval]]:
+        """What `chosen(..., "best")` reads of `series` (in order of preference): each source's
+        intervals over the range its preferred sources did not give as actual. The choice is
+        the one `intervals_of` gives; a bound device that read every interval spares reading
+        Light's usage."""
         found: dict[str, dict[int, Interval]] = {}
-        statement = self._db.driver_sql(INTERVALS_QUERY)
+        actual: set[int] = set()
+        wanted: tuple[int, int] | None = (start, end)
         async with self._db.connect() as connection:
             for source, series_id in series.items():
-                # Straight to the driver, one range each: a month is thousands of rows, and
-                # SQLite plans a row-value IN over the series by the start index alone, every
-                # series' rows of the month (bench/README.md).
-                rows = await connection.exec_driver_sql(statement, (source, series_id, start, end))
-                found[source] = {int(row[0]): settled(int(row[0]), *row[1:]) for row in rows}
+                if wanted is None:
+                    found[source] = {}
+                    continue
+                intervals = await self._intervals(connection, source, series_id, *wanted)
+                found[source] = intervals
+                actual.update(at for at, one in intervals.items() if one.quality is Quality.ACTUAL)
+                wanted = unsettled(actual, start, end)
         return found
+
+    async def _intervals(
+        self, connection: AsyncConnection, source: str, series_id: str, start: int, end: int
+    ) -> dict[int, Interval]:
+        # Straight to the driver, one range of the primary key: a month is thousands of rows,
+        # and SQLite planned a row-value IN over several series by the start index alone,
+        # every series' rows of the month (bench/README.md).
+        statement = self._db.driver_sql(INTERVALS_QUERY)
+        rows = await connection.exec_driver_sql(statement, (source, series_id, start, end))
+        return {int(row[0]): settled(int(row[0]), *row[1:]) for row in rows}
 
     async def latest(self, source: str, series: str) -> int | None:
         """The start of the series' latest interval (None: it has none)."""

@@ -15,7 +15,7 @@ sources, at a resolution, priced. Pure functions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
@@ -89,6 +89,19 @@ def chosen(
                 )
             )
     return slots
+
+
+def unsettled(actual: Collection[int], start: int, end: int) -> tuple[int, int] | None:
+    """The shortest range holding every 15-minute slot from `start` to `end` whose start is
+    not in `actual` (the slots a preferred source gave as actual); None when there is none.
+    A less preferred source can change a `best` choice only there: an actual interval is never
+    passed over (`chosen`)."""
+    slots = range(start, end, INTERVAL_SECONDS)
+    first = next((slot for slot in slots if slot not in actual), None)
+    if first is None:
+        return None
+    last = next(slot for slot in reversed(slots) if slot not in actual)
+    return first, last + INTERVAL_SECONDS
 
 
 def bucket_of(at: int, resolution: Resolution) -> int:

@@ -130,7 +130,7 @@ async def service(request: web.Request) -> dict[str, Any]:
     now = int(request.app[CLOCK]())
     end = (now if last is None else last) // DAY * DAY + DAY
     start = end - days * DAY
-    slots = chosen(await measurements.intervals_of(sources, start, end), start, end)
+    slots = chosen(await measurements.best_of(sources, start, end), start, end)
     resolution: Resolution = "1h" if days <= 7 else "1d"
     shown = resampled(slots, resolution)
     energy = [

@@ -204,7 +204,13 @@ async def measured(
             start = end - DAY
         if end is None:
             end = start + DAY
-        found = await measurements.intervals_of(series.sources, start, end)
+        if query.choice == "best":
+            found = await measurements.best_of(series.sources, start, end)
+        else:
+            one: dict[str, str] = {
+                name: id_ for name, id_ in series.sources.items() if name == query.choice
+            }
+            found = await measurements.intervals_of(one, start, end)
     except GridhookError:
         raise Unavailable("the state store is not reachable") from None
     return chosen(found, start, end, query.choice), start, end

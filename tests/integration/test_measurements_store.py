@@ -13,6 +13,7 @@ from gridhook.contract.errors import StoreUnavailable
 from gridhook.state.cost import PriceSpan
 from gridhook.state.intervals import INTERVAL_SECONDS, Interval, Read, derive, settle
 from gridhook.state.measurements import HAN, INTERVALS_QUERY, LIGHT, Batch, Measurements
+from gridhook.state.series import chosen
 from gridhook.state.store import Store
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -197,3 +198,28 @@ async def test_a_read_of_several_series_returns_each_ones_range_by_its_key(store
             (step,) = [row[-1] for row in plan]
         assert "measurement_intervals_by_start" not in step
         assert "(source=? AND series=? AND start>? AND start<?)" in step
+
+
+async def test_best_of_reads_less_and_chooses_as_every_source_read_whole(store: Store) -> None:
+    """Light's usage is read only where the HAN has no actual interval, and the best choice
+    from it is the choice from both sources read whole: gaps, a late start and estimates
+    included."""
+    measurements = Measurements(store)
+    reads = [Read(T0 + n * 900.0, n * 300, 0) for n in range(49) if not 10 < n < 20 and n != 30]
+    usage = {T0 + n * INTERVAL_SECONDS: 0.1 + n / 100 for n in range(48)}
+    await measurements.apply(Batch(reads={"meter": reads}, usage={"loc": usage}))
+    sources = {HAN: "meter", LIGHT: "loc"}
+    end = T0 + 48 * INTERVAL_SECONDS
+    whole = await measurements.intervals_of(sources, T0, end)
+    best = await measurements.best_of(sources, T0, end)
+    assert chosen(best, T0, end) == chosen(whole, T0, end)
+    assert len(best[LIGHT]) < len(whole[LIGHT])
+    assert [s.source for s in chosen(best, T0, end)].count(LIGHT) > 0
+    late = T0 - 2 * INTERVAL_SECONDS  # before the first read: Light's usage read from there
+    assert chosen(await measurements.best_of(sources, late, end), late, end) == chosen(
+        await measurements.intervals_of(sources, late, end), late, end
+    )
+    complete = {HAN: "meter"}
+    assert await measurements.best_of(complete, T0 + 3 * 900, T0 + 10 * 900) == (
+        await measurements.intervals_of(complete, T0 + 3 * 900, T0 + 10 * 900)
+    )

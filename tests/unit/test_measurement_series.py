@@ -10,7 +10,7 @@ from datetime import date
 from gridhook.state.cost import Agreement, PriceSpan
 from gridhook.state.installations import InstallationView
 from gridhook.state.intervals import Interval, Quality
-from gridhook.state.series import MIXED, chosen, costed, resampled, totals
+from gridhook.state.series import MIXED, chosen, costed, resampled, totals, unsettled
 from gridhook.state.services import agreements_of, service_of
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -103,3 +103,13 @@ def test_the_agreement_is_the_accepted_plan_at_its_chosen_price() -> None:
         "ws_home_1",
     )
     assert Agreement("b", "x", date(2026, 1, 31), 1, 0.1).end == date(2026, 2, 28)
+
+
+def test_unsettled_is_the_range_of_the_slots_not_actual() -> None:
+    """The range from the first to the last slot a preferred source did not give as actual;
+    none when every slot is actual."""
+    slots = [T0 + n * 900 for n in range(8)]
+    assert unsettled(set(slots), T0, T0 + 8 * 900) is None
+    assert unsettled(set(slots) - {slots[2], slots[5]}, T0, T0 + 8 * 900) == (slots[2], slots[6])
+    assert unsettled(set(), T0, T0 + 8 * 900) == (T0, T0 + 8 * 900)
+    assert unsettled({slots[0]}, T0, T0 + 900) is None
