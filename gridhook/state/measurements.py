@@ -44,7 +44,7 @@ from gridhook.state.intervals import (
     Read,
     settled,
 )
-from gridhook.state.series import unsettled
+from gridhook.state.series import Choice, unsettled
 from gridhook.state.tables import measurement_intervals, meter_reads, price_spans
 
 INTERVALS_QUERY = """SELECT start, imported, exported, actual, estimated, missing
@@ -358,6 +358,17 @@ class Measurements:
                 source: await self._intervals(connection, source, series_id, start, end)
                 for source, series_id in series.items()
             }
+
+    async def to_choose(
+        self, series: Mapping[str, str], start: int, end: int, choice: Choice = "best"
+    ) -> dict[str, dict[int, Interval]]:
+        """What `chosen(..., choice)` reads of `series` (in order of preference): the one
+        source chosen, or for `best` what `best_of` reads."""
+        if choice == "best":
+            return await self.best_of(series, start, end)
+        return await self.intervals_of(
+            {source: id_ for source, id_ in series.items() if source == choice}, start, end
+        )
 
     async def best_of(
         self, series: Mapping[str, str], start: int, end: int

@@ -138,14 +138,11 @@ def resampled(slots: Sequence[Slot], resolution: Resolution) -> list[Slot]:
 
 
 def costed(
-    slots: Sequence[Slot],
-    agreements: Sequence[Agreement],
-    spans: Sequence[PriceSpan],
-    resolution: Resolution,
+    slots: Sequence[Slot], agreements: Sequence[Agreement], spans: Sequence[PriceSpan]
 ) -> list[CostSlot]:
-    """The cost of each bucket of `resolution` (the slots are 15-minute)."""
+    """The cost of each 15-minute slot (`summed` makes coarser buckets of them)."""
     pricing = Pricing(agreements, spans)
-    rows = [
+    return [
         CostSlot(
             slot.start,
             slot.end,
@@ -154,7 +151,6 @@ def costed(
         )
         for slot in slots
     ]
-    return summed(rows, resolution)
 
 
 def summed(rows: Sequence[CostSlot], resolution: Resolution) -> list[CostSlot]:

@@ -195,13 +195,9 @@ class Store(Database):
         for kind, ids in by_kind.items():
             found = await connection.exec_driver_sql(_SQLITE_ROWS, (kind, self._array(ids)))
             for _, entity_id, parent_id, alias, facts in found:
-                rows[(kind, entity_id)] = {
-                    "kind": kind,
-                    "entity_id": entity_id,
-                    "parent_id": parent_id,
-                    "alias": alias,
-                    "facts": orjson.loads(facts),
-                }
+                rows[(kind, entity_id)] = _row(
+                    kind, entity_id, parent_id, alias, orjson.loads(facts)
+                )
         return rows
 
     async def _locked_postgres_rows(
@@ -212,18 +208,9 @@ class Store(Database):
         kinds = [kind for kind, _ in wanted]
         ids = [entity_id for _, entity_id in wanted]
         await connection.exec_driver_sql(_PLACEHOLDERS, (kinds, ids, now))
-        rows = {}
-        for kind, entity_id, parent_id, alias, facts in await connection.exec_driver_sql(
-            _LOCKED, (kinds, ids)
-        ):
-            rows[(kind, entity_id)] = {
-                "kind": kind,
-                "entity_id": entity_id,
-                "parent_id": parent_id,
-                "alias": alias,
-                "facts": facts,  # decoded by the codec SQLAlchemy gives asyncpg
-            }
-        return rows
+        found = await connection.exec_driver_sql(_LOCKED, (kinds, ids))
+        # The facts come decoded: SQLAlchemy gives asyncpg a JSON codec.
+        return {(row[0], row[1]): _row(*row) for row in found}
 
     def _array(self, values: list[str]) -> str | list[str]:
         """`values` as one statement parameter: a JSON array for SQLite's `json_each`, an
@@ -375,5 +362,18 @@ def _entity(row: Any) -> Entity:
     return Entity(row.kind, row.entity_id, row.parent_id, row.alias, facts_from_json(row.facts))
 
 
+def _row(
+    kind: str, entity_id: str, parent_id: str | None, alias: str | None, facts: dict[str, Any]
+) -> dict[str, Any]:
+    """An entity's row as the applier merges into it."""
+    return {
+        "kind": kind,
+        "entity_id": entity_id,
+        "parent_id": parent_id,
+        "alias": alias,
+        "facts": facts,
+    }
+
+
 def _new_row(kind: str, entity_id: str) -> dict[str, Any]:
-    return {"kind": kind, "entity_id": entity_id, "parent_id": None, "alias": None, "facts": {}}
+    return _row(kind, entity_id, None, None, {})

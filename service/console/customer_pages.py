@@ -130,7 +130,7 @@ async def service(request: web.Request) -> dict[str, Any]:
     now = int(request.app[CLOCK]())
     end = (now if last is None else last) // DAY * DAY + DAY
     start = end - days * DAY
-    slots = chosen(await measurements.best_of(sources, start, end), start, end)
+    slots = chosen(await measurements.to_choose(sources, start, end), start, end)
     resolution: Resolution = "1h" if days <= 7 else "1d"
     shown = resampled(slots, resolution)
     energy = [
@@ -138,7 +138,7 @@ async def service(request: web.Request) -> dict[str, Any]:
         for s in shown
     ]
     spans = await measurements.prices(found.home_id, start, end) if found.home_id else []
-    fine = costed(slots, found.agreements, spans, "15m")
+    fine = costed(slots, found.agreements, spans)
     daily = summed(fine, "1d")
     money = [
         Bar(_label(row.start, "1d"), max(row.cost or 0.0, 0.0), max(-(row.cost or 0.0), 0.0))

@@ -204,13 +204,7 @@ async def measured(
             start = end - DAY
         if end is None:
             end = start + DAY
-        if query.choice == "best":
-            found = await measurements.best_of(series.sources, start, end)
-        else:
-            one: dict[str, str] = {
-                name: id_ for name, id_ in series.sources.items() if name == query.choice
-            }
-            found = await measurements.intervals_of(one, start, end)
+        found = await measurements.to_choose(series.sources, start, end, query.choice)
     except GridhookError:
         raise Unavailable("the state store is not reachable") from None
     return chosen(found, start, end, query.choice), start, end
@@ -241,7 +235,7 @@ async def cost_body(app: web.Application, series: Series, query: Query) -> dict[
         except GridhookError:
             raise Unavailable("the state store is not reachable") from None
     agreements = service.agreements if service is not None else ()
-    fine = costed(slots, agreements, spans, "15m")
+    fine = costed(slots, agreements, spans)
     rows = summed(fine, query.resolution)
     return {
         "currency": CURRENCY,

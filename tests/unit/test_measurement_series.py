@@ -57,7 +57,7 @@ def test_cost_uses_the_plan_in_force_net_metering_and_the_wattshift_signal() -> 
         {"han": {T0 - Q: interval(-1, 1.0), T0: interval(0, 2.0, out=0.5)}}, T0 - Q, T0 + Q
     )
     spans = [PriceSpan(T0, T0 + 3600, 0.2, 0.05)]
-    before, after = costed(slots, [agreement], spans, "15m")
+    before, after = costed(slots, [agreement], spans)
     assert (before.cost, before.price_source, before.wattshift_cost) == (None, None, None)
     assert math.isclose(after.cost or 0, (2.0 - 0.5) * 0.12)
     assert after.price_source == "light:Basic 12"
