@@ -42,6 +42,7 @@ from bench.reference_servers import REFERENCE_TOPIC
 from bench.report import table
 from gridhook.contract import topics
 from gridhook.contract.codec import CloudEvent, encode
+from gridhook.contract.running import run_batch
 from gridhook.contract.settings import PROJECT_ROOT, Settings
 from gridhook.contract.topics import Topic
 from gridhook.dev.embedded_kafka import EmbeddedKafka
@@ -459,20 +460,20 @@ def main() -> int:
             asyncio.run(fill(bootstrap, settings, STATE_RECORDS))
             results["state_applier"] = {}
             log("state applier on SQLite")
-            results["state_applier"]["sqlite"] = asyncio.run(
+            results["state_applier"]["sqlite"] = run_batch(
                 apply_all(bootstrap, settings, f"sqlite:///{workdir / 'state.db'}")
             )
             if postgres_available():
                 log("state applier on PostgreSQL")
                 with postgres_server() as url:
-                    results["state_applier"]["postgresql"] = asyncio.run(
+                    results["state_applier"]["postgresql"] = run_batch(
                         apply_all(bootstrap, settings, url)
                     )
             else:
                 results["state_applier"]["postgresql"] = {"error": "PostgreSQL not installed"}
         if wanted("replay"):
             log("replay")
-            results["replay"] = asyncio.run(replay_benchmark(bootstrap, settings))
+            results["replay"] = run_batch(replay_benchmark(bootstrap, settings))
         if binary is not None and wanted("ingress"):
             goref = build_go(settings.home, "goref")
             results["ingress"] = ingress_benchmarks(bootstrap, binary, goref, workdir)

@@ -54,6 +54,7 @@ def emulator(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def replay(args: argparse.Namespace, settings: Settings) -> int:
+    from gridhook.contract.running import run_batch
     from gridhook.kafka.replay import Selection, parse_moment, parse_offsets
     from producers.replay import run
 
@@ -68,7 +69,7 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.rate is not None and args.rate <= 0:
         raise ConfigError("--rate must be more than 0")
-    line = asyncio.run(
+    line = run_batch(
         run(
             settings,
             args.topic,
@@ -85,6 +86,7 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def state_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.rebuild import rebuild
+    from gridhook.contract.running import run_batch
     from gridhook.kafka.replay import parse_moment
 
     since = parse_moment(args.since) if args.since else None
@@ -98,7 +100,7 @@ def state_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         if answer.strip() != "rebuild":
             print("not rebuilt")
             return 1
-    summary = asyncio.run(rebuild(settings, args.group, since))
+    summary = run_batch(rebuild(settings, args.group, since))
     print(
         f"state rebuilt: {summary.records} records read, {summary.applied} applied, "
         f"{summary.duplicates} duplicates, {summary.dead_lettered} dead-lettered"

@@ -5,7 +5,9 @@ database threads running and the summary unsaid).
 
 `serve` runs an aiohttp app that way (the ingress, the console, the emulators); consumers wait
 on `stop_requested()` themselves. A process that runs others (`gridhook run`, the ingress's
-workers) starts each with `spawn`, and signals each once.
+workers) starts each with `spawn`, and signals each once. `run_batch` runs a command that reads
+or writes in bulk (replay, a state rebuild) on the loop and collector settings the processes
+use.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import logging
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import uvloop
 from aiohttp import web
@@ -26,6 +28,8 @@ from aiohttp import web
 from gridhook.contract.gc_tuning import tune_garbage_collector
 
 log = logging.getLogger("gridhook.process")
+
+T = TypeVar("T")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 BACKLOG = 1024
@@ -48,6 +52,18 @@ def stop_requested() -> asyncio.Event:
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, requested, signum)
     return stop
+
+
+def run_batch(main: Coroutine[Any, Any, T]) -> T:
+    """`main`'s result, run on uvloop with the collector tuned as a process's is once it is
+    built (`tune_garbage_collector`): a replay or a rebuild makes millions of short-lived
+    objects, and the default collector took a third of replay's time."""
+
+    async def tuned() -> T:
+        tune_garbage_collector()
+        return await main
+
+    return uvloop.run(tuned())
 
 
 def spawn(
