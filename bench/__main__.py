@@ -31,6 +31,7 @@ import aiohttp
 import orjson
 
 from bench import measurements, report, tenants
+from bench.applier import PROCESSES, apply_all, apply_in_processes, fill
 from bench.parameters import (
     CONNECTIONS,
     LATENCY_SECONDS,
@@ -40,8 +41,6 @@ from bench.parameters import (
 )
 from bench.reference_servers import REFERENCE_TOPIC
 from bench.report import table
-from gridhook.contract import topics
-from gridhook.contract.codec import CloudEvent, encode
 from gridhook.contract.running import run_batch
 from gridhook.contract.settings import PROJECT_ROOT, Settings
 from gridhook.contract.topics import Topic
@@ -50,8 +49,7 @@ from gridhook.kafka.bulk_publisher import ConfluentPublisher
 from gridhook.kafka.provision import ensure_topics
 from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.kafka.replay import Selection, replay
-from gridhook.state.store import Store
-from tests.support.light_payloads import SECRET, light_event
+from tests.support.light_payloads import SECRET
 from tests.support.postgres import available as postgres_available
 from tests.support.postgres import postgres_server
 from tests.support.waiting import eventually
@@ -273,103 +271,26 @@ def ingress_benchmarks(bootstrap: str, binary: Path, goref: Path, workdir: Path)
     return results
 
 
-async def fill(
-    bootstrap: str, settings: Settings, count: int, only_topic: str | None = None
-) -> int:
-    """Publish `count` mixed records over the state topics: Light events for 20,000 accounts,
-    PowerBox customers, WattShift signals and Bright events (all to `only_topic` if given)."""
-    import random
-
-    rng = random.Random(7)
-    publisher = KafkaPublisher(settings.kafka, bootstrap)
-    await publisher.start()
-    kinds = ["light"] * 14 + ["powerbox", "wattshift", "bright"] * 2
-    from gridhook.contract.event_types import LIGHT_EVENT_TYPES
-    from tests.support.partner_payloads import bright_event, customer_payload, price_signal
-
-    light_bodies = [
-        orjson.dumps(light_event(event_type, rng=rng)) for event_type in LIGHT_EVENT_TYPES
-    ]
-    sent = 0
-    try:
-        pending: list[asyncio.Future[Any]] = []
-        for n in range(count):
-            kind = rng.choice(kinds)
-            now = datetime.now(UTC)
-            if kind == "light":
-                event_type = LIGHT_EVENT_TYPES[n % len(LIGHT_EVENT_TYPES)]
-                account = f"acct-{n % 20_000}"
-                body = light_bodies[n % len(LIGHT_EVENT_TYPES)].replace(
-                    b'"uuid":"', f'"uuid":"{account}'.encode(), 1
-                )
-                topic, key, source = topics.LIGHT_EVENTS, account, "light"
-            elif kind == "powerbox":
-                document = customer_payload(rate=f"R{n % 7}")
-                document["clientId"] = key = f"client-{n % 5000}"
-                document["customerSites"][0]["meters"][0]["meterId"] = f"meter-{n % 5000}"
-                topic, body, source, event_type = (
-                    topics.POWERBOX_CUSTOMERS,
-                    orjson.dumps(document),
-                    "powerbox",
-                    "powerbox.customer.synced",
-                )
-            elif kind == "wattshift":
-                document = price_signal(f"home-{n % 5000}")
-                topic, key, body, source, event_type = (
-                    topics.WATTSHIFT_PRICE_SIGNALS,
-                    f"home-{n % 5000}",
-                    orjson.dumps(document),
-                    "wattshift",
-                    "price_signal.updated",
-                )
-            else:
-                document = bright_event(rng.choice(["lastSeen", "accountCreated"]))
-                document["accountId"] = key = f"br-{n % 5000}"
-                document["occurredAt"] = now.isoformat()
-                topic, body, source, event_type = (
-                    topics.BRIGHT_EVENTS,
-                    orjson.dumps(document),
-                    "bright",
-                    document["type"],
-                )
-            event = CloudEvent(
-                f"bench-{uuid.uuid4().hex}", source, event_type, now, key.encode(), body
-            )
-            pending.append(await publisher.send(only_topic or topic, encode(event)))
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                sent += len(pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-        sent += len(pending)
-    finally:
-        await publisher.stop()
-    return sent
-
-
-async def apply_all(bootstrap: str, settings: Settings, url: str) -> dict[str, Any]:
-    """Run the state applier from the beginning until it caught up; events per second."""
-    from consumers.rebuild import catch_up
-    from gridhook.state.transitions import APPLIED_TOPICS
-    from tests.support.kafka import all_end_offsets, by_position
-
-    store = Store(url, writer=True)
-    await store.migrate()
-    ends = await all_end_offsets(bootstrap, list(APPLIED_TOPICS))
-    started = time.monotonic()
-    try:
-        group = f"bench-{uuid.uuid4().hex[:8]}"
-        summary = await catch_up(settings, group, store, by_position(ends))
-    finally:
-        await store.close()
-    elapsed = time.monotonic() - started
-    return {
-        "records": summary.records,
-        "applied": summary.applied,
-        "seconds": elapsed,
-        "events_per_second": summary.records / elapsed,
-        "batch": settings.store.consumer_batch,
-    }
+def applier_benchmarks(bootstrap: str, settings: Settings, workdir: Path) -> dict[str, Any]:
+    """One applier, then `PROCESSES` applier processes, each into a fresh store, on SQLite and
+    on PostgreSQL (when installed)."""
+    results: dict[str, Any] = {}
+    log("state applier on SQLite")
+    sqlite = run_batch(apply_all(bootstrap, settings, f"sqlite:///{workdir / 'state.db'}"))
+    log(f"state applier on SQLite, {PROCESSES} processes")
+    url = f"sqlite:///{workdir / 'state-processes.db'}"
+    results["sqlite"] = sqlite | {"in_processes": asyncio.run(apply_in_processes(bootstrap, url))}
+    if not postgres_available():
+        results["postgresql"] = {"error": "PostgreSQL not installed"}
+        return results
+    log("state applier on PostgreSQL")
+    with postgres_server() as url:
+        postgresql = run_batch(apply_all(bootstrap, settings, url))
+    log(f"state applier on PostgreSQL, {PROCESSES} processes")
+    with postgres_server() as url:
+        in_processes = asyncio.run(apply_in_processes(bootstrap, url))
+    results["postgresql"] = postgresql | {"in_processes": in_processes}
+    return results
 
 
 async def replay_benchmark(bootstrap: str, settings: Settings) -> dict[str, Any]:
@@ -458,19 +379,7 @@ def main() -> int:
         if wanted("applier"):
             log(f"filling the state topics with {STATE_RECORDS:,} records")
             asyncio.run(fill(bootstrap, settings, STATE_RECORDS))
-            results["state_applier"] = {}
-            log("state applier on SQLite")
-            results["state_applier"]["sqlite"] = run_batch(
-                apply_all(bootstrap, settings, f"sqlite:///{workdir / 'state.db'}")
-            )
-            if postgres_available():
-                log("state applier on PostgreSQL")
-                with postgres_server() as url:
-                    results["state_applier"]["postgresql"] = run_batch(
-                        apply_all(bootstrap, settings, url)
-                    )
-            else:
-                results["state_applier"]["postgresql"] = {"error": "PostgreSQL not installed"}
+            results["state_applier"] = applier_benchmarks(bootstrap, settings, workdir)
         if wanted("replay"):
             log("replay")
             results["replay"] = run_batch(replay_benchmark(bootstrap, settings))

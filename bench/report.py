@@ -150,6 +150,10 @@ def applier_rows(applier: dict[str, Any]) -> list[tuple[str, str, str]]:
         else:
             label = f"State applier ({name}, {run['records']:,} records)"
             rows.append((label, f"{run['events_per_second']:,.0f} events/s", target))
+            if "in_processes" in run:
+                several = run["in_processes"]
+                label = f"  {several['processes']} `gridhook consume state` processes, one group"
+                rows.append((label, f"{several['events_per_second']:,.0f} events/s", target))
     return rows
 
 
