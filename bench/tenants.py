@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from bench.measurements import cpu_seconds, gridhook, ready
+from bench.rows import SHARED_CORES, Row
 from tests.support.light_payloads import SECRET
 from tests.support.processes import free_port
 
@@ -121,26 +122,30 @@ def run(bootstrap: str, binary: Path, workdir: Path) -> dict[str, Any]:
     }
 
 
-def rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+def rows(result: dict[str, Any]) -> list[Row]:
     """The table's rows: figure, measured, target."""
     alone, limit, flood = result["alone"], result["beside_limit"], result["beside_flood"]
+    accepted = result["flood_accepted_per_second"]
     return [
-        (
+        Row(
             f"Tenants: default tenant's p99 at {DEFAULT_OFFERED}/s alone /"
             f" beside a tenant at its {FLOOD_RATE}/s limit / flooding at {FLOOD_OFFERED:,}/s",
             f"{alone['p99_ok_ms']:.1f} / {limit['p99_ok_ms']:.1f} / {flood['p99_ok_ms']:.1f} ms",
-            "",
         ),
-        (
+        Row(
             "  p99 beside the flood / beside the tenant at its limit",
             f"{result['p99_ratio']:.2f}x",
             "<= 1.5x",
+            result["p99_ratio"] <= 1.5,
+            SHARED_CORES,
         ),
-        (
+        Row(
             "  the flooding tenant",
             f"{result['flood_429_share']:.0%} answered 429,"
-            f" {result['flood_accepted_per_second']:.0f}/s accepted;"
+            f" {accepted:.0f}/s accepted;"
             f" {result['cpu_us_per_refusal']:.0f} us CPU per 429",
             f"~{FLOOD_RATE}/s accepted",
+            abs(accepted - FLOOD_RATE) <= FLOOD_RATE / 5,
+            "the tenant's burst (twice its rate) comes on top of its rate, over the run",
         ),
     ]
