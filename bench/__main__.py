@@ -2,8 +2,8 @@
 
 Writes `bench/results/<utc time>.json` and `bench/results/latest.json`, rewrites the latest
 results in bench/README.md from it, and prints a table. `python -m bench <part>` runs one part
-(measurements, tenants, applier, replay, ingress) and only prints it; `python -m bench table`
-only re-renders bench/README.md from latest.json.
+(measurements, tenants, applier, replay, ingress, steps) and only prints it;
+`python -m bench table` only re-renders bench/README.md from latest.json.
 Uses the broker at KAFKA_BOOTSTRAP_SERVERS (it writes to the catalogue topics: use a dedicated
 cluster) or starts a fresh embedded one. See bench/README.md for what each figure means.
 """
@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench import measurements, report, tenants
+from bench import measurements, report, steps, tenants
 from bench.applier import PROCESSES, apply_all, apply_in_processes, fill
 from bench.parameters import (
     CONNECTIONS,
@@ -56,7 +56,7 @@ from tests.support.waiting import eventually
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
 README = PROJECT_ROOT / "bench" / "README.md"
-PARTS = ("measurements", "tenants", "applier", "replay", "ingress")
+PARTS = ("measurements", "tenants", "applier", "replay", "ingress", "steps")
 
 
 def log(message: str) -> None:
@@ -346,6 +346,9 @@ def main() -> int:
     only = sys.argv[1] if len(sys.argv) > 1 else None
     if only not in (None, *PARTS):
         raise SystemExit(f"bench: give one of {', '.join(PARTS)}, table, or nothing for all")
+    if only == "steps":  # in-process, no broker
+        print(table({"steps": run_batch(steps.run())}))
+        return 0
     # SIGTERM unwinds like Ctrl-C, so the broker and the servers are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     settings = Settings.from_env()
@@ -386,6 +389,9 @@ def main() -> int:
         if binary is not None and wanted("ingress"):
             goref = build_go(settings.home, "goref")
             results["ingress"] = ingress_benchmarks(bootstrap, binary, goref, workdir)
+        if wanted("steps"):
+            log("ingress steps")
+            results["steps"] = run_batch(steps.run())
         results["seconds"] = time.monotonic() - started
     finally:
         if broker is not None:

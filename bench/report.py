@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import measurements, tenants
+from bench import measurements, steps, tenants
 from bench.parameters import CONNECTIONS, OVERLOAD_CONNECTIONS, SUSTAIN_SECONDS
 from bench.rows import (
     APPLIER_FACTS,
@@ -76,6 +76,8 @@ def table(results: dict[str, Any]) -> str:
     ):
         if part in results:
             rows += render(results[part])
+        if part == "ingress" and "steps" in results:
+            rows += steps.rows(results["steps"], results.get("ingress"))
     return draw(rows)
 
 
