@@ -18,34 +18,42 @@ class Row(NamedTuple):
     bound: str = ""
 
 
-# What bounds each target when a run does not meet it (bench/README.md has the profiles and
-# the levers measured).
+# What bounds each target when a run does not meet it, and the levers measured (bench/README.md
+# has the profiles and the figures of each).
 INGRESS_CPU = (
-    "gridhook's own Python per request (signature, schema, deduplication, tenant, metrics, "
-    "CloudEvents headers) on top of the bare handler's aiohttp and aiokafka work; "
-    "bench/README.md, Ingress"
+    "bound: gridhook's own Python per request, its steps (their rows) and the coroutines "
+    "between them, on top of the bare handler's aiohttp and aiokafka work. Measured: the "
+    "collector tuned and a one-shot HMAC (kept), the shedding front's extra parse (within "
+    "the noise), no compression (its row); web.Server (6% of the profile) and a "
+    "compiled core not tried. bench/README.md, Ingress"
 )
 SHARED_CORES = (
-    "the broker, the load generator and the ingress share two cores: the same server's p99 "
-    "moves several-fold between runs; bench/README.md, Ingress and Tenants"
+    "bound: the broker, the load generator and the ingress share two cores, and the same "
+    "server's p99 moves several-fold between runs; the collector is not the tail (no full "
+    "collection under load). bench/README.md, Ingress and Tenants"
 )
 OVERLOAD_CORES = (
-    "at twice the rate the load generator and the broker take most of one of the two cores, "
-    "and the ingress accepts what its CPU per request allows in the rest; bench/README.md, "
-    "Overload"
+    "bound: at twice the rate the load generator and the broker take most of one of the two "
+    "cores, and the ingress accepts what its CPU per request allows in the rest. Measured: "
+    "refusing ahead of aiohttp (kept), a bound of 64 (shorter queue, same goodput), an "
+    "adaptive bound (not kept). bench/README.md, Overload"
 )
 APPLIER_FACTS = (
-    "Python per fact: about 10 facts an event, each built, merged and serialised in turn; two "
-    "processes share the partitions, and on SQLite one writer, on PostgreSQL two cores with "
-    "the database; bench/README.md, State applier"
+    "bound: Python per fact, about 10 facts an event built, merged and serialised in turn. "
+    "Measured: statements straight to the driver and the collector tuned (kept), two "
+    "processes (their rows), statements over arrays on PostgreSQL (not kept); one "
+    "fact per location and per checklist not done (it changes what the store holds). "
+    "bench/README.md, State applier"
 )
 MONTH_ROWS = (
-    "Python building a row, a slot and a JSON object per interval and source; bench/README.md, "
-    "A month read back"
+    "bound: Python building a row, a slot and a JSON object per interval and source. "
+    "bench/README.md, A month read back"
 )
 REPLAY_PRODUCE = (
-    "a produce() call per record (each gains its own replay headers) on top of the dry run's "
-    "reading; bench/README.md, Replay"
+    "bound: a produce() call per record (each gains its own replay headers) on top of the dry "
+    "run's reading. Measured: librdkafka against aiokafka (their rows), failure-only "
+    "reports, the collector tuned (kept); no coroutine per record (not kept); produce_batch "
+    "carries no headers. bench/README.md, Replay"
 )
 
 
