@@ -24,8 +24,9 @@ INGRESS_CPU = (
     "bound: gridhook's own Python per request, its steps (their rows) and the coroutines "
     "between them, on top of the bare handler's aiohttp and aiokafka work. Measured: the "
     "collector tuned and a one-shot HMAC (kept), the shedding front's extra parse (within "
-    "the noise), no compression (its row); web.Server (6% of the profile) and a "
-    "compiled core not tried. bench/README.md, Ingress"
+    "the noise), no compression and confluent-kafka (their rows; its AIOProducer refuses "
+    "headers); web.Server (6% of the profile) and a compiled core not tried. "
+    "bench/README.md, Ingress"
 )
 SHARED_CORES = (
     "bound: the broker, the load generator and the ingress share two cores, and the same "
