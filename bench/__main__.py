@@ -52,6 +52,7 @@ from gridhook.kafka.replay import Selection, replay
 from tests.support.light_payloads import SECRET
 from tests.support.postgres import available as postgres_available
 from tests.support.postgres import postgres_server
+from tests.support.processes import free_port
 from tests.support.waiting import eventually
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
@@ -104,14 +105,6 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def wait_until_answers(url: str, deadline: float = 60) -> None:

@@ -38,6 +38,7 @@ from gridhook.dev.kafka_storage import (
     new_cluster_id,
     server_properties,
 )
+from gridhook.dev.ports import free_port
 from gridhook.kafka import clients
 
 POM = PROJECT_ROOT / "compose" / "kafka" / "pom.xml"
@@ -334,12 +335,7 @@ def _free_port(preferred: int, avoid: set[int] | int | None = None) -> int:
     excluded = {avoid} if isinstance(avoid, int) else set(avoid or ())
     if preferred and preferred not in excluded and _port_is_free(preferred):
         return preferred
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port not in excluded:
-            return port
+    return free_port(excluded)
 
 
 def _port_is_free(port: int) -> bool:

@@ -11,12 +11,13 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from gridhook.dev.ports import free_port
 
 HOW_TO_ENABLE = (
     "PostgreSQL store tests need PostgreSQL's server binaries (Debian: apt-get install "
@@ -56,9 +57,7 @@ def postgres_server() -> Iterator[str]:
         entry = pwd.getpwnam("postgres")
         os.chown(directory, entry.pw_uid, entry.pw_gid)
     data = directory / "data"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     subprocess.run(
         [
             *as_user,

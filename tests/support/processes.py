@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -15,13 +14,8 @@ from pathlib import Path
 
 import aiohttp
 
+from gridhook.dev.ports import free_port as free_port  # the servers tests start listen on one
 from tests.support.waiting import eventually
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def http_ok(url: str) -> bool:
