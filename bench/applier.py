@@ -15,21 +15,19 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from bench.measurements import gridhook
+from bench.measurements import consumed
 from gridhook.contract import topics
 from gridhook.contract.codec import CloudEvent, encode
 from gridhook.contract.settings import Settings
 from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.state.store import Store
-from tests.support.kafka import all_end_offsets, by_position, group_caught_up
+from tests.support.kafka import all_end_offsets, by_position
 from tests.support.light_payloads import light_event
-from tests.support.waiting import eventually
 
 PROCESSES = 2
 
@@ -145,14 +143,7 @@ async def apply_in_processes(
     ends = await all_end_offsets(bootstrap, list(APPLIED_TOPICS))
     group = f"bench-appliers-{uuid.uuid4().hex[:8]}"
     environment = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "GRIDHOOK_DATABASE_URL": url}
-    started = time.monotonic()
-    with ExitStack() as running:
-        for _ in range(processes):
-            running.enter_context(gridhook(["consume", "state", "--group", group], environment))
-        await eventually(
-            lambda: group_caught_up(bootstrap, group, ends), 900, "the appliers' group", 0.2
-        )
-    elapsed = time.monotonic() - started
+    elapsed = await consumed(bootstrap, "state", group, ends, environment, processes)
     records = sum(ends.values())
     return {
         "processes": processes,
