@@ -15,7 +15,6 @@ import os
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -30,6 +29,7 @@ from gridhook.contract import running
 from gridhook.contract.settings import Settings
 from gridhook.dev import calendar, embedded_kafka, kafka_jars
 from gridhook.dev.identity import KEY_FILE, ensure_dev_key
+from gridhook.dev.ports import free_port
 from gridhook.kafka.provision import ensure_topics
 from service.console.operators import put as put_operator
 
@@ -301,15 +301,7 @@ def _url(host: str, port: int) -> str:
 
 def _free_ports(preferred: tuple[int, ...]) -> list[int]:
     """Each of `preferred` when nothing listens there, else a free port."""
-    chosen: list[int] = []
-    for port in preferred:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                probe.bind(("127.0.0.1", 0))
-            chosen.append(int(probe.getsockname()[1]))
-    return chosen
+    return [free_port(preferred=port) for port in preferred]
 
 
 def _client_host(host: str) -> str:

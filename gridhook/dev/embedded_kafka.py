@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from gridhook.dev.kafka_storage import (
     new_cluster_id,
     server_properties,
 )
-from gridhook.dev.ports import free_port
+from gridhook.dev.ports import free_port, port_is_free
 from gridhook.kafka import clients
 
 POM = PROJECT_ROOT / "compose" / "kafka" / "pom.xml"
@@ -187,9 +186,9 @@ class EmbeddedKafka:
                 wanted = (port, controller_port)
             else:
                 wanted = (port + 2 * index if port else 0, port + 2 * index + 1 if port else 0)
-            broker = _free_port(wanted[0], taken)
+            broker = free_port(taken, preferred=wanted[0])
             taken.add(broker)
-            controller = _free_port(wanted[1], taken)
+            controller = free_port(taken, preferred=wanted[1])
             taken.add(controller)
             nodes.append(Node(index + 1, broker, controller))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -215,7 +214,7 @@ class EmbeddedKafka:
         self, lib: Path, node: Node, nodes: tuple[Node, ...], cluster_id: str
     ) -> subprocess.Popen[bytes]:
         for wanted in (node.port, node.controller_port):
-            if not _port_is_free(wanted):
+            if not port_is_free(wanted):
                 raise ToolingError(
                     f"port {wanted}, recorded for Kafka node {node.node_id} in "
                     f"{self._cluster_file}, is in use by another process: stop it, or remove "
@@ -328,26 +327,6 @@ def _is_kafka_process(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return status != "Z"
-
-
-def _free_port(preferred: int, avoid: set[int] | int | None = None) -> int:
-    """`preferred` when it is free (and not in `avoid`), else a free port."""
-    excluded = {avoid} if isinstance(avoid, int) else set(avoid or ())
-    if preferred and preferred not in excluded and _port_is_free(preferred):
-        return preferred
-    return free_port(excluded)
-
-
-def _port_is_free(port: int) -> bool:
-    """True unless a socket listens on `port`: connections in TIME_WAIT do not hold it, as a
-    server socket with SO_REUSEADDR (Kafka's) binds over them."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def dev_broker(home: Path, brokers: int = 1) -> EmbeddedKafka:

@@ -1,5 +1,5 @@
-"""Ports on 127.0.0.1 for processes that will listen on them later: the embedded brokers, and
-the servers tests and benchmarks start."""
+"""Ports on 127.0.0.1 for processes that will listen on them later: the embedded brokers, the
+consumers' metrics under `gridhook run`, and the servers tests and benchmarks start."""
 
 from __future__ import annotations
 
@@ -13,11 +13,15 @@ LOWEST = 10_000
 _handed_out: set[int] = set()
 
 
-def free_port(avoid: Collection[int] = ()) -> int:
-    """A port free on 127.0.0.1 now, drawn below the kernel's ephemeral range: a socket bound
-    to port 0 meanwhile (a Kafka client's, a server told port 0) is given a port from that
-    range, so it cannot take this one before its process binds it. Never one in `avoid`, nor
-    one this process handed out before."""
+def free_port(avoid: Collection[int] = (), preferred: int = 0) -> int:
+    """`preferred` when nothing listens there (and it is not in `avoid`); else a port free on
+    127.0.0.1 now, drawn below the kernel's ephemeral range: a socket bound to port 0
+    meanwhile (a Kafka client's, a server told port 0) is given a port from that range, so it
+    cannot take this one before its process binds it. Never one this process handed out
+    before, nor one in `avoid`."""
+    if preferred and preferred not in avoid and port_is_free(preferred):
+        _handed_out.add(preferred)
+        return preferred
     try:
         ephemeral = int(EPHEMERAL_RANGE.read_text().split()[0])
     except (OSError, ValueError, IndexError):
@@ -35,3 +39,15 @@ def free_port(avoid: Collection[int] = ()) -> int:
         _handed_out.add(port)
         return port
     raise OSError(f"no free port between {LOWEST} and {ephemeral} on 127.0.0.1")
+
+
+def port_is_free(port: int) -> bool:
+    """True unless a socket listens on `port`: connections in TIME_WAIT do not hold it, as a
+    server socket with SO_REUSEADDR (Kafka's, aiohttp's) binds over them."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -10,7 +10,8 @@ import pytest
 
 from gridhook.contract.errors import ToolingError
 from gridhook.dev import kafka_jars
-from gridhook.dev.embedded_kafka import EmbeddedKafka, _free_port, _port_is_free, bootstrap_servers
+from gridhook.dev.embedded_kafka import EmbeddedKafka, bootstrap_servers
+from gridhook.dev.ports import free_port, port_is_free
 
 
 def test_taken_port_is_replaced_by_a_free_one() -> None:
@@ -19,7 +20,7 @@ def test_taken_port_is_replaced_by_a_free_one() -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         taken = holder.getsockname()[1]
-        chosen = _free_port(taken)
+        chosen = free_port(preferred=taken)
         assert chosen != taken
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", chosen))
@@ -73,12 +74,12 @@ def test_a_port_held_only_by_time_wait_sockets_is_free() -> None:
         client.close()
     with socket.socket() as plain, pytest.raises(OSError, match="in use"):
         plain.bind(("127.0.0.1", port))  # what the probe once did: the port looked taken
-    assert _port_is_free(port)
+    assert port_is_free(port)
     with socket.socket() as holder:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         holder.bind(("127.0.0.1", port))
         holder.listen()
-        assert not _port_is_free(port), "a listener holds it"
+        assert not port_is_free(port), "a listener holds it"
 
 
 def test_recorded_ports_are_kept_for_the_next_start(tmp_path: Path) -> None:
