@@ -68,14 +68,6 @@ async def run() -> dict[str, float]:
     scope = light.scope
     assert scope is not None
 
-    def encoded(body: bytes) -> Any:
-        return encode(
-            CloudEvent(
-                "msg", "light", "enrollment.created", moment, b"key", body,
-                extensions=((TENANT_HEADER, b"default"),),
-            )
-        )  # fmt: skip
-
     def parse(body: bytes, headers: Headers, document: Any) -> object:
         return orjson.loads(body)
 
@@ -96,7 +88,12 @@ async def run() -> dict[str, float]:
         return tracing.passed_through(headers)
 
     def record(body: bytes, headers: Headers, document: Any) -> object:
-        return encoded(body)
+        return encode(
+            CloudEvent(
+                "msg", "light", "enrollment.created", moment, b"key", body,
+                extensions=((TENANT_HEADER, b"default"),),
+            )
+        )  # fmt: skip
 
     def rate_limit(body: bytes, headers: Headers, document: Any) -> object:
         limits.let_through(DEFAULT)  # the shedding front's half, then the route's
