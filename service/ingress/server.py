@@ -16,6 +16,7 @@ from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.state.store import Store
 from service.ingress import keys
 from service.ingress.app import create_app
+from service.ingress.direct import served_directly
 from service.ingress.front import SheddingFront
 from service.ingress.metrics import IngressMetrics
 
@@ -61,7 +62,8 @@ def serve(settings: Settings, *, worker: bool = False) -> int:
 
 def shedding_front(app: web.Application, server: web.Server) -> Callable[[], SheddingFront]:
     """Each connection behind a `SheddingFront`: a 503 or a Light tenant's 429 costs no aiohttp
-    request."""
+    request; the requests it lets through to a fixed path are `served_directly`."""
+    server.request_handler = served_directly(app, server.request_handler)
     routes, shedding, limited = (
         app[keys.SHED_ROUTES],
         app[keys.SHEDDING],
