@@ -69,12 +69,23 @@ stored as merged."""
 _NONE: Reconcilers = {}
 
 
+# SQLite: the batch's rows and applied ids, one executemany each (`?` is its own style).
 _UPSERT = """INSERT INTO entities (kind, entity_id, parent_id, alias, facts, updated_at)
     VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (kind, entity_id) DO UPDATE SET parent_id = excluded.parent_id,
     alias = excluded.alias, facts = excluded.facts, updated_at = excluded.updated_at"""
 _APPLIED = """INSERT INTO applied_events (event_key, topic, partition, "offset", applied_at)
     VALUES (?, ?, ?, ?, ?)"""
+_APPLIED_COLUMNS = ("event_key", "topic", "partition", "offset", "applied_at")
+_ENTITY_COLUMNS = ("kind", "entity_id", "parent_id", "alias", "facts", "updated_at")
+_STAGING = """CREATE TEMPORARY TABLE IF NOT EXISTS staged_entities
+    (kind text, entity_id text, parent_id text, alias text, facts json, updated_at text)
+    ON COMMIT DELETE ROWS"""
+"""PostgreSQL: where a batch's changed rows are copied, per connection, emptied at commit."""
+_MERGE_STAGED = """INSERT INTO entities (kind, entity_id, parent_id, alias, facts, updated_at)
+    SELECT kind, entity_id, parent_id, alias, facts, updated_at FROM staged_entities
+    ON CONFLICT (kind, entity_id) DO UPDATE SET parent_id = excluded.parent_id,
+    alias = excluded.alias, facts = excluded.facts, updated_at = excluded.updated_at"""
 # Statements sent straight to the driver, a batch's keys as one parameter: SQLAlchemy compiled
 # a bind parameter per key (bench/README.md).
 _SEEN = {  # by whether the database is SQLite
@@ -165,13 +176,24 @@ class Store(Database):
                         now,
                     )
                 )
-            # Straight to the driver: SQLAlchemy's parameter processing for an executemany
-            # of thousands of rows costs more than the statement (bench/README.md).
-            await connection.exec_driver_sql(self.driver_sql(_UPSERT), values)
-        await connection.exec_driver_sql(
-            self.driver_sql(_APPLIED),
-            [(item.event_key, item.topic, item.partition, item.offset, now) for item in fresh],
-        )
+            await self._upsert(connection, values)
+        applied = [(item.event_key, item.topic, item.partition, item.offset, now) for item in fresh]
+        if self._sqlite:
+            await connection.exec_driver_sql(_APPLIED, applied)
+        else:
+            await self.copy_rows(connection, "applied_events", _APPLIED_COLUMNS, applied)
+
+    async def _upsert(self, connection: AsyncConnection, values: list[tuple[Any, ...]]) -> None:
+        """Write the batch's changed rows: straight to the driver on SQLite, an executemany
+        (SQLAlchemy's parameter processing for thousands of rows costs more than the
+        statement); on PostgreSQL, copied into a staging table, then merged by one statement
+        (bench/README.md)."""
+        if self._sqlite:
+            await connection.exec_driver_sql(_UPSERT, values)
+            return
+        await connection.exec_driver_sql(_STAGING)
+        await self.copy_rows(connection, "staged_entities", _ENTITY_COLUMNS, values)
+        await connection.exec_driver_sql(_MERGE_STAGED)
 
     async def _locked_rows(
         self, connection: AsyncConnection, wanted: list[tuple[str, str]], now: str

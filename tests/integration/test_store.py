@@ -13,13 +13,14 @@ import pytest
 
 from consumers.applier import StateApplier
 from gridhook.contract.codec import CloudEvent, encode
-from gridhook.contract.errors import ConfigError
+from gridhook.contract.errors import ConfigError, StoreUnavailable
 from gridhook.contract.identifiers import hem_profile_id
 from gridhook.kafka.records import InboundRecord
 from gridhook.state.facts import facts_to_json
 from gridhook.state.kinds import LIGHT_ACCOUNT, POWERBOX_CUSTOMER, POWERBOX_METER
 from gridhook.state.store import Store, database_url
 from gridhook.state.transitions import RECONCILERS
+from tests.support.postgres import fresh_database
 from tests.support.state_events import ACCOUNT, CLIENT, EXPECTED, METER, applications, history
 
 
@@ -106,6 +107,26 @@ async def test_driver_statements_take_each_drivers_placeholders() -> None:
     finally:
         await sqlite_store.close()
         await postgres_store.close()
+
+
+@pytest.mark.postgres
+async def test_a_copy_the_database_refuses_is_store_unavailable(postgres_url: str) -> None:
+    """PostgreSQL's `COPY` (the applier's batches) fails as every statement does: the driver's
+    error becomes the retriable `StoreUnavailable`, and nothing of the transaction stays."""
+    store = Store(await fresh_database(postgres_url), writer=True)
+    await store.migrate()
+    applied = ("light:evt-1", "light.events", 0, 7, "2026-12-07T00:00:00.000000Z")
+    columns = ("event_key", "topic", "partition", "offset", "applied_at")
+    try:
+        with pytest.raises(StoreUnavailable, match="UniqueViolationError"):
+            async with store.begin() as connection:
+                await store.copy_rows(connection, "applied_events", columns, [applied, applied])
+        assert await store.applied_count() == 0
+        async with store.begin() as connection:
+            await store.copy_rows(connection, "applied_events", columns, [applied])
+        assert await store.applied_count() == 1
+    finally:
+        await store.close()
 
 
 async def test_forgotten_ids_let_a_redelivery_apply_again_and_change_nothing(
