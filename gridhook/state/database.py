@@ -129,11 +129,10 @@ class Database:
         SQLAlchemy's do. The applier's batches: faster than an executemany (bench/README.md)."""
         import asyncpg
 
-        raw = await connection.get_raw_connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None, "a connection in a transaction has its driver's"
         try:
-            await raw.driver_connection.copy_records_to_table(
-                table, records=rows, columns=list(columns)
-            )
+            await driver.copy_records_to_table(table, records=rows, columns=list(columns))
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise StoreUnavailable(f"database error: {type(error).__name__}") from error
 
