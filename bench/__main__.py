@@ -11,7 +11,6 @@ cluster) or starts a fresh embedded one. See bench/README.md for what each figur
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import platform
 import shutil
@@ -21,13 +20,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 
 from bench import measurements, report, steps, tenants
@@ -39,6 +36,7 @@ from bench.parameters import (
     STATE_RECORDS,
     SUSTAIN_SECONDS,
 )
+from bench.processes import answering, cpu_seconds, peak_rss_mb, server
 from bench.reference_servers import REFERENCE_TOPIC
 from bench.report import table
 from gridhook.contract.running import run_batch
@@ -53,7 +51,6 @@ from tests.support.light_payloads import SECRET
 from tests.support.postgres import available as postgres_available
 from tests.support.postgres import postgres_server
 from tests.support.processes import free_port
-from tests.support.waiting import eventually
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
 README = PROJECT_ROOT / "bench" / "README.md"
@@ -95,44 +92,6 @@ def loadgen(
     return orjson.loads(subprocess.run(command, capture_output=True, check=True).stdout)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-async def wait_until_answers(url: str, deadline: float = 60) -> None:
-    async with aiohttp.ClientSession() as session:
-
-        async def answers() -> bool:
-            try:
-                async with session.request("GET" if "readyz" in url else "POST", url) as r:
-                    return r.status < 500
-            except aiohttp.ClientError:
-                return False
-
-        await eventually(answers, deadline, f"{url} to answer", interval=0.2)
-
-
-@contextlib.contextmanager
-def server(command: list[str], environment: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, **environment}
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 def measure_server(
     name: str,
     binary: Path,
@@ -149,7 +108,8 @@ def measure_server(
     """A closed-loop run (`sustain`), then an open-loop run at each of `latency_rates`, with
     the server's CPU per request and its peak RSS."""
     with server(command, environment) as process:
-        asyncio.run(wait_until_answers(ready))
+        readiness = "GET" if ready.endswith("/readyz") else "POST"  # a reference: POST only
+        asyncio.run(answering(ready, readiness, below=500))
         loadgen(binary, url, seconds=3, plain=plain)  # warm-up: connections, caches
         result: dict[str, Any] = {}
         if sustain:

@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +27,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from bench.processes import answering, cpu_seconds, gridhook
 from bench.rows import MONTH_ROWS, SHARED_CORES, Row
 from gridhook.contract.codec import CloudEvent, encode, format_time
 from gridhook.contract.event_types import POWERBOX_METER_READS
@@ -56,30 +53,6 @@ T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 ADMIN = "bench-admin-token-0123456789"
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextlib.contextmanager
-def gridhook(
-    arguments: list[str], environment: dict[str, str]
-) -> Iterator[subprocess.Popen[bytes]]:
-    command = [sys.executable, "-m", "gridhook.cli", *arguments]
-    quiet = {"GRIDHOOK_LOG_LEVEL": "WARNING", "GRIDHOOK_CONSUMER_METRICS_PORT": "0"}
-    process = subprocess.Popen(
-        command,
-        env={**os.environ, **quiet, **environment},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 async def consumed(
     bootstrap: str,
     consumer: str,
@@ -98,20 +71,6 @@ async def consumed(
             lambda: group_caught_up(bootstrap, group, ends), 900, f"the {consumer} group", 0.2
         )
     return time.monotonic() - started
-
-
-async def ready(url: str) -> None:
-    """Returns once `url` answers 200 (within a minute)."""
-    async with aiohttp.ClientSession() as session:
-
-        async def answers() -> bool:
-            try:
-                async with session.get(url) as reply:
-                    return reply.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await eventually(answers, 60, f"{url} to answer", interval=0.2)
 
 
 def _read(at: float, wh: int) -> dict[str, Any]:
@@ -190,7 +149,7 @@ def ingress_readings(bootstrap: str, workdir: Path) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     token = key.token(exp=int(time.time()) + 3600)
     with gridhook(["ingress"], environment) as process:
-        asyncio.run(ready(f"{base}/readyz"))
+        asyncio.run(answering(f"{base}/readyz"))
         asyncio.run(_post_batches(base, meters, token, 2))  # warm-up
         before = cpu_seconds(process.pid)
         run = asyncio.run(_post_batches(base, meters, token, INGRESS_SECONDS))
@@ -305,7 +264,7 @@ def month_read(bootstrap: str, url: str) -> dict[str, Any]:
     }
     base = f"http://127.0.0.1:{port}"
     with gridhook(["ingress"], environment):
-        asyncio.run(ready(f"{base}/healthz"))
+        asyncio.run(answering(f"{base}/healthz"))
         return asyncio.run(_time_reads(base))
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from bench.measurements import cpu_seconds, gridhook, ready
+from bench.processes import answering, cpu_seconds, gridhook
 from bench.rows import SHARED_CORES, Row
 from tests.support.light_payloads import SECRET
 from tests.support.processes import free_port
@@ -86,7 +86,7 @@ def run(bootstrap: str, binary: Path, workdir: Path) -> dict[str, Any]:
     mine = f"{base}/webhooks/light"
     theirs = f"{base}/webhooks/light/flood"
     with gridhook(["ingress"], environment) as ingress:
-        asyncio.run(ready(f"{base}/readyz"))
+        asyncio.run(answering(f"{base}/readyz"))
         outcome(open_loop(binary, mine, SECRET, DEFAULT_OFFERED, CONNECTIONS, seconds=10))
         log(f"another tenant alone at {FLOOD_OFFERED}/s, every request past its limit")
         refusing = f"{base}/webhooks/light/refused"
