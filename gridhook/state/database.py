@@ -117,6 +117,12 @@ class Database:
             for index, part in enumerate(statement.split("?"))
         )
 
+    def array(self, values: Sequence[str]) -> str | list[str]:
+        """`values` as one statement parameter, for a statement sent straight to the driver
+        (SQLAlchemy compiles a bind parameter per value of an `IN`): a JSON array for SQLite's
+        `json_each(?)`, an array for PostgreSQL's `= ANY($1::text[])`."""
+        return orjson.dumps(values).decode() if self._sqlite else list(values)
+
     async def copy_rows(
         self,
         connection: AsyncConnection,

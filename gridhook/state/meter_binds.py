@@ -153,11 +153,10 @@ class MeterBinds:
         if not meter_ids:
             return found
         table = bind_arbiter.c
-        query = select(table.meter_id, table.state, table.device_mac).where(
-            table.meter_id.in_(list(meter_ids))
-        )
-        async with self._store.connect() as connection:
-            rows = (await connection.execute(query)).tuples().all()
+        store = self._store
+        async with store.connect() as connection:
+            held = _DEVICES[store.is_sqlite]
+            rows = (await connection.exec_driver_sql(held, (store.array(meter_ids),))).all()
             pending = [meter for meter, state, mac in rows if _named_by_request(state, mac)]
             requests: dict[str, Any] = {}
             if pending:
@@ -342,6 +341,14 @@ class MeterBinds:
 
 
 _HOLDING = frozenset(state.value for state in BindState if state.holds_device)
+
+
+_DEVICES = {  # by whether the database is SQLite; the meters as one parameter (`Database.array`)
+    True: """SELECT meter_id, state, device_mac FROM bind_arbiter
+        WHERE meter_id IN (SELECT value FROM json_each(?))""",
+    False: """SELECT meter_id, state, device_mac FROM bind_arbiter
+        WHERE meter_id = ANY($1::text[])""",
+}
 
 
 def _named_by_request(state: str, device_mac: str | None) -> bool:

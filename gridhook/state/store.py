@@ -128,7 +128,7 @@ class Store(Database):
             return Outcome(0, 0)
         async with self.translated(), self._engine.begin() as connection:
             keys = list(dict.fromkeys(item.event_key for item in batch))
-            found = await connection.exec_driver_sql(_SEEN[self._sqlite], (self._array(keys),))
+            found = await connection.exec_driver_sql(_SEEN[self._sqlite], (self.array(keys),))
             seen = {key for (key,) in found}
             fresh: list[Application] = []
             for item in batch:
@@ -215,7 +215,7 @@ class Store(Database):
             by_kind.setdefault(kind, []).append(entity_id)
         rows = {}
         for kind, ids in by_kind.items():
-            found = await connection.exec_driver_sql(_SQLITE_ROWS, (kind, self._array(ids)))
+            found = await connection.exec_driver_sql(_SQLITE_ROWS, (kind, self.array(ids)))
             for _, entity_id, parent_id, alias, facts in found:
                 rows[(kind, entity_id)] = _row(
                     kind, entity_id, parent_id, alias, orjson.loads(facts)
@@ -233,11 +233,6 @@ class Store(Database):
         found = await connection.exec_driver_sql(_LOCKED, (kinds, ids))
         # The facts come decoded: SQLAlchemy gives asyncpg a JSON codec.
         return {(row[0], row[1]): _row(*row) for row in found}
-
-    def _array(self, values: list[str]) -> str | list[str]:
-        """`values` as one statement parameter: a JSON array for SQLite's `json_each`, an
-        array for PostgreSQL."""
-        return orjson.dumps(values).decode() if self._sqlite else values
 
     async def reached(self, through: dict[tuple[str, int], int]) -> None:
         """Record that every record before `through[(topic, partition)]` has been applied."""

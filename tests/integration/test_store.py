@@ -18,8 +18,10 @@ from gridhook.contract.identifiers import hem_profile_id
 from gridhook.kafka.records import InboundRecord
 from gridhook.state.facts import facts_to_json
 from gridhook.state.kinds import LIGHT_ACCOUNT, POWERBOX_CUSTOMER, POWERBOX_METER
+from gridhook.state.meter_binds import MeterBinds
 from gridhook.state.store import Store, database_url
 from gridhook.state.transitions import RECONCILERS
+from tests.support.bind_states import MAC, put_bind_states, put_bound
 from tests.support.postgres import fresh_database
 from tests.support.state_events import ACCOUNT, CLIENT, EXPECTED, METER, applications, history
 
@@ -107,6 +109,16 @@ async def test_driver_statements_take_each_drivers_placeholders() -> None:
     finally:
         await sqlite_store.close()
         await postgres_store.close()
+
+
+async def test_the_devices_of_a_batch_s_meters_are_read_in_one_statement(store: Store) -> None:
+    """Each meter's device: the one it holds, the one its pending bind names, else None."""
+    other = "00:1B:C5:00:00:AA:BB:DD"
+    await put_bound(store, "m-bound", MAC)
+    await put_bind_states(store, ["bind_pending"], "m-pending", other)
+    devices = await MeterBinds(store).devices_of(["m-bound", "m-pending", "m-unknown"])
+    assert devices == {"m-bound": MAC, "m-pending": other, "m-unknown": None}
+    assert await MeterBinds(store).devices_of([]) == {}
 
 
 @pytest.mark.postgres
