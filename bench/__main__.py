@@ -36,7 +36,7 @@ from bench.parameters import (
     STATE_RECORDS,
     SUSTAIN_SECONDS,
 )
-from bench.processes import answering, cpu_seconds, peak_rss_mb, server
+from bench.processes import answering, cpu_seconds, memory_mb, server
 from bench.reference_servers import REFERENCE_TOPIC
 from bench.report import table
 from gridhook.contract.running import run_batch
@@ -139,7 +139,7 @@ def measure_server(
                 1e6 * (cpu_seconds(process.pid) - before) / max(run["requests"], 1)
             )
             result["latency"].append(run)
-        result["peak_rss_mb"] = peak_rss_mb(process.pid)
+        result |= memory_mb(process.pid)
     return result
 
 

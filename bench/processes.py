@@ -48,12 +48,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The peak resident memory of process `pid` (VmHWM), in MB."""
+def memory_mb(pid: int) -> dict[str, float]:
+    """Process `pid`'s peak resident memory (`peak_rss_mb`, VmHWM) and what is resident now,
+    anonymous (`rss_anon_mb`: the heap, gridhook's own) and mapped from files (`rss_file_mb`:
+    the shared libraries' pages, as many as the page cache holds of them), in MB."""
+    fields = {"VmHWM:": "peak_rss_mb", "RssAnon:": "rss_anon_mb", "RssFile:": "rss_file_mb"}
+    found = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        name, _, value = line.partition("\t")
+        if name in fields:
+            found[fields[name]] = int(value.split()[0]) / 1024
+    return found
 
 
 async def answering(url: str, method: str = "GET", below: int = 300, deadline: float = 60) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from bench.report import latest_section, readme_block
-from bench.rows import Row, draw
+from bench.report import ingress_rows, latest_section, readme_block
+from bench.rows import MEMORY, Row, draw
 from gridhook.contract.settings import PROJECT_ROOT
 
 
@@ -37,3 +37,15 @@ def test_a_target_not_met_is_marked_with_what_bounds_it_once() -> None:
     assert lines[6].endswith("no [2]")
     assert lines[-2:] == ["[1] facts", "[2] produce per record"]
     assert "imports" not in drawn
+
+
+def test_peak_memory_over_its_target_says_what_bounds_it_and_what_is_mapped_from_files() -> None:
+    """The RSS row shows the peak with the anonymous and file-mapped parts, and when over
+    100 MB it is not met and names its bound."""
+    results = orjson.loads((PROJECT_ROOT / "bench" / "results" / "latest.json").read_bytes())
+    ingress = results["ingress"]
+    ingress["gridhook"] |= {"peak_rss_mb": 104.4, "rss_anon_mb": 74.6, "rss_file_mb": 29.2}
+    (row,) = [row for row in ingress_rows(ingress) if row.benchmark == "Ingress peak RSS"]
+    assert row.result == "104 MB (at the end 75 MB anonymous, 29 MB mapped from files)"
+    assert row.met is False
+    assert row.bound == MEMORY
