@@ -13,6 +13,7 @@ start into a fresh store, on SQLite and on PostgreSQL:
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from datetime import UTC, datetime
@@ -20,14 +21,16 @@ from typing import Any
 
 import orjson
 
-from bench.measurements import consumed
+from bench.processes import consumed
 from gridhook.contract import topics
 from gridhook.contract.codec import CloudEvent, encode
+from gridhook.contract.event_types import LIGHT_EVENT_TYPES
 from gridhook.contract.settings import Settings
 from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.state.store import Store
 from tests.support.kafka import all_end_offsets, by_position
 from tests.support.light_payloads import light_event
+from tests.support.partner_payloads import bright_event, customer_payload, price_signal
 
 PROCESSES = 2
 
@@ -37,15 +40,10 @@ async def fill(
 ) -> int:
     """Publish `count` mixed records over the state topics: Light events for 20,000 accounts,
     PowerBox customers, WattShift signals and Bright events (all to `only_topic` if given)."""
-    import random
-
     rng = random.Random(7)
     publisher = KafkaPublisher(settings.kafka, bootstrap)
     await publisher.start()
     kinds = ["light"] * 14 + ["powerbox", "wattshift", "bright"] * 2
-    from gridhook.contract.event_types import LIGHT_EVENT_TYPES
-    from tests.support.partner_payloads import bright_event, customer_payload, price_signal
-
     light_bodies = [
         orjson.dumps(light_event(event_type, rng=rng)) for event_type in LIGHT_EVENT_TYPES
     ]

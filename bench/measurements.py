@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 import uuid
@@ -27,7 +26,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.processes import answering, cpu_seconds, gridhook
+from bench.processes import answering, consumed, cpu_seconds, gridhook
 from bench.rows import MONTH_ROWS, SHARED_CORES, Row
 from gridhook.contract.codec import CloudEvent, encode, format_time
 from gridhook.contract.event_types import POWERBOX_METER_READS
@@ -36,11 +35,10 @@ from gridhook.contract.topics import LIGHT_USAGE, METER_READS, WATTSHIFT_PRICE_S
 from gridhook.kafka.publisher import KafkaPublisher
 from gridhook.state.store import Store
 from tests.support.bind_states import MAC, put_bound
-from tests.support.kafka import all_end_offsets, commit_at_end, group_caught_up
+from tests.support.kafka import all_end_offsets, commit_at_end
 from tests.support.measured_service import LOCATION, seed_service
 from tests.support.processes import free_port
 from tests.support.tokens import AUDIENCE, ISSUER, ec_key, write_jwks
-from tests.support.waiting import eventually
 
 INGRESS_SECONDS = 15
 CLIENTS = 8
@@ -51,26 +49,6 @@ PER_RECORD = 4
 MONTH_REQUESTS = 200
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 ADMIN = "bench-admin-token-0123456789"
-
-
-async def consumed(
-    bootstrap: str,
-    consumer: str,
-    group: str,
-    ends: Any,
-    environment: dict[str, str],
-    processes: int = 1,
-) -> float:
-    """Seconds from starting `processes` `gridhook consume <consumer>` processes in `group`
-    until the group has committed `ends` (their start-up counted)."""
-    started = time.monotonic()
-    with contextlib.ExitStack() as running:
-        for _ in range(processes):
-            running.enter_context(gridhook(["consume", consumer, "--group", group], environment))
-        await eventually(
-            lambda: group_caught_up(bootstrap, group, ends), 900, f"the {consumer} group", 0.2
-        )
-    return time.monotonic() - started
 
 
 def _read(at: float, wh: int) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The processes a benchmark measures: started quietly, stopped on the way out, their CPU and
-peak memory read from /proc, and a wait until they answer."""
+memory read from /proc, a wait until they answer, and how long consumer processes in one group
+take to catch up."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from tests.support.kafka import group_caught_up
 from tests.support.waiting import eventually
 
 QUIET = {"GRIDHOOK_LOG_LEVEL": "WARNING", "GRIDHOOK_CONSUMER_METRICS_PORT": "0"}
@@ -74,3 +78,23 @@ async def answering(url: str, method: str = "GET", below: int = 300, deadline: f
                 return False
 
         await eventually(answers, deadline, f"{url} to answer", interval=0.2)
+
+
+async def consumed(
+    bootstrap: str,
+    consumer: str,
+    group: str,
+    ends: Any,
+    environment: dict[str, str],
+    processes: int = 1,
+) -> float:
+    """Seconds from starting `processes` `gridhook consume <consumer>` processes in `group`
+    until the group has committed `ends` (their start-up counted)."""
+    started = time.monotonic()
+    with contextlib.ExitStack() as running:
+        for _ in range(processes):
+            running.enter_context(gridhook(["consume", consumer, "--group", group], environment))
+        await eventually(
+            lambda: group_caught_up(bootstrap, group, ends), 900, f"the {consumer} group", 0.2
+        )
+    return time.monotonic() - started
